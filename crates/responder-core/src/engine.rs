@@ -1,0 +1,95 @@
+//! The engine: validated playbooks in priority order, and the one call that turns a
+//! finding into a plan.
+
+use std::path::Path;
+
+use crate::finding::Finding;
+use crate::plan::{self, Plan, PlanError};
+use crate::playbook::validate::validate;
+use crate::playbook::{Diagnostic, Level, LoadedPlaybook, load_dir};
+use crate::select::{Selection, select};
+
+/// Validated playbooks, ready to plan findings. Cheap to share across threads.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    playbooks: Vec<LoadedPlaybook>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Engine {
+    /// Loads and validates every playbook in `dir`. Any error refuses the whole set:
+    /// half a policy is never used.
+    pub fn load(dir: &Path) -> Result<Engine, Vec<Diagnostic>> {
+        let (loaded, mut diagnostics) = load_dir(dir).map_err(|d| vec![d])?;
+        if loaded.is_empty() && diagnostics.is_empty() {
+            diagnostics.push(Diagnostic::error(dir, "no playbooks (*.yaml) in this folder"));
+        }
+        diagnostics.extend(validate(&loaded));
+        Engine::from_parts(loaded, diagnostics)
+    }
+
+    /// Builds an engine from already-loaded playbooks, validating them.
+    pub fn from_playbooks(loaded: Vec<LoadedPlaybook>) -> Result<Engine, Vec<Diagnostic>> {
+        let diagnostics = validate(&loaded);
+        Engine::from_parts(loaded, diagnostics)
+    }
+
+    fn from_parts(mut loaded: Vec<LoadedPlaybook>, mut diagnostics: Vec<Diagnostic>) -> Result<Engine, Vec<Diagnostic>> {
+        diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        if diagnostics.iter().any(|d| d.level == Level::Error) {
+            return Err(diagnostics);
+        }
+        loaded.sort_by(|a, b| {
+            b.playbook
+                .priority
+                .cmp(&a.playbook.priority)
+                .then_with(|| a.playbook.name().cmp(b.playbook.name()))
+        });
+        Ok(Engine {
+            playbooks: loaded,
+            warnings: diagnostics,
+        })
+    }
+
+    /// The playbooks, in the order they are tried.
+    pub fn playbooks(&self) -> &[LoadedPlaybook] {
+        &self.playbooks
+    }
+
+    /// Warnings found while validating.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// Which playbook answers the finding, and why.
+    pub fn select(&self, finding: &Finding, explain_all: bool) -> Selection {
+        select(&self.playbooks, finding, explain_all)
+    }
+
+    /// The plan for one finding. With `explain_all`, the plan also says why every
+    /// other playbook did not answer.
+    pub fn plan(&self, finding: &Finding, explain_all: bool) -> Result<Plan, PlanError> {
+        let selection = self.select(finding, explain_all);
+        let chosen = selection.winner.map(|i| &self.playbooks[i]);
+        let steps = match chosen {
+            Some(p) => plan::steps(finding, &p.playbook)?,
+            None => Vec::new(),
+        };
+        Ok(Plan {
+            finding_id: finding.id.clone(),
+            finding_type: finding.finding_type.name.clone(),
+            severity: finding.severity,
+            severity_level: finding.severity_level().map(|l| l.as_str()),
+            account_id: finding.account_id.clone(),
+            region: finding.region.clone(),
+            instance_id: finding.instance_id().map(str::to_owned),
+            playbook: chosen.map(|p| p.playbook.name().to_owned()),
+            playbook_file: chosen.map(|p| p.file.display().to_string()),
+            mode: chosen.map(|p| p.playbook.mode),
+            matched_because: selection.reasons,
+            decision: selection.decision,
+            not_chosen: selection.not_chosen,
+            steps,
+        })
+    }
+}

@@ -1,0 +1,307 @@
+//! Decoding: every shape people have findings in, in either key casing.
+//!
+//! - an EventBridge envelope (`detail-type` "GuardDuty Finding", `source` "aws.guardduty"),
+//! - a bare finding (GetFindings, console export, S3 export),
+//! - a JSON array of either (the console's export),
+//! - `{"Findings": [...]}` (`aws guardduty get-findings`).
+//!
+//! One bad finding in a batch yields an error for that finding and leaves the others.
+
+use serde_json::{Map, Value};
+
+use crate::casing;
+use crate::finding::Finding;
+
+/// EventBridge `detail-type` of GuardDuty findings.
+pub const DETAIL_TYPE: &str = "GuardDuty Finding";
+/// EventBridge `source` of GuardDuty findings.
+pub const SOURCE: &str = "aws.guardduty";
+/// Inputs larger than this are refused before parsing (256 MiB).
+pub const MAX_INPUT_BYTES: usize = 256 * 1024 * 1024;
+
+/// Why an input, or one finding in it, could not be decoded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// serde_json's message.
+        message: String,
+    },
+    /// Larger than [`MAX_INPUT_BYTES`].
+    #[error("input is {size} bytes, more than the {limit}-byte limit")]
+    TooLarge {
+        /// Input size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Valid JSON of no known shape.
+    #[error("{0}")]
+    Shape(String),
+    /// An EventBridge event that is not a GuardDuty finding.
+    #[error("not a GuardDuty finding event: {field} is {actual:?}, expected {expected:?}")]
+    NotGuardDuty {
+        /// `source` or `detail-type`.
+        field: &'static str,
+        /// What the event says.
+        actual: String,
+        /// What it should say.
+        expected: &'static str,
+    },
+    /// A required finding field is missing.
+    #[error("missing required field `{0}`")]
+    MissingField(&'static str),
+    /// A template placeholder was never expanded (`${name}`).
+    #[error("unexpanded template placeholder {placeholder} at {path}")]
+    Placeholder {
+        /// The placeholder text.
+        placeholder: String,
+        /// Dotted path of the field holding it.
+        path: String,
+    },
+}
+
+/// Decodes raw bytes into findings. The outer error is for input that is not JSON at
+/// all; each element of the result is one finding or the reason it was rejected.
+pub fn decode_bytes(bytes: &[u8]) -> Result<Vec<Result<Finding, DecodeError>>, DecodeError> {
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_INPUT_BYTES,
+        });
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    decode_value(value)
+}
+
+/// Decodes a parsed JSON document into findings (see [`decode_bytes`]).
+pub fn decode_value(value: Value) -> Result<Vec<Result<Finding, DecodeError>>, DecodeError> {
+    match value {
+        Value::Array(items) => Ok(items.into_iter().map(decode_one).collect()),
+        Value::Object(mut map) => {
+            let list = ["Findings", "findings"]
+                .into_iter()
+                .find(|k| matches!(map.get(*k), Some(Value::Array(_))));
+            match list.and_then(|k| map.remove(k)) {
+                Some(Value::Array(items)) => Ok(items.into_iter().map(decode_one).collect()),
+                _ => Ok(vec![decode_one(Value::Object(map))]),
+            }
+        }
+        other => Err(DecodeError::Shape(format!(
+            "expected a finding, an EventBridge event, an array of them or {{\"Findings\": [...]}}, got {}",
+            kind(&other)
+        ))),
+    }
+}
+
+/// Decodes one EventBridge event as the Lambda receives it: the envelope is required
+/// and its `source` and `detail-type` must be GuardDuty's.
+pub fn decode_event(event: Value) -> Result<Finding, DecodeError> {
+    let Value::Object(mut map) = event else {
+        return Err(DecodeError::Shape(format!(
+            "expected an EventBridge event object, got {}",
+            kind(&event)
+        )));
+    };
+    for (field, expected) in [("source", SOURCE), ("detail-type", DETAIL_TYPE)] {
+        match map.get(field) {
+            Some(Value::String(s)) if s == expected => {}
+            Some(other) => {
+                return Err(DecodeError::NotGuardDuty {
+                    field: if field == "source" { "source" } else { "detail-type" },
+                    actual: other.as_str().map_or_else(|| other.to_string(), str::to_owned),
+                    expected,
+                });
+            }
+            None => {
+                return Err(DecodeError::Shape(format!(
+                    "not an EventBridge event: no `{field}`"
+                )));
+            }
+        }
+    }
+    match map.remove("detail") {
+        Some(detail @ Value::Object(_)) => finding(detail),
+        _ => Err(DecodeError::Shape(
+            "EventBridge event has no `detail` object".to_owned(),
+        )),
+    }
+}
+
+/// One element: an envelope or a bare finding.
+fn decode_one(value: Value) -> Result<Finding, DecodeError> {
+    let Value::Object(mut map) = value else {
+        return Err(DecodeError::Shape(format!(
+            "expected a finding object, got {}",
+            kind(&value)
+        )));
+    };
+    if matches!(map.get("detail"), Some(Value::Object(_))) {
+        check_envelope(&map)?;
+        return match map.remove("detail") {
+            Some(detail) => finding(detail),
+            None => Err(DecodeError::Shape("no `detail`".to_owned())),
+        };
+    }
+    finding(Value::Object(map))
+}
+
+/// A partial envelope (no `source` or `detail-type`) is accepted; a wrong one is not.
+fn check_envelope(map: &Map<String, Value>) -> Result<(), DecodeError> {
+    for (field, expected) in [("source", SOURCE), ("detail-type", DETAIL_TYPE)] {
+        if let Some(actual) = map.get(field) {
+            if actual.as_str() != Some(expected) {
+                return Err(DecodeError::NotGuardDuty {
+                    field: if field == "source" { "source" } else { "detail-type" },
+                    actual: actual.as_str().map_or_else(|| actual.to_string(), str::to_owned),
+                    expected,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn finding(value: Value) -> Result<Finding, DecodeError> {
+    let value = match value {
+        Value::Object(map) if casing::is_pascal_case(&map) => casing::to_camel_case(Value::Object(map)),
+        other => other,
+    };
+    if let Some((placeholder, path)) = find_placeholder(&value, &mut String::new()) {
+        return Err(DecodeError::Placeholder { placeholder, path });
+    }
+    Finding::from_value(value).map_err(|e| DecodeError::MissingField(e.0))
+}
+
+/// The first string holding an unexpanded `${...}` template placeholder, with its path.
+fn find_placeholder(value: &Value, path: &mut String) -> Option<(String, String)> {
+    match value {
+        Value::String(s) => {
+            let start = s.find("${")?;
+            let end = s[start..].find('}')?;
+            Some((s[start..start + end + 1].to_owned(), path.clone()))
+        }
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = find_placeholder(v, path);
+            path.truncate(len);
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            let found = find_placeholder(v, path);
+            path.truncate(len);
+            found
+        }),
+        _ => None,
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// serde_json appends " at line L column C"; we report those separately.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bare() -> Value {
+        json!({"id": "f1", "type": "CryptoCurrency:EC2/BitcoinTool.B!DNS", "severity": 8, "accountId": "111122223333"})
+    }
+
+    #[test]
+    fn all_shapes_decode() {
+        let envelope = json!({"detail-type": DETAIL_TYPE, "source": SOURCE, "detail": bare()});
+        let pascal = json!({"Id": "f1", "Type": "CryptoCurrency:EC2/BitcoinTool.B!DNS", "Severity": 8, "AccountId": "111122223333"});
+        for input in [
+            bare(),
+            envelope.clone(),
+            json!([bare(), envelope]),
+            json!({"Findings": [pascal.clone()]}),
+            pascal,
+        ] {
+            let out = decode_value(input.clone()).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert!(!out.is_empty());
+            for f in out {
+                let f = f.unwrap_or_else(|e| panic!("{input}: {e}"));
+                assert_eq!(f.id, "f1");
+                assert_eq!(f.account_id.as_deref(), Some("111122223333"));
+                assert_eq!(f.severity, Some(8.0));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        assert!(matches!(decode_bytes(b"{"), Err(DecodeError::Json { line: 1, .. })));
+        assert!(matches!(decode_bytes(b"42"), Err(DecodeError::Shape(_))));
+        assert!(matches!(decode_bytes(b""), Err(DecodeError::Json { .. })));
+        let out = decode_value(json!([1, {"id": "x"}, bare()])).unwrap_or_default();
+        assert!(matches!(out[0], Err(DecodeError::Shape(_))));
+        assert_eq!(out[1].as_ref().err(), Some(&DecodeError::MissingField("type")));
+        assert!(out[2].is_ok());
+        let deep = "[".repeat(100_000);
+        assert!(decode_bytes(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn wrong_envelopes_are_rejected() {
+        let forged = json!({"source": "my.app", "detail-type": DETAIL_TYPE, "detail": bare()});
+        assert!(matches!(
+            decode_value(forged.clone()).unwrap_or_default()[0],
+            Err(DecodeError::NotGuardDuty { field: "source", .. })
+        ));
+        assert!(matches!(
+            decode_event(forged),
+            Err(DecodeError::NotGuardDuty { field: "source", .. })
+        ));
+        assert!(matches!(decode_event(bare()), Err(DecodeError::Shape(_))));
+        let partial = json!({"region": "us-east-1", "detail": bare()});
+        assert!(decode_value(partial.clone()).unwrap_or_default()[0].is_ok());
+        assert!(decode_event(partial).is_err());
+    }
+
+    #[test]
+    fn placeholders_are_named() {
+        let mut f = bare();
+        f["title"] = json!("bucket ${bucket_name} is public");
+        let err = decode_value(f).unwrap_or_default().remove(0).err();
+        assert_eq!(
+            err,
+            Some(DecodeError::Placeholder {
+                placeholder: "${bucket_name}".to_owned(),
+                path: "title".to_owned()
+            })
+        );
+    }
+}

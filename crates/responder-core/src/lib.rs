@@ -1,0 +1,28 @@
+//! guardduty-responder's engine: from a GuardDuty finding to an explained plan of
+//! remediation steps, with no AWS call and no clock.
+//!
+//! The data flow, one module each:
+//! [`event`] (bytes to findings) → [`finding`] (typed view) → [`playbook`] (load and
+//! validate) → [`matcher`] and [`select`] (which playbook answers, and why) →
+//! [`plan`] (ordered steps with resolved parameters). Executing a plan is the
+//! `responder-aws` crate's job.
+
+pub mod casing;
+pub mod catalogue;
+pub mod engine;
+pub mod event;
+pub mod finding;
+pub mod finding_type;
+pub mod matcher;
+pub mod plan;
+pub mod playbook;
+pub mod schema;
+pub mod select;
+pub mod severity;
+pub mod template;
+pub mod testcase;
+
+pub use engine::Engine;
+pub use event::{DecodeError, decode_bytes, decode_event, decode_value};
+pub use finding::Finding;
+pub use plan::Plan;

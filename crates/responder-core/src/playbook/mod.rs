@@ -1,0 +1,11 @@
+//! Playbooks: the file format, loading with located errors, and validation.
+
+pub mod load;
+pub mod model;
+pub mod steps;
+
+
+pub mod validate;
+pub use load::{Diagnostic, Level, LoadedPlaybook, load_dir, load_str};
+pub use model::{Criteria, Mode, Playbook};
+pub use steps::{OnFailure, Step};
