@@ -167,10 +167,11 @@ impl Finding {
             partition: str_at(&raw, &["partition"]),
             resource_type: str_at(&raw, &["resource", "resourceType"]),
             resource_role: service.and_then(|s| str_at(s, &["resourceRole"])),
-            instance: raw
-                .get("resource")
-                .and_then(|r| r.get("instanceDetails"))
-                .and_then(instance),
+            instance: raw.get("resource").and_then(|r| {
+                r.get("instanceDetails")
+                    .and_then(instance)
+                    .or_else(|| instance_of_credentials(r))
+            }),
             action_type: action.and_then(|a| str_at(a, &["actionType"])),
             remote_ips,
             remote_ports,
@@ -279,6 +280,20 @@ fn instance(details: &Value) -> Option<Instance> {
         network_interfaces,
         tags,
         outpost_arn: str_at(details, &["outpostArn"]),
+    })
+}
+
+/// Instance-credential findings (`InstanceCredentialExfiltration`) are about an access
+/// key; the instance is the role session name, `principalId` = `AROA...:i-0abc...`.
+fn instance_of_credentials(resource: &Value) -> Option<Instance> {
+    let principal = str_at(resource, &["accessKeyDetails", "principalId"])?;
+    let session = principal.rsplit_once(':')?.1;
+    let is_instance_id = session.strip_prefix("i-").is_some_and(|hex| {
+        (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    is_instance_id.then(|| Instance {
+        instance_id: session.to_owned(),
+        ..Instance::default()
     })
 }
 
@@ -425,6 +440,14 @@ mod tests {
         assert_eq!(i.tags[0].value, "");
         assert_eq!(i.network_interfaces[0].security_groups[0].group_id, "sg-1");
         assert_eq!(f.account_id, None);
+        let creds = Finding::from_value(json!({"id": "2", "type": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"principalId": "AROAEXAMPLE:i-0a1b2c3d4e5f60718"}}}))
+        .unwrap();
+        assert_eq!(creds.instance_id(), Some("i-0a1b2c3d4e5f60718"));
+        let user = Finding::from_value(json!({"id": "3", "type": "Recon:IAMUser/MaliciousIPCaller",
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"principalId": "AIDAEXAMPLE:alice"}}}))
+        .unwrap();
+        assert_eq!(user.instance_id(), None);
         assert_eq!(f.resource_type, None);
     }
 }

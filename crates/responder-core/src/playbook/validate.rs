@@ -213,6 +213,14 @@ fn templates(step: &Step) -> Vec<(String, &str)> {
 
 /// `Err(why)` when no finding this match accepts can be about an EC2 instance.
 fn can_match_instances(c: &Criteria) -> Result<(), String> {
+    let credentials = c
+        .finding_types
+        .as_ref()
+        .is_some_and(|t| t.iter().all(|p| p.contains("InstanceCredentialExfiltration")));
+    if credentials {
+        // About an access key, but the key is an instance's: the instance is known.
+        return Ok(());
+    }
     if let Some(types) = &c.resource_types {
         if !types.iter().any(|t| t == "Instance") {
             return Err(format!("the match only accepts resource types {types:?}"));

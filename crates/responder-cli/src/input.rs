@@ -1,0 +1,55 @@
+//! Reading finding files (or standard input) and the playbook folder.
+
+use std::io::Read;
+use std::path::Path;
+
+use responder_core::playbook::Level;
+use responder_core::{DecodeError, Engine, Finding, decode_bytes};
+
+/// Reads a file, or standard input for `-`.
+pub fn read(path: &Path) -> Result<Vec<u8>, String> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("<stdin>: cannot read: {e}"))?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
+    }
+}
+
+/// Reads and decodes one input; the outer error names the file.
+pub fn findings(path: &Path) -> Result<Vec<Result<Finding, DecodeError>>, String> {
+    let bytes = read(path)?;
+    decode_bytes(&bytes).map_err(|e| format!("{}: {e}", label(path)))
+}
+
+/// How a path is named in messages.
+pub fn label(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Loads the playbooks, printing diagnostics to stderr. `None` when any is an error.
+pub fn engine(dir: &Path) -> Option<Engine> {
+    match Engine::load(dir) {
+        Ok(engine) => {
+            for w in engine.warnings() {
+                eprintln!("{w}");
+            }
+            Some(engine)
+        }
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                eprintln!("{d}");
+            }
+            let errors = diagnostics.iter().filter(|d| d.level == Level::Error).count();
+            eprintln!("{errors} error(s) in {}: no playbook is used", dir.display());
+            None
+        }
+    }
+}
