@@ -38,12 +38,18 @@ pub fn to_camel_case(value: Value) -> Value {
     rewrite(value, "")
 }
 
+/// Objects whose keys are data (resource names), not member names.
+const DATA_MAPS: &[&str] = &["affectedResources"];
+
 fn rewrite(value: Value, parent: &str) -> Value {
     match value {
         Value::Object(map) => {
+            let data_keys = DATA_MAPS.contains(&parent);
             let mut out = Map::with_capacity(map.len());
             for (key, child) in map {
-                let camel = camel_key(parent, &key);
+                // Member names are identifiers; keys such as `AWS::EC2::Instance` are data.
+                let member = !data_keys && key.bytes().all(|b| b.is_ascii_alphanumeric());
+                let camel = if member { camel_key(parent, &key) } else { key };
                 let child = rewrite(child, &camel);
                 out.insert(camel, child);
             }
@@ -89,6 +95,15 @@ mod tests {
             json!({"accountId": "1", "resource": {"instanceDetails": {"tags": [{"key": "Name", "value": "Web"}],
             "productCodes": [{"productCodeId": "abc", "productCodeType": "marketplace"}]}},
             "service": {"action": {"networkConnectionAction": {"remoteIpDetails": {"geoLocation": {"lat": 1, "lon": 2}, "ipAddressV4": "1.2.3.4"}}}}})
+        );
+    }
+
+    #[test]
+    fn data_keys_stay() {
+        let v = json!({"AffectedResources": {"AWS::EC2::Instance": "i-1", "Odd": 1}, "Labels": {"app.kubernetes.io/name": "x"}});
+        assert_eq!(
+            to_camel_case(v),
+            json!({"affectedResources": {"AWS::EC2::Instance": "i-1", "Odd": 1}, "labels": {"app.kubernetes.io/name": "x"}})
         );
     }
 

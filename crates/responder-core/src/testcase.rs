@@ -84,23 +84,14 @@ pub fn run_dir(engine: &Engine, dir: &Path) -> Result<Vec<CaseResult>, Diagnosti
     let mut results = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| Diagnostic::error(&file, format!("cannot read: {e}")))?;
-        let cases: CaseFile = serde_saphyr::from_str(&text).map_err(|e| {
-            let mut d = Diagnostic::error(&file, first_line(&e.to_string()));
-            if let Some(loc) = e.location() {
-                d = d.at(loc);
-            }
-            d
-        })?;
+        let cases: CaseFile =
+            serde_saphyr::from_str(&text).map_err(|e| crate::playbook::load::yaml_error(&file, &text, &e))?;
         let base = file.parent().unwrap_or(Path::new("."));
         for case in cases.cases {
             results.push(run_case(engine, &file, base, case));
         }
     }
     Ok(results)
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim_start_matches("error: ").to_owned()
 }
 
 fn run_case(engine: &Engine, file: &Path, base: &Path, case: Case) -> CaseResult {

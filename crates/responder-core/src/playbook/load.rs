@@ -109,7 +109,7 @@ pub struct LoadedPlaybook {
 
 /// Parses and compiles one playbook. `file` is used in diagnostics only.
 pub fn load_str(file: &Path, text: &str) -> Result<LoadedPlaybook, Diagnostic> {
-    let playbook: Playbook = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, &e))?;
+    let playbook: Playbook = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, &e))?;
     let matches = CompiledCriteria::compile(&playbook.matches.value)
         .map_err(|m| Diagnostic::error(file, m).at(playbook.matches.referenced).field("match"))?;
     let excludes = playbook
@@ -165,18 +165,21 @@ fn read_playbook(file: &Path) -> Result<LoadedPlaybook, Diagnostic> {
 }
 
 /// Turns a YAML or schema error into a located diagnostic with the field path.
-fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> Diagnostic {
+pub(crate) fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> Diagnostic {
     let rendered = e.to_string();
-    let message = rendered
-        .lines()
-        .next()
-        .unwrap_or("invalid playbook")
-        .trim()
-        .trim_start_matches("error: ")
-        .to_owned();
+    let first = rendered.lines().next().unwrap_or("invalid playbook").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "line L column C: message": the location is reported separately.
+    let message = match first.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") => rest,
+        _ => first,
+    };
     let mut d = Diagnostic::error(file, message);
     if let Some(loc) = e.location() {
         d = d.at(loc);
+        if let Some(path) = super::yaml_path::path_at(text, loc.line(), loc.column()) {
+            d = d.field(path);
+        }
     }
     d
 }

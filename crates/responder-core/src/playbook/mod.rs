@@ -6,6 +6,7 @@ pub mod steps;
 
 
 pub mod validate;
+mod yaml_path;
 pub use load::{Diagnostic, Level, LoadedPlaybook, load_dir, load_str};
 pub use model::{Criteria, Mode, Playbook};
 pub use steps::{OnFailure, Step};

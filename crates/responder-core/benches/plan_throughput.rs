@@ -1,0 +1,268 @@
+//! Throughput of the finding path on 100,000-finding batches: JSON parse alone (the
+//! baseline), `decode_bytes`, and decode + `Engine::plan` for every finding.
+//!
+//! Two batches: `corpus` cycles through every file in `playbooks/tests/findings`
+//! (envelopes and bare findings, camelCase and PascalCase, about 6 KB each once
+//! compacted); `small` repeats `bitcoin-dns.json` with its long arrays trimmed (about
+//! 2 KB, the lower end of what EventBridge delivers), to show the per-finding cost
+//! independent of JSON size. Each copy gets its own finding id.
+//!
+//! `decode_bytes` refuses inputs over `MAX_INPUT_BYTES` (256 MiB), which the corpus
+//! batch exceeds, so its decode and full-path benches feed the same 100,000 findings
+//! as arrays of `CHUNK` findings; the parse-alone baseline parses the one array.
+//!
+//! Run: `cargo bench -p responder-core --bench plan_throughput`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use responder_core::event::MAX_INPUT_BYTES;
+use responder_core::{DecodeError, Engine, decode_bytes};
+use serde_json::{Map, Value};
+
+/// Findings per batch.
+const BATCH: usize = 100_000;
+/// Findings per `decode_bytes` call when the batch is over `MAX_INPUT_BYTES`.
+const CHUNK: usize = 25_000;
+/// Stands in for the finding id while a template is serialised.
+const MARKER: &str = "__plan_throughput_finding_id__";
+
+fn playbooks_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks")
+}
+
+/// One finding file, compacted, split around its finding id.
+struct Template {
+    name: String,
+    head: Vec<u8>,
+    id: String,
+    tail: Vec<u8>,
+}
+
+/// The finding object: `detail` of an envelope, or the document itself.
+fn finding_object(doc: &mut Value) -> &mut Map<String, Value> {
+    let envelope = matches!(doc.get("detail"), Some(Value::Object(_)));
+    let finding = if envelope { &mut doc["detail"] } else { doc };
+    finding.as_object_mut().expect("a finding is a JSON object")
+}
+
+fn template(name: &str, mut doc: Value) -> Template {
+    let finding = finding_object(&mut doc);
+    let key = if finding.contains_key("id") { "id" } else { "Id" };
+    let id = finding
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{name}: finding has no string `id`/`Id`"))
+        .to_owned();
+    finding.insert(key.to_owned(), Value::String(MARKER.to_owned()));
+    let bytes = serde_json::to_vec(&doc).unwrap();
+    let at = bytes
+        .windows(MARKER.len())
+        .position(|w| w == MARKER.as_bytes())
+        .unwrap();
+    Template {
+        name: name.to_owned(),
+        head: bytes[..at].to_vec(),
+        id,
+        tail: bytes[at + MARKER.len()..].to_vec(),
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every `*.json` in `playbooks/tests/findings`, by name.
+fn corpus_templates() -> Vec<Template> {
+    let dir = playbooks_dir().join("tests/findings");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no findings in {}", dir.display());
+    paths
+        .iter()
+        .map(|p| template(&p.file_name().unwrap().to_string_lossy(), read_json(p)))
+        .collect()
+}
+
+/// `bitcoin-dns.json` cut down to about 2 KB: one network interface with no secondary
+/// address list, no product codes, no threat-intelligence evidence, and none of the
+/// free-text fields no playbook reads (description, image description, additional info).
+fn small_template() -> Template {
+    let mut doc = read_json(&playbooks_dir().join("tests/findings/bitcoin-dns.json"));
+    let finding = finding_object(&mut doc);
+    finding.remove("description");
+    let service = finding["service"].as_object_mut().unwrap();
+    service.remove("evidence");
+    service.remove("additionalInfo");
+    let instance = finding["resource"]["instanceDetails"].as_object_mut().unwrap();
+    instance.remove("imageDescription");
+    instance.insert("productCodes".to_owned(), Value::Array(Vec::new()));
+    let enis = instance["networkInterfaces"].as_array_mut().unwrap();
+    enis.truncate(1);
+    enis[0]["privateIpAddresses"] = Value::Array(Vec::new());
+    template("bitcoin-dns.json (trimmed)", doc)
+}
+
+/// A JSON array of the findings numbered `range`, cycling through `templates`; copy
+/// `i` has finding id `<original id>-<i>`.
+fn array(templates: &[Template], range: Range<usize>) -> Vec<u8> {
+    let mean = templates.iter().map(|t| t.head.len() + t.tail.len()).sum::<usize>() / templates.len();
+    let mut out = Vec::with_capacity(range.len() * (mean + 48) + 2);
+    out.push(b'[');
+    for i in range.clone() {
+        if i != range.start {
+            out.push(b',');
+        }
+        let t = &templates[i % templates.len()];
+        out.extend_from_slice(&t.head);
+        write!(out, "{}-{i}", t.id).unwrap();
+        out.extend_from_slice(&t.tail);
+    }
+    out.push(b']');
+    out
+}
+
+/// A batch of `BATCH` findings: the one array, and the same findings as arrays that
+/// `decode_bytes` accepts (the one array when it is small enough).
+struct Batch {
+    whole: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
+}
+
+impl Batch {
+    fn build(label: &str, templates: &[Template]) -> Batch {
+        let start = Instant::now();
+        let whole = array(templates, 0..BATCH);
+        let chunks = if whole.len() <= MAX_INPUT_BYTES {
+            vec![whole.clone()]
+        } else {
+            let refused = decode_bytes(&whole);
+            assert!(
+                matches!(refused, Err(DecodeError::TooLarge { .. })),
+                "decode_bytes should refuse the {}-byte batch",
+                whole.len()
+            );
+            println!(
+                "{label}: decode_bytes refuses the whole batch ({} bytes > MAX_INPUT_BYTES {}); \
+                 decode benches use {} arrays of {CHUNK} findings",
+                whole.len(),
+                MAX_INPUT_BYTES,
+                BATCH.div_ceil(CHUNK)
+            );
+            (0..BATCH)
+                .step_by(CHUNK)
+                .map(|s| array(templates, s..(s + CHUNK).min(BATCH)))
+                .inspect(|c| assert!(c.len() <= MAX_INPUT_BYTES, "a {CHUNK}-finding chunk is over the limit"))
+                .collect()
+        };
+        println!(
+            "{label}: {BATCH} findings from {} template(s), {} bytes ({:.1} MiB), mean {:.0} bytes/finding (built in {:.1?})",
+            templates.len(),
+            whole.len(),
+            whole.len() as f64 / (1024.0 * 1024.0),
+            whole.len() as f64 / BATCH as f64,
+            start.elapsed()
+        );
+        for t in templates {
+            println!(
+                "  template {:<62} {:>6} bytes",
+                t.name,
+                t.head.len() + t.id.len() + t.tail.len()
+            );
+        }
+        Batch { whole, chunks }
+    }
+
+    /// Checks every finding decodes and says what the plans are, once, untimed.
+    fn describe(&self, label: &str, engine: &Engine) {
+        let mut decoded = 0usize;
+        let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+        for chunk in &self.chunks {
+            for finding in decode_bytes(chunk).unwrap() {
+                let finding = finding.unwrap_or_else(|e| panic!("{label}: a finding does not decode: {e}"));
+                decoded += 1;
+                let outcome = match engine.plan(&finding, false) {
+                    Ok(plan) => match plan.playbook {
+                        Some(p) => format!("playbook {p} ({} steps)", plan.steps.len()),
+                        None => "no playbook".to_owned(),
+                    },
+                    Err(e) => format!("plan error: {e}"),
+                };
+                *outcomes.entry(outcome).or_default() += 1;
+            }
+        }
+        assert_eq!(decoded, BATCH, "{label}: every finding decodes");
+        println!("{label}: plan outcomes per {BATCH} findings:");
+        for (outcome, n) in outcomes {
+            println!("  {n:>6}  {outcome}");
+        }
+    }
+}
+
+fn decode_all(chunks: &[Vec<u8>]) -> usize {
+    let mut n = 0;
+    for chunk in chunks {
+        let findings = decode_bytes(black_box(chunk)).unwrap();
+        n += findings.len();
+        black_box(findings);
+    }
+    n
+}
+
+fn decode_and_plan_all(chunks: &[Vec<u8>], engine: &Engine) -> usize {
+    let mut planned = 0;
+    for chunk in chunks {
+        for finding in decode_bytes(black_box(chunk)).unwrap().into_iter().flatten() {
+            if black_box(engine.plan(&finding, false)).is_ok() {
+                planned += 1;
+            }
+        }
+    }
+    planned
+}
+
+fn configure<'a>(c: &'a mut Criterion, name: &str, measurement: Duration) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .throughput(Throughput::Elements(BATCH as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(measurement)
+        .nresamples(10_000);
+    group
+}
+
+fn bench_batch(c: &mut Criterion, label: &str, templates: &[Template], engine: &Engine, measurement: Duration) {
+    let batch = Batch::build(label, templates);
+    batch.describe(label, engine);
+    let mut group = configure(c, label, measurement);
+    group.bench_function("parse_alone", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&batch.whole)).unwrap())
+    });
+    group.bench_function("decode_bytes", |b| b.iter(|| decode_all(&batch.chunks)));
+    group.bench_function("decode_and_plan", |b| {
+        b.iter(|| decode_and_plan_all(&batch.chunks, engine))
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let engine = Engine::load(&playbooks_dir()).unwrap_or_else(|d| panic!("playbooks do not load: {d:?}"));
+    bench_batch(c, "corpus", &corpus_templates(), &engine, Duration::from_secs(5));
+    bench_batch(c, "small", &[small_template()], &engine, Duration::from_secs(5));
+}
+
+criterion_group!(plan_throughput, benches);
+criterion_main!(plan_throughput);
