@@ -47,8 +47,14 @@ pub fn engine(dir: &Path) -> Option<Engine> {
             for d in &diagnostics {
                 eprintln!("{d}");
             }
-            let errors = diagnostics.iter().filter(|d| d.level == Level::Error).count();
-            eprintln!("{errors} error(s) in {}: no playbook is used", dir.display());
+            let errors = diagnostics
+                .iter()
+                .filter(|d| d.level == Level::Error)
+                .count();
+            eprintln!(
+                "{errors} error(s) in {}: no playbook is used",
+                dir.display()
+            );
             None
         }
     }

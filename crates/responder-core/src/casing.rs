@@ -55,7 +55,9 @@ fn rewrite(value: Value, parent: &str) -> Value {
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| rewrite(v, parent)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| rewrite(v, parent)).collect())
+        }
         other => other,
     }
 }

@@ -45,8 +45,14 @@ mod tests {
     fn catalogue_parses_and_is_complete() {
         let c: Vec<CatalogueEntry> = serde_json::from_str(CATALOGUE_JSON).unwrap();
         assert_eq!(c.len(), 223);
-        assert!(c.iter().any(|e| e.finding_type == "CryptoCurrency:EC2/BitcoinTool.B!DNS"));
-        assert!(c.iter().any(|e| e.finding_type == "Behavior:EC2/NetworkPortUnusual"));
+        assert!(
+            c.iter()
+                .any(|e| e.finding_type == "CryptoCurrency:EC2/BitcoinTool.B!DNS")
+        );
+        assert!(
+            c.iter()
+                .any(|e| e.finding_type == "Behavior:EC2/NetworkPortUnusual")
+        );
         assert_eq!(c.iter().filter(|e| e.is_active()).count(), 196);
     }
 }

@@ -22,7 +22,10 @@ impl Engine {
     pub fn load(dir: &Path) -> Result<Engine, Vec<Diagnostic>> {
         let (loaded, mut diagnostics) = load_dir(dir).map_err(|d| vec![d])?;
         if loaded.is_empty() && diagnostics.is_empty() {
-            diagnostics.push(Diagnostic::error(dir, "no playbooks (*.yaml) in this folder"));
+            diagnostics.push(Diagnostic::error(
+                dir,
+                "no playbooks (*.yaml) in this folder",
+            ));
         }
         diagnostics.extend(validate(&loaded));
         Engine::from_parts(loaded, diagnostics)
@@ -34,7 +37,10 @@ impl Engine {
         Engine::from_parts(loaded, diagnostics)
     }
 
-    fn from_parts(mut loaded: Vec<LoadedPlaybook>, mut diagnostics: Vec<Diagnostic>) -> Result<Engine, Vec<Diagnostic>> {
+    fn from_parts(
+        mut loaded: Vec<LoadedPlaybook>,
+        mut diagnostics: Vec<Diagnostic>,
+    ) -> Result<Engine, Vec<Diagnostic>> {
         diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         if diagnostics.iter().any(|d| d.level == Level::Error) {
             return Err(diagnostics);

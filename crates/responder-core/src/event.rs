@@ -117,8 +117,14 @@ pub fn decode_event(event: Value) -> Result<Finding, DecodeError> {
             Some(Value::String(s)) if s == expected => {}
             Some(other) => {
                 return Err(DecodeError::NotGuardDuty {
-                    field: if field == "source" { "source" } else { "detail-type" },
-                    actual: other.as_str().map_or_else(|| other.to_string(), str::to_owned),
+                    field: if field == "source" {
+                        "source"
+                    } else {
+                        "detail-type"
+                    },
+                    actual: other
+                        .as_str()
+                        .map_or_else(|| other.to_string(), str::to_owned),
                     expected,
                 });
             }
@@ -158,14 +164,20 @@ fn decode_one(value: Value) -> Result<Finding, DecodeError> {
 /// A partial envelope (no `source` or `detail-type`) is accepted; a wrong one is not.
 fn check_envelope(map: &Map<String, Value>) -> Result<(), DecodeError> {
     for (field, expected) in [("source", SOURCE), ("detail-type", DETAIL_TYPE)] {
-        if let Some(actual) = map.get(field) {
-            if actual.as_str() != Some(expected) {
-                return Err(DecodeError::NotGuardDuty {
-                    field: if field == "source" { "source" } else { "detail-type" },
-                    actual: actual.as_str().map_or_else(|| actual.to_string(), str::to_owned),
-                    expected,
-                });
-            }
+        if let Some(actual) = map.get(field)
+            && actual.as_str() != Some(expected)
+        {
+            return Err(DecodeError::NotGuardDuty {
+                field: if field == "source" {
+                    "source"
+                } else {
+                    "detail-type"
+                },
+                actual: actual
+                    .as_str()
+                    .map_or_else(|| actual.to_string(), str::to_owned),
+                expected,
+            });
         }
     }
     Ok(())
@@ -173,7 +185,9 @@ fn check_envelope(map: &Map<String, Value>) -> Result<(), DecodeError> {
 
 fn finding(value: Value) -> Result<Finding, DecodeError> {
     let value = match value {
-        Value::Object(map) if casing::is_pascal_case(&map) => casing::to_camel_case(Value::Object(map)),
+        Value::Object(map) if casing::is_pascal_case(&map) => {
+            casing::to_camel_case(Value::Object(map))
+        }
         other => other,
     };
     if let Some((placeholder, path)) = find_placeholder(&value, &mut String::new()) {
@@ -263,12 +277,18 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_errors_not_panics() {
-        assert!(matches!(decode_bytes(b"{"), Err(DecodeError::Json { line: 1, .. })));
+        assert!(matches!(
+            decode_bytes(b"{"),
+            Err(DecodeError::Json { line: 1, .. })
+        ));
         assert!(matches!(decode_bytes(b"42"), Err(DecodeError::Shape(_))));
         assert!(matches!(decode_bytes(b""), Err(DecodeError::Json { .. })));
         let out = decode_value(json!([1, {"id": "x"}, bare()])).unwrap_or_default();
         assert!(matches!(out[0], Err(DecodeError::Shape(_))));
-        assert_eq!(out[1].as_ref().err(), Some(&DecodeError::MissingField("type")));
+        assert_eq!(
+            out[1].as_ref().err(),
+            Some(&DecodeError::MissingField("type"))
+        );
         assert!(out[2].is_ok());
         let deep = "[".repeat(100_000);
         assert!(decode_bytes(deep.as_bytes()).is_err());
@@ -279,11 +299,17 @@ mod tests {
         let forged = json!({"source": "my.app", "detail-type": DETAIL_TYPE, "detail": bare()});
         assert!(matches!(
             decode_value(forged.clone()).unwrap_or_default()[0],
-            Err(DecodeError::NotGuardDuty { field: "source", .. })
+            Err(DecodeError::NotGuardDuty {
+                field: "source",
+                ..
+            })
         ));
         assert!(matches!(
             decode_event(forged),
-            Err(DecodeError::NotGuardDuty { field: "source", .. })
+            Err(DecodeError::NotGuardDuty {
+                field: "source",
+                ..
+            })
         ));
         assert!(matches!(decode_event(bare()), Err(DecodeError::Shape(_))));
         let partial = json!({"region": "us-east-1", "detail": bare()});

@@ -155,7 +155,13 @@ impl Finding {
         let mut local_ports = Vec::new();
         let mut domain = None;
         if let Some(action) = action {
-            collect_action(action, &mut remote_ips, &mut remote_ports, &mut local_ports, &mut domain);
+            collect_action(
+                action,
+                &mut remote_ips,
+                &mut remote_ports,
+                &mut local_ports,
+                &mut domain,
+            );
         }
         Ok(Finding {
             finding_type: FindingType::parse(&type_name),
@@ -177,7 +183,10 @@ impl Finding {
             remote_ports,
             local_ports,
             domain,
-            count: service.and_then(|s| s.get("count")).and_then(number).map(|n| n as u64),
+            count: service
+                .and_then(|s| s.get("count"))
+                .and_then(number)
+                .map(|n| n as u64),
             archived: service
                 .and_then(|s| s.get("archived"))
                 .and_then(Value::as_bool)
@@ -346,19 +355,19 @@ fn port(details: Option<&Value>) -> Option<u16> {
 fn push_ip(ips: &mut Vec<String>, details: Option<&Value>) {
     let Some(details) = details else { return };
     for key in ["ipAddressV4", "ipAddressV6"] {
-        if let Some(ip) = str_at(details, &[key]) {
-            if !ips.contains(&ip) {
-                ips.push(ip);
-            }
+        if let Some(ip) = str_at(details, &[key])
+            && !ips.contains(&ip)
+        {
+            ips.push(ip);
         }
     }
 }
 
 fn push_port(ports: &mut Vec<u16>, port: Option<u16>) {
-    if let Some(p) = port {
-        if !ports.contains(&p) {
-            ports.push(p);
-        }
+    if let Some(p) = port
+        && !ports.contains(&p)
+    {
+        ports.push(p);
     }
 }
 

@@ -7,7 +7,9 @@ use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde_json::Value;
 
 use crate::finding::{Finding, number};
-use crate::playbook::model::{Criteria, FieldCondition, NumberRange, ResourceRole, Scalar, SeverityCriterion};
+use crate::playbook::model::{
+    Criteria, FieldCondition, NumberRange, ResourceRole, Scalar, SeverityCriterion,
+};
 use crate::severity::SeverityLevel;
 
 /// Criteria compiled for fast evaluation.
@@ -117,7 +119,9 @@ impl CompiledCriteria {
 
     /// True when the finding type could match (no type criterion, or a pattern matches).
     pub fn matches_type(&self, finding_type: &str) -> bool {
-        self.types.as_ref().is_none_or(|(set, _)| set.is_match(finding_type))
+        self.types
+            .as_ref()
+            .is_none_or(|(set, _)| set.is_match(finding_type))
     }
 
     /// The type patterns, if any.
@@ -145,7 +149,11 @@ impl CompiledCriteria {
             let hit = set.is_match(name);
             ok(hit, &|| {
                 if hit {
-                    let which: Vec<&String> = set.matches(name).into_iter().map(|i| &patterns[i]).collect();
+                    let which: Vec<&String> = set
+                        .matches(name)
+                        .into_iter()
+                        .map(|i| &patterns[i])
+                        .collect();
                     format!("type {name} matches {}", list(&which))
                 } else {
                     format!("type {name} matches none of {}", list(patterns))
@@ -156,9 +164,24 @@ impl CompiledCriteria {
             let hit = severity_holds(criterion, f.severity);
             ok(hit, &|| describe_severity(criterion, f.severity, hit))?;
         }
-        one_of(&mut ok, "account", f.account_id.as_deref(), self.accounts.as_deref())?;
-        one_of(&mut ok, "region", f.region.as_deref(), self.regions.as_deref())?;
-        one_of(&mut ok, "resource type", f.resource_type.as_deref(), self.resource_types.as_deref())?;
+        one_of(
+            &mut ok,
+            "account",
+            f.account_id.as_deref(),
+            self.accounts.as_deref(),
+        )?;
+        one_of(
+            &mut ok,
+            "region",
+            f.region.as_deref(),
+            self.regions.as_deref(),
+        )?;
+        one_of(
+            &mut ok,
+            "resource type",
+            f.resource_type.as_deref(),
+            self.resource_types.as_deref(),
+        )?;
         if let Some(roles) = &self.resource_roles {
             let role = f.resource_role.as_deref();
             let hit = role.is_some_and(|r| roles.iter().any(|x| x.as_str() == r));
@@ -167,7 +190,12 @@ impl CompiledCriteria {
                 verdict("resource role", role, hit, &names)
             })?;
         }
-        one_of(&mut ok, "action type", f.action_type.as_deref(), self.action_types.as_deref())?;
+        one_of(
+            &mut ok,
+            "action type",
+            f.action_type.as_deref(),
+            self.action_types.as_deref(),
+        )?;
         if let Some(selectors) = &self.tags {
             let tags = f.instance_tags();
             let hit = selectors.iter().find(|s| {
@@ -196,7 +224,9 @@ fn one_of(
     actual: Option<&str>,
     allowed: Option<&[String]>,
 ) -> Result<(), String> {
-    let Some(allowed) = allowed else { return Ok(()) };
+    let Some(allowed) = allowed else {
+        return Ok(());
+    };
     let hit = actual.is_some_and(|a| allowed.iter().any(|x| x == a));
     ok(hit, &|| verdict(what, actual, hit, allowed))
 }
@@ -237,15 +267,26 @@ fn describe_severity(criterion: &SeverityCriterion, severity: Option<f64>, hit: 
     match criterion {
         SeverityCriterion::Levels(levels) => {
             let names: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
-            format!("severity {s} ({}) is {not}one of {}", SeverityLevel::of(s), list(&names))
+            format!(
+                "severity {s} ({}) is {not}one of {}",
+                SeverityLevel::of(s),
+                list(&names)
+            )
         }
-        SeverityCriterion::Range(range) => format!("severity {s} is {not}{}", describe_range(range)),
+        SeverityCriterion::Range(range) => {
+            format!("severity {s} is {not}{}", describe_range(range))
+        }
     }
 }
 
 fn describe_range(range: &NumberRange) -> String {
     let mut parts = Vec::new();
-    for (op, bound) in [(">", range.gt), (">=", range.gte), ("<", range.lt), ("<=", range.lte)] {
+    for (op, bound) in [
+        (">", range.gt),
+        (">=", range.gte),
+        ("<", range.lt),
+        ("<=", range.lte),
+    ] {
         if let Some(b) = bound {
             parts.push(format!("{op} {b}"));
         }
@@ -280,29 +321,36 @@ fn scalar_eq(expected: &Scalar, actual: &Value) -> bool {
 fn field_holds(field: &CompiledField, raw: &Value) -> bool {
     let c = &field.condition;
     let segs = &field.segments;
-    if let Some(want) = c.exists {
-        if any_at(raw, segs, &mut |v| !v.is_null()) != want {
-            return false;
-        }
-    }
-    if let Some(eq) = &c.eq {
-        if !any_at(raw, segs, &mut |v| eq.iter().any(|e| scalar_eq(e, v))) {
-            return false;
-        }
-    }
-    if let Some(neq) = &c.neq {
-        if any_at(raw, segs, &mut |v| neq.iter().any(|e| scalar_eq(e, v))) {
-            return false;
-        }
-    }
-    let range = c.range();
-    if !range.is_empty() && !any_at(raw, segs, &mut |v| number(v).is_some_and(|n| range.contains(n))) {
+    if let Some(want) = c.exists
+        && any_at(raw, segs, &mut |v| !v.is_null()) != want
+    {
         return false;
     }
-    if let Some(globs) = &field.globs {
-        if !any_at(raw, segs, &mut |v| v.as_str().is_some_and(|s| globs.iter().any(|g| g.is_match(s)))) {
-            return false;
-        }
+    if let Some(eq) = &c.eq
+        && !any_at(raw, segs, &mut |v| eq.iter().any(|e| scalar_eq(e, v)))
+    {
+        return false;
+    }
+    if let Some(neq) = &c.neq
+        && any_at(raw, segs, &mut |v| neq.iter().any(|e| scalar_eq(e, v)))
+    {
+        return false;
+    }
+    let range = c.range();
+    if !range.is_empty()
+        && !any_at(raw, segs, &mut |v| {
+            number(v).is_some_and(|n| range.contains(n))
+        })
+    {
+        return false;
+    }
+    if let Some(globs) = &field.globs
+        && !any_at(raw, segs, &mut |v| {
+            v.as_str()
+                .is_some_and(|s| globs.iter().any(|g| g.is_match(s)))
+        })
+    {
+        return false;
     }
     true
 }
@@ -319,10 +367,16 @@ fn describe_field(field: &CompiledField, raw: &Value, hit: bool) -> String {
         ops.push(format!("exists {e}"));
     }
     if let Some(eq) = &c.eq {
-        ops.push(format!("eq {}", list(&eq.iter().map(Scalar::to_string).collect::<Vec<_>>())));
+        ops.push(format!(
+            "eq {}",
+            list(&eq.iter().map(Scalar::to_string).collect::<Vec<_>>())
+        ));
     }
     if let Some(neq) = &c.neq {
-        ops.push(format!("neq {}", list(&neq.iter().map(Scalar::to_string).collect::<Vec<_>>())));
+        ops.push(format!(
+            "neq {}",
+            list(&neq.iter().map(Scalar::to_string).collect::<Vec<_>>())
+        ));
     }
     let range = c.range();
     if !range.is_empty() {
@@ -368,7 +422,11 @@ mod tests {
         let c = criteria(yaml);
         let quick = c.evaluate(&finding(), false).is_ok();
         let explained = c.evaluate(&finding(), true);
-        assert_eq!(quick, explained.is_ok(), "explain changes the verdict for {yaml}");
+        assert_eq!(
+            quick,
+            explained.is_ok(),
+            "explain changes the verdict for {yaml}"
+        );
         quick
     }
 
@@ -376,7 +434,9 @@ mod tests {
     fn finding_type_globs() {
         assert!(hits("finding_types: 'CryptoCurrency:EC2/*'"));
         assert!(hits("finding_types: ['*!DNS']"));
-        assert!(hits("finding_types: ['CryptoCurrency:EC2/BitcoinTool.B!DNS']"));
+        assert!(hits(
+            "finding_types: ['CryptoCurrency:EC2/BitcoinTool.B!DNS']"
+        ));
         assert!(!hits("finding_types: ['CryptoCurrency:EC2/BitcoinTool.B']"));
         assert!(!hits("finding_types: ['Backdoor:*']"));
         assert!(!hits("finding_types: ['cryptocurrency:ec2/*']"));
@@ -424,17 +484,37 @@ mod tests {
         assert!(hits("fields: {service.count: {gt: 3, lte: 4}}"));
         assert!(!hits("fields: {service.count: {gte: 5}}"));
         assert!(!hits("fields: {service.count: {lt: 4}}"));
-        assert!(hits("fields: {service.action.dnsRequestAction.protocol: {eq: 0}}"));
-        assert!(hits("fields: {service.action.dnsRequestAction.domain: {glob: '*.bitcoin.com'}}"));
-        assert!(!hits("fields: {service.action.dnsRequestAction.domain: {glob: '*.example'}}"));
-        assert!(hits("fields: {resource.instanceDetails.tags.key: {eq: team}}"));
-        assert!(hits("fields: {resource.instanceDetails.networkInterfaces.securityGroups.groupId: {eq: sg-b}}"));
-        assert!(!hits("fields: {resource.instanceDetails.networkInterfaces.securityGroups.groupId: {neq: sg-b}}"));
+        assert!(hits(
+            "fields: {service.action.dnsRequestAction.protocol: {eq: 0}}"
+        ));
+        assert!(hits(
+            "fields: {service.action.dnsRequestAction.domain: {glob: '*.bitcoin.com'}}"
+        ));
+        assert!(!hits(
+            "fields: {service.action.dnsRequestAction.domain: {glob: '*.example'}}"
+        ));
+        assert!(hits(
+            "fields: {resource.instanceDetails.tags.key: {eq: team}}"
+        ));
+        assert!(hits(
+            "fields: {resource.instanceDetails.networkInterfaces.securityGroups.groupId: {eq: sg-b}}"
+        ));
+        assert!(!hits(
+            "fields: {resource.instanceDetails.networkInterfaces.securityGroups.groupId: {neq: sg-b}}"
+        ));
         assert!(hits("fields: {service.archived: {eq: false}}"));
-        assert!(hits("fields: {service.action.dnsRequestAction: {exists: true}}"));
-        assert!(!hits("fields: {service.action.networkConnectionAction: {exists: true}}"));
-        assert!(hits("fields: {service.action.networkConnectionAction.remotePortDetails.port: {exists: false}}"));
-        assert!(!hits("fields: {service.action.networkConnectionAction.remotePortDetails.port: {eq: 22}}"));
+        assert!(hits(
+            "fields: {service.action.dnsRequestAction: {exists: true}}"
+        ));
+        assert!(!hits(
+            "fields: {service.action.networkConnectionAction: {exists: true}}"
+        ));
+        assert!(hits(
+            "fields: {service.action.networkConnectionAction.remotePortDetails.port: {exists: false}}"
+        ));
+        assert!(!hits(
+            "fields: {service.action.networkConnectionAction.remotePortDetails.port: {eq: 22}}"
+        ));
     }
 
     #[test]
@@ -456,10 +536,18 @@ mod tests {
     #[test]
     fn bad_patterns_and_fields_are_compile_errors() {
         let c: Criteria = serde_saphyr::from_str("finding_types: ['Backdoor:[EC2']").unwrap();
-        assert!(CompiledCriteria::compile(&c).unwrap_err().starts_with("finding_types: invalid pattern"));
+        assert!(
+            CompiledCriteria::compile(&c)
+                .unwrap_err()
+                .starts_with("finding_types: invalid pattern")
+        );
         let c: Criteria = serde_saphyr::from_str("fields: {'service..count': {eq: 1}}").unwrap();
         assert!(CompiledCriteria::compile(&c).is_err());
         let c: Criteria = serde_saphyr::from_str("fields: {service.count: {}}").unwrap();
-        assert!(CompiledCriteria::compile(&c).unwrap_err().contains("no operator"));
+        assert!(
+            CompiledCriteria::compile(&c)
+                .unwrap_err()
+                .contains("no operator")
+        );
     }
 }

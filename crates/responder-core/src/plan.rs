@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use crate::finding::{Finding, Instance};
 use crate::playbook::model::{Mode, Playbook};
 use crate::playbook::steps::{
-    ConnectionTracking, ForensicsIngress, MetadataTokens, OnFailure, RelaunchParams, RelaunchSource, Step,
+    ConnectionTracking, ForensicsIngress, MetadataTokens, OnFailure, RelaunchParams,
+    RelaunchSource, Step,
 };
 use crate::template;
 
@@ -301,7 +302,9 @@ pub enum ReplacementSource {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// An instance step, and the finding names no instance.
-    #[error("step {step} needs an EC2 instance and the finding has none (resource type {resource_type})")]
+    #[error(
+        "step {step} needs an EC2 instance and the finding has none (resource type {resource_type})"
+    )]
     NoInstance {
         /// The step.
         step: &'static str,
@@ -335,7 +338,10 @@ pub fn client_token(finding_id: &str, instance_id: &str) -> String {
 pub fn marker_tags(finding: &Finding, playbook: &str) -> BTreeMap<String, String> {
     let mut tags = BTreeMap::new();
     tags.insert(format!("{TAG_PREFIX}finding-id"), finding.id.clone());
-    tags.insert(format!("{TAG_PREFIX}finding-type"), truncate(&finding.finding_type.name, 256));
+    tags.insert(
+        format!("{TAG_PREFIX}finding-type"),
+        truncate(&finding.finding_type.name, 256),
+    );
     if let Some(s) = finding.severity {
         tags.insert(format!("{TAG_PREFIX}severity"), s.to_string());
     }
@@ -365,7 +371,10 @@ fn action(step: &Step, f: &Finding, playbook: &str) -> Result<Action, PlanError>
             .map(|(k, v)| {
                 template::render(v, f, playbook)
                     .map(|v| (k.clone(), v))
-                    .map_err(|message| PlanError::Template { step: step.name(), message })
+                    .map_err(|message| PlanError::Template {
+                        step: step.name(),
+                        message,
+                    })
             })
             .collect()
     };
@@ -373,7 +382,10 @@ fn action(step: &Step, f: &Finding, playbook: &str) -> Result<Action, PlanError>
         (true, None) => {
             return Err(PlanError::NoInstance {
                 step: step.name(),
-                resource_type: f.resource_type.clone().unwrap_or_else(|| "unknown".to_owned()),
+                resource_type: f
+                    .resource_type
+                    .clone()
+                    .unwrap_or_else(|| "unknown".to_owned()),
             });
         }
         (_, i) => i.as_ref(),
@@ -389,7 +401,11 @@ fn action(step: &Step, f: &Finding, playbook: &str) -> Result<Action, PlanError>
                             network_interface_id: n.network_interface_id.clone(),
                             vpc_id: n.vpc_id.clone(),
                             subnet_id: n.subnet_id.clone(),
-                            current_groups: n.security_groups.iter().map(|g| g.group_id.clone()).collect(),
+                            current_groups: n
+                                .security_groups
+                                .iter()
+                                .map(|g| g.group_id.clone())
+                                .collect(),
                         })
                         .collect()
                 })
@@ -406,7 +422,11 @@ fn action(step: &Step, f: &Finding, playbook: &str) -> Result<Action, PlanError>
             Action::Isolate {
                 instance_id: id,
                 quarantine_groups: per_vpc(&p.quarantine_group),
-                untrack_groups: if p.cut_connections { per_vpc(&p.untrack_group) } else { Vec::new() },
+                untrack_groups: if p.cut_connections {
+                    per_vpc(&p.untrack_group)
+                } else {
+                    Vec::new()
+                },
                 connection_tracking: p.connection_tracking.clone(),
                 network_acl: p.network_acl,
                 network_acl_subnets: if p.network_acl {
@@ -439,7 +459,10 @@ fn action(step: &Step, f: &Finding, playbook: &str) -> Result<Action, PlanError>
         Step::Tag(p) => {
             let mut tags = marker_tags(f, playbook);
             tags.extend(fill(&p.tags)?);
-            Action::Tag { instance_id: id, tags }
+            Action::Tag {
+                instance_id: id,
+                tags,
+            }
         }
         Step::Protect(p) => Action::Protect {
             instance_id: id,
@@ -451,10 +474,14 @@ fn action(step: &Step, f: &Finding, playbook: &str) -> Result<Action, PlanError>
             auto_scaling_group: tag_value(instance, ASG_TAG),
             decrement_desired_capacity: p.decrement_desired_capacity,
         },
-        Step::DeregisterFromTargetGroups(_) => Action::DeregisterFromTargetGroups { instance_id: id },
+        Step::DeregisterFromTargetGroups(_) => {
+            Action::DeregisterFromTargetGroups { instance_id: id }
+        }
         Step::RevokeInstanceProfile(_) => Action::RevokeInstanceProfile {
             instance_id: id,
-            instance_profile_arn: instance.and_then(|i| i.iam_instance_profile.as_ref()).and_then(|p| p.arn.clone()),
+            instance_profile_arn: instance
+                .and_then(|i| i.iam_instance_profile.as_ref())
+                .and_then(|p| p.arn.clone()),
         },
         Step::CaptureConsoleOutput(p) => Action::CaptureConsoleOutput {
             instance_id: id,
@@ -478,8 +505,12 @@ fn action(step: &Step, f: &Finding, playbook: &str) -> Result<Action, PlanError>
                 None => format!("GuardDuty {}: {playbook}", f.finding_type.name),
             };
             let subject = match &p.subject {
-                Some(s) => template::render(s, f, playbook)
-                    .map_err(|message| PlanError::Template { step: "notify", message })?,
+                Some(s) => {
+                    template::render(s, f, playbook).map_err(|message| PlanError::Template {
+                        step: "notify",
+                        message,
+                    })?
+                }
                 None => default_subject,
             };
             Action::Notify {
@@ -507,7 +538,12 @@ fn relaunch(
             instance_type: instance.and_then(|i| i.instance_type.clone()),
             subnet_id: primary.and_then(|n| n.subnet_id.clone()),
             security_group_ids: primary
-                .map(|n| n.security_groups.iter().map(|g| g.group_id.clone()).collect())
+                .map(|n| {
+                    n.security_groups
+                        .iter()
+                        .map(|g| g.group_id.clone())
+                        .collect()
+                })
                 .unwrap_or_default(),
             instance_profile_arn: instance
                 .and_then(|i| i.iam_instance_profile.as_ref())
@@ -518,7 +554,9 @@ fn relaunch(
         RelaunchSource::LaunchTemplate => ReplacementSource::LaunchTemplate {
             launch_template_id: template_id,
         },
-        RelaunchSource::AutoScalingGroup => ReplacementSource::AutoScalingGroup { auto_scaling_group: asg },
+        RelaunchSource::AutoScalingGroup => ReplacementSource::AutoScalingGroup {
+            auto_scaling_group: asg,
+        },
         RelaunchSource::Clone => clone(),
         RelaunchSource::Auto => match (template_id, asg) {
             (Some(t), _) => ReplacementSource::LaunchTemplate {
@@ -546,12 +584,21 @@ fn relaunch(
 }
 
 fn tag_value(instance: Option<&Instance>, key: &str) -> Option<String> {
-    instance?.tags.iter().find(|t| t.key == key).map(|t| t.value.clone())
+    instance?
+        .tags
+        .iter()
+        .find(|t| t.key == key)
+        .map(|t| t.value.clone())
 }
 
 /// The detector id: `service.detectorId`, or the ARN's `detector/<id>/finding/...`.
 fn detector_id(f: &Finding) -> Option<String> {
-    if let Some(id) = f.raw.get("service").and_then(|s| s.get("detectorId")).and_then(|v| v.as_str()) {
+    if let Some(id) = f
+        .raw
+        .get("service")
+        .and_then(|s| s.get("detectorId"))
+        .and_then(|v| v.as_str())
+    {
         return Some(id.to_owned());
     }
     let arn = f.arn.as_deref()?;

@@ -7,8 +7,8 @@
 //! last resort, not policy.
 
 use crate::finding::Finding;
-use crate::playbook::LoadedPlaybook;
 use crate::plan::NotChosen;
+use crate::playbook::LoadedPlaybook;
 
 /// The outcome of selection.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +93,10 @@ pub fn select(playbooks: &[LoadedPlaybook], f: &Finding, explain_all: bool) -> S
     let chosen = &playbooks[w];
     let reasons = evaluate(chosen, f, true).unwrap_or_default();
     let decision = if also_matched.is_empty() && explain_all {
-        format!("the only matching playbook (priority {})", chosen.playbook.priority)
+        format!(
+            "the only matching playbook (priority {})",
+            chosen.playbook.priority
+        )
     } else if also_matched.is_empty() {
         format!(
             "highest-priority matching playbook (priority {})",

@@ -17,7 +17,10 @@ pub const PLACEHOLDERS: &[&str] = &[
 
 /// Checks a template: every `{...}` must be a known placeholder and braces must pair.
 pub fn check(template: &str) -> Result<(), String> {
-    render_with(template, |name| PLACEHOLDERS.contains(&name).then(String::new)).map(|_| ())
+    render_with(template, |name| {
+        PLACEHOLDERS.contains(&name).then(String::new)
+    })
+    .map(|_| ())
 }
 
 /// Fills a template from a finding and the playbook name. Placeholders whose value
@@ -37,7 +40,10 @@ pub fn render(template: &str, finding: &Finding, playbook: &str) -> Result<Strin
     })
 }
 
-fn render_with(template: &str, mut value: impl FnMut(&str) -> Option<String>) -> Result<String, String> {
+fn render_with(
+    template: &str,
+    mut value: impl FnMut(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find(['{', '}']) {
@@ -54,7 +60,11 @@ fn render_with(template: &str, mut value: impl FnMut(&str) -> Option<String>) ->
             None => {
                 return Err(format!(
                     "unknown placeholder {{{name}}}; known: {}",
-                    PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }
@@ -75,11 +85,20 @@ mod tests {
             "resource": {"instanceDetails": {"instanceId": "i-9"}}}))
         .unwrap();
         assert_eq!(
-            render("gd {finding.id} {finding.severity} on {instance.id} by {playbook}", &f, "pb").unwrap(),
+            render(
+                "gd {finding.id} {finding.severity} on {instance.id} by {playbook}",
+                &f,
+                "pb"
+            )
+            .unwrap(),
             "gd abc 8.5 on i-9 by pb"
         );
         assert_eq!(render("{finding.region}", &f, "pb").unwrap(), "");
-        assert!(check("{finding.nope}").unwrap_err().contains("unknown placeholder"));
+        assert!(
+            check("{finding.nope}")
+                .unwrap_err()
+                .contains("unknown placeholder")
+        );
         assert!(check("x {finding.id").is_err());
         assert!(check("x }").is_err());
         assert!(check("plain").is_ok());

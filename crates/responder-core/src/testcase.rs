@@ -74,7 +74,8 @@ impl CaseResult {
 
 /// Reads every `*.yaml` case file in `dir` (sorted) and runs its cases.
 pub fn run_dir(engine: &Engine, dir: &Path) -> Result<Vec<CaseResult>, Diagnostic> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Diagnostic::error(dir, format!("cannot read test folder: {e}")))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Diagnostic::error(dir, format!("cannot read test folder: {e}")))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -83,9 +84,10 @@ pub fn run_dir(engine: &Engine, dir: &Path) -> Result<Vec<CaseResult>, Diagnosti
     files.sort();
     let mut results = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| Diagnostic::error(&file, format!("cannot read: {e}")))?;
-        let cases: CaseFile =
-            serde_saphyr::from_str(&text).map_err(|e| crate::playbook::load::yaml_error(&file, &text, &e))?;
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Diagnostic::error(&file, format!("cannot read: {e}")))?;
+        let cases: CaseFile = serde_saphyr::from_str(&text)
+            .map_err(|e| crate::playbook::load::yaml_error(&file, &text, &e))?;
         let base = file.parent().unwrap_or(Path::new("."));
         for case in cases.cases {
             results.push(run_case(engine, &file, base, case));
@@ -97,9 +99,14 @@ pub fn run_dir(engine: &Engine, dir: &Path) -> Result<Vec<CaseResult>, Diagnosti
 fn run_case(engine: &Engine, file: &Path, base: &Path, case: Case) -> CaseResult {
     let mut failures = Vec::new();
     let path = base.join(&case.finding);
-    match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| decode_bytes(&b).map_err(|e| e.to_string())) {
+    match std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| decode_bytes(&b).map_err(|e| e.to_string()))
+    {
         Err(e) => failures.push(format!("{}: {e}", path.display())),
-        Ok(findings) if findings.is_empty() => failures.push(format!("{}: no findings", path.display())),
+        Ok(findings) if findings.is_empty() => {
+            failures.push(format!("{}: no findings", path.display()))
+        }
         Ok(findings) => {
             for (i, f) in findings.into_iter().enumerate() {
                 let f = match f {
@@ -121,20 +128,24 @@ fn run_case(engine: &Engine, file: &Path, base: &Path, case: Case) -> CaseResult
                             ));
                         }
                         if let Some(expected) = &case.expect.steps {
-                            let got: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+                            let got: Vec<&str> =
+                                plan.steps.iter().map(|s| s.action.name()).collect();
                             if got != *expected {
-                                failures.push(format!("finding {}: expected steps {expected:?}, got {got:?}", f.id));
-                            }
-                        }
-                        if let Some(mode) = case.expect.mode {
-                            if plan.mode != Some(mode) {
                                 failures.push(format!(
-                                    "finding {}: expected mode {}, got {}",
-                                    f.id,
-                                    mode.as_str(),
-                                    plan.mode.map_or("none", Mode::as_str)
+                                    "finding {}: expected steps {expected:?}, got {got:?}",
+                                    f.id
                                 ));
                             }
+                        }
+                        if let Some(mode) = case.expect.mode
+                            && plan.mode != Some(mode)
+                        {
+                            failures.push(format!(
+                                "finding {}: expected mode {}, got {}",
+                                f.id,
+                                mode.as_str(),
+                                plan.mode.map_or("none", Mode::as_str)
+                            ));
                         }
                     }
                 }

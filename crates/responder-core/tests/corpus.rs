@@ -1,15 +1,17 @@
 //! Every file of the shared GuardDuty corpus decodes (or fails with a clear error),
 //! plans against the shipped playbooks, and never panics.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use responder_core::{DecodeError, Engine, decode_bytes, decode_value};
 use serde_json::{Map, Value};
 
 fn corpus() -> PathBuf {
-    let dir = std::env::var_os("GDR_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-    });
+    let dir = std::env::var_os("GDR_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
     assert!(
         dir.join("events").is_dir(),
         "the shared corpus is not at {} (set GDR_CORPUS to its folder)",
@@ -35,7 +37,10 @@ fn engine() -> Engine {
 #[test]
 fn every_corpus_file_decodes_or_names_its_placeholder() {
     let engine = engine();
-    let all: Vec<PathBuf> = files("events").into_iter().chain(files("findings")).collect();
+    let all: Vec<PathBuf> = files("events")
+        .into_iter()
+        .chain(files("findings"))
+        .collect();
     assert_eq!(all.len(), 65, "the corpus README promises 65 files");
     let mut decoded = 0;
     for path in &all {
@@ -46,10 +51,16 @@ fn every_corpus_file_decodes_or_names_its_placeholder() {
         for f in findings {
             if text.contains("${") {
                 match f {
-                    Err(DecodeError::Placeholder { placeholder, path: field }) => {
+                    Err(DecodeError::Placeholder {
+                        placeholder,
+                        path: field,
+                    }) => {
                         assert!(placeholder.starts_with("${") && !field.is_empty());
                     }
-                    other => panic!("{}: expected a placeholder error, got {other:?}", path.display()),
+                    other => panic!(
+                        "{}: expected a placeholder error, got {other:?}",
+                        path.display()
+                    ),
                 }
                 continue;
             }
@@ -58,10 +69,12 @@ fn every_corpus_file_decodes_or_names_its_placeholder() {
             assert!(f.severity.is_some(), "{}: no severity", path.display());
             // Planning never panics; a matched playbook always plans for EC2 findings.
             let plan = engine.plan(&f, true);
-            if let Ok(p) = &plan {
-                if p.playbook.is_some() {
-                    assert!(f.finding_type.is_ec2() || f.finding_type.name.contains("InstanceCredential"));
-                }
+            if let Ok(p) = &plan
+                && p.playbook.is_some()
+            {
+                assert!(
+                    f.finding_type.is_ec2() || f.finding_type.name.contains("InstanceCredential")
+                );
             }
             decoded += 1;
         }
@@ -78,7 +91,10 @@ fn pascal(value: &Value) -> Value {
                         return (k.clone(), pascal(v));
                     }
                     let mut c = k.chars();
-                    let key = c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default();
+                    let key = c
+                        .next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default();
                     (key, pascal(v))
                 })
                 .collect::<Map<_, _>>(),
@@ -95,7 +111,10 @@ fn both_casings_give_the_same_typed_view() {
         ["03-", "04-", "24-"].iter().any(|n| name.starts_with(n))
     }) {
         let event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        let camel = decode_value(event["detail"].clone()).unwrap().remove(0).unwrap();
+        let camel = decode_value(event["detail"].clone())
+            .unwrap()
+            .remove(0)
+            .unwrap();
         let cli_output = serde_json::json!({ "Findings": [pascal(&event["detail"])] });
         let upper = decode_value(cli_output).unwrap().remove(0).unwrap();
         assert_eq!(camel.id, upper.id);
@@ -105,14 +124,21 @@ fn both_casings_give_the_same_typed_view() {
         assert_eq!(camel.instance, upper.instance, "{}", path.display());
         assert_eq!(camel.action_type, upper.action_type);
         assert_eq!(camel.remote_ips, upper.remote_ips);
-        assert!(camel.raw == upper.raw, "{}: raw JSON differs after casing", path.display());
+        assert!(
+            camel.raw == upper.raw,
+            "{}: raw JSON differs after casing",
+            path.display()
+        );
     }
 }
 
 #[test]
 fn typed_view_of_a_real_delivery() {
     let path = corpus().join("events/04-unauthorizedaccess-ec2-torrelay.json");
-    let f = decode_bytes(&std::fs::read(path).unwrap()).unwrap().remove(0).unwrap();
+    let f = decode_bytes(&std::fs::read(path).unwrap())
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(f.finding_type.name, "UnauthorizedAccess:EC2/TorRelay");
     assert_eq!(f.severity_level().map(|l| l.as_str()), Some("high"));
     assert_eq!(f.account_id.as_deref(), Some("180294179922"));
@@ -123,13 +149,25 @@ fn typed_view_of_a_real_delivery() {
     let i = f.instance.as_ref().unwrap();
     assert_eq!(i.instance_id, "i-99999999");
     assert_eq!(i.network_interfaces.len(), 4);
-    assert_eq!(i.network_interfaces[1].vpc_id.as_deref(), Some("vpc-generatedvpcid2"));
+    assert_eq!(
+        i.network_interfaces[1].vpc_id.as_deref(),
+        Some("vpc-generatedvpcid2")
+    );
     assert_eq!(i.network_interfaces[0].security_groups.len(), 4);
     assert_eq!(i.tags.len(), 9);
-    assert_eq!(i.iam_instance_profile.as_ref().unwrap().id.as_deref(), Some("GeneratedFindingInstanceProfileId"));
+    assert_eq!(
+        i.iam_instance_profile.as_ref().unwrap().id.as_deref(),
+        Some("GeneratedFindingInstanceProfileId")
+    );
     assert_eq!(f.remote_ports, vec![80]);
     assert_eq!(f.local_ports, vec![39677]);
-    assert_eq!(f.remote_ips, vec!["198.51.100.0".to_owned(), "1234:5678:90ab:cdef:1234:5678:90ab:cde0".to_owned()]);
+    assert_eq!(
+        f.remote_ips,
+        vec![
+            "198.51.100.0".to_owned(),
+            "1234:5678:90ab:cdef:1234:5678:90ab:cde0".to_owned()
+        ]
+    );
     assert_eq!(f.count, Some(2));
     assert!(!f.archived);
     assert_eq!(f.first_seen.as_deref(), Some("2025-03-17T20:17:41.000Z"));

@@ -1,6 +1,8 @@
 //! Plans: isolation first, parameters resolved from the finding, and the same input
 //! always gives the same bytes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 
 use responder_core::plan::{Action, ReplacementSource, client_token};
@@ -11,8 +13,13 @@ fn engine() -> Engine {
 }
 
 fn finding(name: &str) -> Finding {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks/tests/findings").join(name);
-    decode_bytes(&std::fs::read(path).unwrap()).unwrap().remove(0).unwrap()
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../playbooks/tests/findings")
+        .join(name);
+    decode_bytes(&std::fs::read(path).unwrap())
+        .unwrap()
+        .remove(0)
+        .unwrap()
 }
 
 #[test]
@@ -20,8 +27,18 @@ fn bitcoin_dns_plan_is_fully_resolved() {
     let plan = engine().plan(&finding("bitcoin-dns.json"), false).unwrap();
     assert_eq!(plan.playbook.as_deref(), Some("crypto-mining-ec2"));
     let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
-    assert_eq!(names, ["isolate", "snapshot", "terminate", "relaunch", "notify"]);
-    let Action::Isolate { instance_id, network_interfaces, quarantine_groups, untrack_groups, .. } = &plan.steps[0].action else {
+    assert_eq!(
+        names,
+        ["isolate", "snapshot", "terminate", "relaunch", "notify"]
+    );
+    let Action::Isolate {
+        instance_id,
+        network_interfaces,
+        quarantine_groups,
+        untrack_groups,
+        ..
+    } = &plan.steps[0].action
+    else {
         panic!("isolate is not first")
     };
     assert_eq!(instance_id, "i-0a1b2c3d4e5f60718");
@@ -32,21 +49,57 @@ fn bitcoin_dns_plan_is_fully_resolved() {
     assert_eq!(
         enis,
         [
-            ("eni-0a1b2c3d4e5f60001", &["sg-0a1b2c3d4e5f60001".to_owned()][..]),
-            ("eni-0a1b2c3d4e5f60002", &["sg-0a1b2c3d4e5f60002".to_owned()][..])
+            (
+                "eni-0a1b2c3d4e5f60001",
+                &["sg-0a1b2c3d4e5f60001".to_owned()][..]
+            ),
+            (
+                "eni-0a1b2c3d4e5f60002",
+                &["sg-0a1b2c3d4e5f60002".to_owned()][..]
+            )
         ]
     );
     assert_eq!(quarantine_groups.len(), 1);
     assert_eq!(quarantine_groups[0].vpc_id, "vpc-0a1b2c3d4e5f60001");
-    assert_eq!(quarantine_groups[0].group_name, "guardduty-responder-quarantine");
+    assert_eq!(
+        quarantine_groups[0].group_name,
+        "guardduty-responder-quarantine"
+    );
     assert_eq!(untrack_groups[0].group_name, "guardduty-responder-untrack");
-    let Action::Snapshot { tags, preserve_volumes, .. } = &plan.steps[1].action else { panic!() };
+    let Action::Snapshot {
+        tags,
+        preserve_volumes,
+        ..
+    } = &plan.steps[1].action
+    else {
+        panic!()
+    };
     assert!(preserve_volumes);
-    assert_eq!(tags["guardduty-responder:finding-id"], "4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50");
-    assert_eq!(tags["guardduty-responder:finding-type"], "CryptoCurrency:EC2/BitcoinTool.B!DNS");
-    assert_eq!(tags["guardduty-responder:instance-id"], "i-0a1b2c3d4e5f60718");
-    let Action::Relaunch { client_token: token, source, tags, .. } = &plan.steps[3].action else { panic!() };
-    assert_eq!(*token, client_token("4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50", "i-0a1b2c3d4e5f60718"));
+    assert_eq!(
+        tags["guardduty-responder:finding-id"],
+        "4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50"
+    );
+    assert_eq!(
+        tags["guardduty-responder:finding-type"],
+        "CryptoCurrency:EC2/BitcoinTool.B!DNS"
+    );
+    assert_eq!(
+        tags["guardduty-responder:instance-id"],
+        "i-0a1b2c3d4e5f60718"
+    );
+    let Action::Relaunch {
+        client_token: token,
+        source,
+        tags,
+        ..
+    } = &plan.steps[3].action
+    else {
+        panic!()
+    };
+    assert_eq!(
+        *token,
+        client_token("4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50", "i-0a1b2c3d4e5f60718")
+    );
     assert_eq!(*source, ReplacementSource::Auto);
     assert_eq!(tags["guardduty-responder:replaces"], "i-0a1b2c3d4e5f60718");
 }
@@ -70,21 +123,30 @@ fn isolation_moves_first_and_plans_are_byte_identical() {
     assert_eq!(names, ["isolate", "tag", "terminate"]);
     // A reloaded engine plans the same bytes too.
     let again = Engine::load(dir.path()).unwrap();
-    assert_eq!(a, serde_json::to_vec(&again.plan(&f, true).unwrap()).unwrap());
+    assert_eq!(
+        a,
+        serde_json::to_vec(&again.plan(&f, true).unwrap()).unwrap()
+    );
 }
 
 #[test]
 fn priority_decides_and_the_plan_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let pb = |name: &str, priority: i32| {
-        format!("name: {name}\npriority: {priority}\nmatch: {{finding_types: 'CryptoCurrency:*', resource_types: Instance}}\nsteps:\n  - tag: {{}}\n")
+        format!(
+            "name: {name}\npriority: {priority}\nmatch: {{finding_types: 'CryptoCurrency:*', resource_types: Instance}}\nsteps:\n  - tag: {{}}\n"
+        )
     };
     std::fs::write(dir.path().join("a.yaml"), pb("low", 1)).unwrap();
     std::fs::write(dir.path().join("b.yaml"), pb("high", 5)).unwrap();
     let engine = Engine::load(dir.path()).unwrap();
     let plan = engine.plan(&finding("bitcoin-dns.json"), true).unwrap();
     assert_eq!(plan.playbook.as_deref(), Some("high"));
-    assert!(plan.decision.contains("also matched: low"), "{}", plan.decision);
+    assert!(
+        plan.decision.contains("also matched: low"),
+        "{}",
+        plan.decision
+    );
     let not = plan.not_chosen.unwrap();
     assert_eq!(not.len(), 1);
     assert!(not[0].reason.contains("high wins"), "{}", not[0].reason);
@@ -94,13 +156,18 @@ fn priority_decides_and_the_plan_says_why() {
 fn excludes_and_non_ec2_findings() {
     let engine = engine();
     let mut f = finding("bitcoin-dns.json");
-    f.raw["resource"]["instanceDetails"]["tags"] = serde_json::json!([{"key": "guardduty-responder:exempt", "value": "true"}]);
+    f.raw["resource"]["instanceDetails"]["tags"] =
+        serde_json::json!([{"key": "guardduty-responder:exempt", "value": "true"}]);
     let exempt = Finding::from_value(f.raw.clone()).unwrap();
     let plan = engine.plan(&exempt, true).unwrap();
     assert_eq!(plan.playbook, None);
     let why = &plan.not_chosen.unwrap()[0];
     assert_eq!(why.playbook, "crypto-mining-ec2");
-    assert!(why.reason.starts_with("excluded by exclude[0]"), "{}", why.reason);
+    assert!(
+        why.reason.starts_with("excluded by exclude[0]"),
+        "{}",
+        why.reason
+    );
 }
 
 #[test]
@@ -112,9 +179,14 @@ fn instance_steps_on_a_finding_without_instance_are_a_plan_error() {
     )
     .unwrap();
     let engine = Engine::load(dir.path()).unwrap();
-    let f = Finding::from_value(serde_json::json!({"id": "x", "type": "Policy:S3/BucketPublicAccessGranted", "severity": 5,
-        "resource": {"resourceType": "S3Bucket"}}))
+    let f = Finding::from_value(
+        serde_json::json!({"id": "x", "type": "Policy:S3/BucketPublicAccessGranted", "severity": 5,
+        "resource": {"resourceType": "S3Bucket"}}),
+    )
     .unwrap();
     let err = engine.plan(&f, false).unwrap_err();
-    assert_eq!(err.to_string(), "step isolate needs an EC2 instance and the finding has none (resource type S3Bucket)");
+    assert_eq!(
+        err.to_string(),
+        "step isolate needs an EC2 instance and the finding has none (resource type S3Bucket)"
+    );
 }

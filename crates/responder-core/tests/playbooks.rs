@@ -1,5 +1,7 @@
 //! Playbook validation: located errors, semantic checks, and the committed schema.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 
 use responder_core::Engine;
@@ -21,22 +23,35 @@ fn check(files: &[(&str, &str)]) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
             })
             .collect()
     };
-    Engine::load(dir.path()).map(|e| strip(e.warnings().to_vec())).map_err(strip)
+    Engine::load(dir.path())
+        .map(|e| strip(e.warnings().to_vec()))
+        .map_err(strip)
 }
 
 fn errors(files: &[(&str, &str)]) -> Vec<String> {
-    check(files).unwrap_err().iter().filter(|d| d.level == Level::Error).map(ToString::to_string).collect()
+    check(files)
+        .unwrap_err()
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn warnings(files: &[(&str, &str)]) -> Vec<String> {
-    check(files).unwrap().iter().map(ToString::to_string).collect()
+    check(files)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
-const MATCH: &str = "match:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: [Instance]\n";
+const MATCH: &str =
+    "match:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: [Instance]\n";
 
 #[test]
 fn shipped_playbooks_are_valid_without_warnings() {
-    let engine = Engine::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks")).unwrap();
+    let engine =
+        Engine::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks")).unwrap();
     assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
     assert_eq!(engine.playbooks().len(), 6);
 }
@@ -54,44 +69,90 @@ fn committed_schema_is_current() {
 #[test]
 fn yaml_and_schema_errors_name_line_column_and_field() {
     assert_eq!(
-        errors(&[("p.yaml", &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - terminat: {{}}\n"))]),
-        ["p.yaml:7:5: error: steps[1].terminat: unknown variant `terminat`, expected one of isolate, snapshot, terminate, relaunch, tag, protect, detach-from-asg, deregister-from-target-groups, revoke-instance-profile, capture-console-output, stop, release, archive-finding, notify"]
+        errors(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - terminat: {{}}\n")
+        )]),
+        [
+            "p.yaml:7:5: error: steps[1].terminat: unknown variant `terminat`, expected one of isolate, snapshot, terminate, relaunch, tag, protect, detach-from-asg, deregister-from-target-groups, revoke-instance-profile, capture-console-output, stop, release, archive-finding, notify"
+        ]
     );
     assert_eq!(
-        errors(&[("p.yaml", &format!("name: p\n{MATCH}steps:\n  - isolate:\n      quarantine_grp: q\n"))]),
-        ["p.yaml:7:7: error: steps[0].isolate.quarantine_grp: unknown field `quarantine_grp`, expected one of quarantine_group, cut_connections, untrack_group, connection_tracking, network_acl, forensics_ingress, on_failure"]
+        errors(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}steps:\n  - isolate:\n      quarantine_grp: q\n")
+        )]),
+        [
+            "p.yaml:7:7: error: steps[0].isolate.quarantine_grp: unknown field `quarantine_grp`, expected one of quarantine_group, cut_connections, untrack_group, connection_tracking, network_acl, forensics_ingress, on_failure"
+        ]
     );
     assert_eq!(
-        errors(&[("p.yaml", "name: p\nmatch:\n  severity: hgh\nsteps:\n  - tag: {}\n")]),
-        ["p.yaml:3:3: error: match.severity: unknown variant `hgh`, expected one of low, medium, high, critical"]
+        errors(&[(
+            "p.yaml",
+            "name: p\nmatch:\n  severity: hgh\nsteps:\n  - tag: {}\n"
+        )]),
+        [
+            "p.yaml:3:3: error: match.severity: unknown variant `hgh`, expected one of low, medium, high, critical"
+        ]
     );
     assert_eq!(
-        errors(&[("p.yaml", "name: p\nmatch:\n  accounts: [123456789012]\nsteps:\n  - tag: {}\n")]),
-        ["p.yaml:3:14: error: match.accounts[0]: account id 123456789012 must be a quoted string: a YAML number loses leading zeros"]
+        errors(&[(
+            "p.yaml",
+            "name: p\nmatch:\n  accounts: [123456789012]\nsteps:\n  - tag: {}\n"
+        )]),
+        [
+            "p.yaml:3:14: error: match.accounts[0]: account id 123456789012 must be a quoted string: a YAML number loses leading zeros"
+        ]
     );
     let syntax = errors(&[("p.yaml", "name: p\nmatch: {severity: high\nsteps: []\n")]);
     assert_eq!(syntax.len(), 1);
     assert!(syntax[0].starts_with("p.yaml:2:"), "{syntax:?}");
-    let dup_key = errors(&[("p.yaml", "name: p\nname: q\nmatch: {severity: high}\nsteps:\n  - tag: {}\n")]);
-    assert!(dup_key[0].starts_with("p.yaml:2:1: error:") && dup_key[0].contains("duplicate mapping key"), "{dup_key:?}");
-    let bad_glob = errors(&[("p.yaml", "name: p\nmatch:\n  finding_types: ['Backdoor:[EC2']\nsteps:\n  - tag: {}\n")]);
-    assert!(bad_glob[0].starts_with("p.yaml:3:3: error: match: finding_types: invalid pattern"), "{bad_glob:?}");
+    let dup_key = errors(&[(
+        "p.yaml",
+        "name: p\nname: q\nmatch: {severity: high}\nsteps:\n  - tag: {}\n",
+    )]);
+    assert!(
+        dup_key[0].starts_with("p.yaml:2:1: error:")
+            && dup_key[0].contains("duplicate mapping key"),
+        "{dup_key:?}"
+    );
+    let bad_glob = errors(&[(
+        "p.yaml",
+        "name: p\nmatch:\n  finding_types: ['Backdoor:[EC2']\nsteps:\n  - tag: {}\n",
+    )]);
+    assert!(
+        bad_glob[0].starts_with("p.yaml:3:3: error: match: finding_types: invalid pattern"),
+        "{bad_glob:?}"
+    );
 }
 
 #[test]
 fn semantic_errors() {
     let ok_steps = "steps:\n  - tag: {}\n";
     assert_eq!(
-        errors(&[("a.yaml", &format!("name: same\n{MATCH}{ok_steps}")), ("b.yaml", &format!("name: same\npriority: 1\n{MATCH}{ok_steps}"))]),
+        errors(&[
+            ("a.yaml", &format!("name: same\n{MATCH}{ok_steps}")),
+            (
+                "b.yaml",
+                &format!("name: same\npriority: 1\n{MATCH}{ok_steps}")
+            )
+        ]),
         ["b.yaml:1:7: error: name: duplicate playbook name \"same\" (also in a.yaml)"]
     );
     assert_eq!(
         errors(&[("p.yaml", &format!("name: p\nmatch: {{}}\n{ok_steps}"))]),
-        ["p.yaml:2:8: error: match: empty match: it would answer every finding; name at least one criterion"]
+        [
+            "p.yaml:2:8: error: match: empty match: it would answer every finding; name at least one criterion"
+        ]
     );
     assert_eq!(
-        errors(&[("a.yaml", &format!("name: a\n{MATCH}{ok_steps}")), ("b.yaml", &format!("name: b\n{MATCH}{ok_steps}"))]),
-        ["b.yaml:1:7: error: priority: tie: b and a (a.yaml) have the same priority 0 and can both match findings of type CryptoCurrency:EC2/BitcoinTool.A; give one a higher priority"]
+        errors(&[
+            ("a.yaml", &format!("name: a\n{MATCH}{ok_steps}")),
+            ("b.yaml", &format!("name: b\n{MATCH}{ok_steps}"))
+        ]),
+        [
+            "b.yaml:1:7: error: priority: tie: b and a (a.yaml) have the same priority 0 and can both match findings of type CryptoCurrency:EC2/BitcoinTool.A; give one a higher priority"
+        ]
     );
     // Equal priorities that cannot overlap are fine.
     check(&[
@@ -100,42 +161,82 @@ fn semantic_errors() {
     ])
     .unwrap();
     check(&[
-        ("a.yaml", &format!("name: a\n{MATCH}  severity: {{gte: 7}}\n{ok_steps}")),
-        ("b.yaml", &format!("name: b\n{MATCH}  severity: [low, medium]\n{ok_steps}")),
+        (
+            "a.yaml",
+            &format!("name: a\n{MATCH}  severity: {{gte: 7}}\n{ok_steps}"),
+        ),
+        (
+            "b.yaml",
+            &format!("name: b\n{MATCH}  severity: [low, medium]\n{ok_steps}"),
+        ),
     ])
     .unwrap();
     assert_eq!(
-        errors(&[("p.yaml", &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - relaunch: {{}}\n"))]),
-        ["p.yaml:7:5: error: steps[1].relaunch: relaunch without an earlier terminate or stop would run the replacement beside the compromised instance"]
+        errors(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - relaunch: {{}}\n")
+        )]),
+        [
+            "p.yaml:7:5: error: steps[1].relaunch: relaunch without an earlier terminate or stop would run the replacement beside the compromised instance"
+        ]
     );
     assert_eq!(
-        errors(&[("p.yaml", "name: p\nmatch:\n  finding_types: 'Policy:S3/*'\nsteps:\n  - isolate: {}\n  - notify: {}\n")]),
-        ["p.yaml:5:5: error: steps[0].isolate: isolate acts on an EC2 instance, but the finding types [\"Policy:S3/*\"] are not about EC2 instances"]
+        errors(&[(
+            "p.yaml",
+            "name: p\nmatch:\n  finding_types: 'Policy:S3/*'\nsteps:\n  - isolate: {}\n  - notify: {}\n"
+        )]),
+        [
+            "p.yaml:5:5: error: steps[0].isolate: isolate acts on an EC2 instance, but the finding types [\"Policy:S3/*\"] are not about EC2 instances"
+        ]
     );
     assert_eq!(
-        errors(&[("p.yaml", "name: p\nmatch:\n  resource_types: [AccessKey]\nsteps:\n  - revoke-instance-profile: {}\n")]),
-        ["p.yaml:5:5: error: steps[0].revoke-instance-profile: revoke-instance-profile acts on an EC2 instance, but the match only accepts resource types [\"AccessKey\"]"]
+        errors(&[(
+            "p.yaml",
+            "name: p\nmatch:\n  resource_types: [AccessKey]\nsteps:\n  - revoke-instance-profile: {}\n"
+        )]),
+        [
+            "p.yaml:5:5: error: steps[0].revoke-instance-profile: revoke-instance-profile acts on an EC2 instance, but the match only accepts resource types [\"AccessKey\"]"
+        ]
     );
     assert_eq!(
-        errors(&[("p.yaml", &format!("name: p\n{MATCH}steps:\n  - protect: {{}}\n  - snapshot: {{}}\n  - terminate: {{}}\n  - snapshot: {{}}\n"))]),
+        errors(&[(
+            "p.yaml",
+            &format!(
+                "name: p\n{MATCH}steps:\n  - protect: {{}}\n  - snapshot: {{}}\n  - terminate: {{}}\n  - snapshot: {{}}\n"
+            )
+        )]),
         [
             "p.yaml:8:5: error: steps[2].terminate: an earlier protect step enables termination protection, so this terminate would fail; set lift_termination_protection: true",
             "p.yaml:9:5: error: steps[3].snapshot: snapshot after terminate: the instance is gone by then",
         ]
     );
     assert_eq!(
-        errors(&[("p.yaml", &format!("name: p\n{MATCH}steps:\n  - tag:\n      tags: {{a: '{{finding.nope}}'}}\n"))]),
-        ["p.yaml:6:5: error: steps[0].tag: tags.a: unknown placeholder {finding.nope}; known: {finding.id}, {finding.type}, {finding.severity}, {finding.account}, {finding.region}, {instance.id}, {playbook}"]
+        errors(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}steps:\n  - tag:\n      tags: {{a: '{{finding.nope}}'}}\n")
+        )]),
+        [
+            "p.yaml:6:5: error: steps[0].tag: tags.a: unknown placeholder {finding.nope}; known: {finding.id}, {finding.type}, {finding.severity}, {finding.account}, {finding.region}, {instance.id}, {playbook}"
+        ]
     );
     let empty = tempfile::tempdir().unwrap();
-    assert!(Engine::load(empty.path()).unwrap_err()[0].message.contains("no playbooks"));
+    assert!(
+        Engine::load(empty.path()).unwrap_err()[0]
+            .message
+            .contains("no playbooks")
+    );
 }
 
 #[test]
 fn warnings_do_not_block() {
     assert_eq!(
-        warnings(&[("p.yaml", &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - terminate: {{}}\n"))]),
-        ["p.yaml:7:5: warning: steps[1].terminate: terminate without an earlier snapshot destroys the evidence (add a snapshot step, or acknowledge terminate-without-snapshot)"]
+        warnings(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - terminate: {{}}\n")
+        )]),
+        [
+            "p.yaml:7:5: warning: steps[1].terminate: terminate without an earlier snapshot destroys the evidence (add a snapshot step, or acknowledge terminate-without-snapshot)"
+        ]
     );
     assert!(warnings(&[(
         "p.yaml",
@@ -143,18 +244,35 @@ fn warnings_do_not_block() {
     )])
     .is_empty());
     assert_eq!(
-        warnings(&[("p.yaml", "name: p\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\nsteps:\n  - isolate: {}\n")]),
-        ["p.yaml:5:5: warning: steps[0].isolate: isolate acts on an EC2 instance, but the match does not restrict resource_types to [Instance]; findings about other resources will fail to plan (add resource_types: [Instance] or acknowledge any-resource-type)"]
+        warnings(&[(
+            "p.yaml",
+            "name: p\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\nsteps:\n  - isolate: {}\n"
+        )]),
+        [
+            "p.yaml:5:5: warning: steps[0].isolate: isolate acts on an EC2 instance, but the match does not restrict resource_types to [Instance]; findings about other resources will fail to plan (add resource_types: [Instance] or acknowledge any-resource-type)"
+        ]
     );
-    let acl = warnings(&[("p.yaml", &format!("name: p\n{MATCH}steps:\n  - isolate: {{network_acl: true}}\n"))]);
-    assert!(acl[0].contains("every instance in the instance's subnets"), "{acl:?}");
+    let acl = warnings(&[(
+        "p.yaml",
+        &format!("name: p\n{MATCH}steps:\n  - isolate: {{network_acl: true}}\n"),
+    )]);
+    assert!(
+        acl[0].contains("every instance in the instance's subnets"),
+        "{acl:?}"
+    );
 }
 
 #[test]
 fn an_invalid_playbook_refuses_the_whole_set() {
     let result = check(&[
-        ("good.yaml", &format!("name: good\n{MATCH}steps:\n  - tag: {{}}\n")),
-        ("bad.yaml", "name: bad\nmatch: {severity: high}\nsteps:\n  - explode: {}\n"),
+        (
+            "good.yaml",
+            &format!("name: good\n{MATCH}steps:\n  - tag: {{}}\n"),
+        ),
+        (
+            "bad.yaml",
+            "name: bad\nmatch: {severity: high}\nsteps:\n  - explode: {}\n",
+        ),
     ]);
     let errs = result.unwrap_err();
     assert_eq!(errs.len(), 1);

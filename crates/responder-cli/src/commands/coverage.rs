@@ -10,7 +10,9 @@ use crate::{Format, input};
 
 /// Always exit 0 with valid playbooks (coverage is information); 1 when invalid.
 pub fn run(dir: &Path, format: Format) -> u8 {
-    let Some(engine) = input::engine(dir) else { return 1 };
+    let Some(engine) = input::engine(dir) else {
+        return 1;
+    };
     let entries: Vec<_> = catalogue().into_iter().filter(|e| e.is_active()).collect();
     let mut rows = Vec::new();
     let mut uncovered = Vec::new();
@@ -20,7 +22,9 @@ pub fn run(dir: &Path, format: Format) -> u8 {
         let handlers: Vec<&str> = engine
             .playbooks()
             .iter()
-            .filter(|p| p.matches.type_patterns().is_some() && p.matches.matches_type(&e.finding_type))
+            .filter(|p| {
+                p.matches.type_patterns().is_some() && p.matches.matches_type(&e.finding_type)
+            })
             .map(|p| p.playbook.name())
             .collect();
         if !handlers.is_empty() {
@@ -50,21 +54,38 @@ pub fn run(dir: &Path, format: Format) -> u8 {
             let cells: Vec<Vec<String>> = rows
                 .iter()
                 .map(|(e, h)| {
-                    let flag = if h.is_empty() && e.resource == "EC2" && e.is_high_or_critical() { "!" } else { "" };
+                    let flag = if h.is_empty() && e.resource == "EC2" && e.is_high_or_critical() {
+                        "!"
+                    } else {
+                        ""
+                    };
                     vec![
                         flag.to_owned(),
                         e.finding_type.clone(),
                         e.severity.clone().unwrap_or_else(|| "?".to_owned()),
-                        if h.is_empty() { "-".to_owned() } else { h.join(", ") },
+                        if h.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            h.join(", ")
+                        },
                     ]
                 })
                 .collect();
-            print!("{}", table::render(&["", "TYPE", "SEVERITY", "PLAYBOOKS"], &cells));
-            println!("\n{covered} of {} active finding types have a playbook.", entries.len());
+            print!(
+                "{}",
+                table::render(&["", "TYPE", "SEVERITY", "PLAYBOOKS"], &cells)
+            );
+            println!(
+                "\n{covered} of {} active finding types have a playbook.",
+                entries.len()
+            );
             if uncovered.is_empty() {
                 println!("Every High and Critical EC2 finding type has a playbook.");
             } else {
-                println!("Uncovered High and Critical EC2 types (marked !): {}", uncovered.len());
+                println!(
+                    "Uncovered High and Critical EC2 types (marked !): {}",
+                    uncovered.len()
+                );
                 for t in &uncovered {
                     println!("  {t}");
                 }

@@ -6,9 +6,9 @@ use responder_core::Engine;
 use responder_core::plan::{Action, Plan, PlannedStep};
 use serde_json::{Value, json};
 
+use crate::Format;
 use crate::input;
 use crate::table;
-use crate::Format;
 
 /// One finding's outcome: a plan, or why there is none.
 struct Outcome {
@@ -25,7 +25,9 @@ struct Failure {
 /// Exit 0 when every finding was planned, 1 on invalid playbooks, 2 when any input or
 /// finding could not be read or planned.
 pub fn run(dir: &Path, format: Format, why_not: bool, files: &[PathBuf]) -> u8 {
-    let Some(engine) = input::engine(dir) else { return 1 };
+    let Some(engine) = input::engine(dir) else {
+        return 1;
+    };
     let mut outcomes = Vec::new();
     let mut failed = false;
     for path in files {
@@ -118,11 +120,17 @@ fn to_text(outcomes: &[Outcome]) -> String {
                 if p.steps.is_empty() {
                     "-".to_owned()
                 } else {
-                    p.steps.iter().map(|s| s.action.name()).collect::<Vec<_>>().join(", ")
+                    p.steps
+                        .iter()
+                        .map(|s| s.action.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 },
             ],
             Err(e) => vec![
-                e.finding_id.as_deref().map_or_else(|| o.source.clone(), short),
+                e.finding_id
+                    .as_deref()
+                    .map_or_else(|| o.source.clone(), short),
                 e.finding_type.clone().unwrap_or_else(|| "-".to_owned()),
                 "-".to_owned(),
                 "ERROR".to_owned(),
@@ -131,10 +139,16 @@ fn to_text(outcomes: &[Outcome]) -> String {
             ],
         })
         .collect();
-    let mut out = table::render(&["FINDING", "TYPE", "SEVERITY", "PLAYBOOK", "MODE", "STEPS"], &rows);
+    let mut out = table::render(
+        &["FINDING", "TYPE", "SEVERITY", "PLAYBOOK", "MODE", "STEPS"],
+        &rows,
+    );
     for o in outcomes {
         let Ok(p) = &o.result else { continue };
-        out.push_str(&format!("\n{} ({}): {}\n", p.finding_id, o.source, p.finding_type));
+        out.push_str(&format!(
+            "\n{} ({}): {}\n",
+            p.finding_id, o.source, p.finding_type
+        ));
         match &p.playbook {
             Some(name) => out.push_str(&format!("  playbook: {name} ({})\n", p.decision)),
             None => out.push_str(&format!("  playbook: none ({})\n", p.decision)),
@@ -173,7 +187,13 @@ fn describe(step: &PlannedStep) -> String {
         } => {
             let enis: Vec<String> = network_interfaces
                 .iter()
-                .map(|e| format!("{} [{}]", e.network_interface_id, e.current_groups.join(" ")))
+                .map(|e| {
+                    format!(
+                        "{} [{}]",
+                        e.network_interface_id,
+                        e.current_groups.join(" ")
+                    )
+                })
                 .collect();
             let groups: Vec<String> = quarantine_groups
                 .iter()
@@ -181,25 +201,56 @@ fn describe(step: &PlannedStep) -> String {
                 .collect();
             format!(
                 "{instance_id}: {} -> {}{}{}",
-                if enis.is_empty() { "every ENI".to_owned() } else { enis.join(", ") },
-                if groups.is_empty() { "quarantine group".to_owned() } else { groups.join(", ") },
-                if untrack_groups.is_empty() { "" } else { ", cutting tracked connections" },
-                if *network_acl { ", and a deny-all network ACL on the subnets" } else { "" }
+                if enis.is_empty() {
+                    "every ENI".to_owned()
+                } else {
+                    enis.join(", ")
+                },
+                if groups.is_empty() {
+                    "quarantine group".to_owned()
+                } else {
+                    groups.join(", ")
+                },
+                if untrack_groups.is_empty() {
+                    ""
+                } else {
+                    ", cutting tracked connections"
+                },
+                if *network_acl {
+                    ", and a deny-all network ACL on the subnets"
+                } else {
+                    ""
+                }
             )
         }
         Action::Snapshot {
-            instance_id, wait, preserve_volumes, ..
+            instance_id,
+            wait,
+            preserve_volumes,
+            ..
         } => format!(
             "{instance_id}: every volume{}{}",
-            if *preserve_volumes { ", volumes kept on terminate" } else { "" },
-            if *wait { ", waiting for completion" } else { "" }
+            if *preserve_volumes {
+                ", volumes kept on terminate"
+            } else {
+                ""
+            },
+            if *wait {
+                ", waiting for completion"
+            } else {
+                ""
+            }
         ),
         Action::Terminate {
             instance_id,
             lift_termination_protection,
         } => format!(
             "{instance_id}{}",
-            if *lift_termination_protection { ", lifting termination protection" } else { "" }
+            if *lift_termination_protection {
+                ", lifting termination protection"
+            } else {
+                ""
+            }
         ),
         Action::Relaunch {
             instance_id,
@@ -217,11 +268,18 @@ fn describe(step: &PlannedStep) -> String {
                 responder_core::playbook::steps::MetadataTokens::Required => "required",
                 responder_core::playbook::steps::MetadataTokens::Optional => "optional",
             },
-            if *associate_public_ip { "public IP" } else { "no public IP" }
+            if *associate_public_ip {
+                "public IP"
+            } else {
+                "no public IP"
+            }
         ),
         Action::Tag { instance_id, tags } => format!(
             "{instance_id}: {}",
-            tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+            tags.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Action::Notify { topic_arn, subject } => format!(
             "{} {subject:?}",
@@ -229,10 +287,18 @@ fn describe(step: &PlannedStep) -> String {
         ),
         other => serde_json::to_value(other)
             .ok()
-            .and_then(|v| v.get("instance_id").and_then(Value::as_str).map(str::to_owned))
+            .and_then(|v| {
+                v.get("instance_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .unwrap_or_default(),
     };
-    format!("{} {detail} (on failure: {})", step.action.name(), on_failure(step))
+    format!(
+        "{} {detail} (on failure: {})",
+        step.action.name(),
+        on_failure(step)
+    )
 }
 
 fn on_failure(step: &PlannedStep) -> &'static str {

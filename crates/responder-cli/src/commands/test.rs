@@ -8,7 +8,9 @@ use crate::input;
 
 /// Exit 0 when every case passes, 1 otherwise (or when the playbooks are invalid).
 pub fn run(dir: &Path) -> u8 {
-    let Some(engine) = input::engine(dir) else { return 1 };
+    let Some(engine) = input::engine(dir) else {
+        return 1;
+    };
     let tests = dir.join("tests");
     let results = match run_dir(&engine, &tests) {
         Ok(r) => r,

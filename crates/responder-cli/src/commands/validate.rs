@@ -24,7 +24,10 @@ pub fn run(dir: &Path) -> u8 {
             for d in &diagnostics {
                 println!("{d}");
             }
-            let errors = diagnostics.iter().filter(|d| d.level == Level::Error).count();
+            let errors = diagnostics
+                .iter()
+                .filter(|d| d.level == Level::Error)
+                .count();
             println!(
                 "{}: {errors} error(s), {} warning(s)",
                 dir.display(),

@@ -109,15 +109,20 @@ pub struct LoadedPlaybook {
 
 /// Parses and compiles one playbook. `file` is used in diagnostics only.
 pub fn load_str(file: &Path, text: &str) -> Result<LoadedPlaybook, Diagnostic> {
-    let playbook: Playbook = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, &e))?;
-    let matches = CompiledCriteria::compile(&playbook.matches.value)
-        .map_err(|m| Diagnostic::error(file, m).at(playbook.matches.referenced).field("match"))?;
+    let playbook: Playbook =
+        serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, &e))?;
+    let matches = CompiledCriteria::compile(&playbook.matches.value).map_err(|m| {
+        Diagnostic::error(file, m)
+            .at(playbook.matches.referenced)
+            .field("match")
+    })?;
     let excludes = playbook
         .exclude
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            CompiledCriteria::compile(c).map_err(|m| Diagnostic::error(file, m).field(format!("exclude[{i}]")))
+            CompiledCriteria::compile(c)
+                .map_err(|m| Diagnostic::error(file, m).field(format!("exclude[{i}]")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(LoadedPlaybook {
@@ -136,7 +141,9 @@ pub fn load_dir(dir: &Path) -> Result<(Vec<LoadedPlaybook>, Vec<Diagnostic>), Di
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|p| {
+            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+        })
         .collect();
     files.sort();
     let mut loaded = Vec::with_capacity(files.len());
@@ -160,7 +167,8 @@ fn read_playbook(file: &Path) -> Result<LoadedPlaybook, Diagnostic> {
             format!("{size} bytes is more than the {MAX_PLAYBOOK_BYTES}-byte limit for a playbook"),
         ));
     }
-    let text = std::fs::read_to_string(file).map_err(|e| Diagnostic::error(file, format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Diagnostic::error(file, format!("cannot read: {e}")))?;
     load_str(file, &text)
 }
 

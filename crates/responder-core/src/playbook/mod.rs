@@ -4,7 +4,6 @@ pub mod load;
 pub mod model;
 pub mod steps;
 
-
 pub mod validate;
 mod yaml_path;
 pub use load::{Diagnostic, Level, LoadedPlaybook, load_dir, load_str};

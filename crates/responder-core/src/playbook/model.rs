@@ -224,14 +224,16 @@ impl<'de> Deserialize<'de> for SeverityCriterion {
                 f.write_str("a severity level (low, medium, high, critical), a list of levels, or {gt, gte, lt, lte}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                SeverityLevel::deserialize(v.into_deserializer()).map(|l| SeverityCriterion::Levels(vec![l]))
+                SeverityLevel::deserialize(v.into_deserializer())
+                    .map(|l| SeverityCriterion::Levels(vec![l]))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
                 Vec::<SeverityLevel>::deserialize(de::value::SeqAccessDeserializer::new(seq))
                     .map(SeverityCriterion::Levels)
             }
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                NumberRange::deserialize(de::value::MapAccessDeserializer::new(map)).map(SeverityCriterion::Range)
+                NumberRange::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(SeverityCriterion::Range)
             }
         }
         deserializer.deserialize_any(V)
@@ -361,7 +363,9 @@ where
 }
 
 /// Account ids must be quoted: `012345678901` as a YAML number is not that account.
-fn account_ids<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+fn account_ids<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
     let ids: Option<Vec<AccountIdString>> = one_or_many(deserializer)?;
     Ok(ids.map(|ids| ids.into_iter().map(|a| a.0).collect()))
 }

@@ -44,24 +44,35 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
     let name = p.name();
     if name.is_empty()
         || name.len() > 64
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     {
         out.push(
-            Diagnostic::error(file, "names are 1 to 64 characters: letters, digits, '.', '_', '-'")
-                .at(p.name.referenced)
-                .field("name"),
+            Diagnostic::error(
+                file,
+                "names are 1 to 64 characters: letters, digits, '.', '_', '-'",
+            )
+            .at(p.name.referenced)
+            .field("name"),
         );
     }
     if p.matches.value.is_empty() {
         out.push(
-            Diagnostic::error(file, "empty match: it would answer every finding; name at least one criterion")
-                .at(p.matches.referenced)
-                .field("match"),
+            Diagnostic::error(
+                file,
+                "empty match: it would answer every finding; name at least one criterion",
+            )
+            .at(p.matches.referenced)
+            .field("match"),
         );
     }
     for (i, c) in p.exclude.iter().enumerate() {
         if c.is_empty() {
-            out.push(Diagnostic::error(file, "empty exclude block: it would exclude every finding").field(format!("exclude[{i}]")));
+            out.push(
+                Diagnostic::error(file, "empty exclude block: it would exclude every finding")
+                    .field(format!("exclude[{i}]")),
+            );
         }
     }
     if p.steps.is_empty() {
@@ -79,9 +90,16 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
     let mut warned_resource = false;
     for (i, spanned) in p.steps.iter().enumerate() {
         let step = &spanned.value;
-        let at = |d: Diagnostic| d.at(spanned.referenced).field(format!("steps[{i}].{}", step.name()));
+        let at = |d: Diagnostic| {
+            d.at(spanned.referenced)
+                .field(format!("steps[{i}].{}", step.name()))
+        };
         if seen.contains(&step.name()) {
-            out.push(at(Diagnostic::error(file, format!("{} appears twice", step.name())).warning()));
+            out.push(at(Diagnostic::error(
+                file,
+                format!("{} appears twice", step.name()),
+            )
+            .warning()));
         }
         if step.needs_instance() {
             if let Err(why) = &instance_possible {
@@ -89,7 +107,10 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                     file,
                     format!("{} acts on an EC2 instance, but {why}", step.name()),
                 )));
-            } else if !restricted_to_instances && !acknowledged(Acknowledgement::AnyResourceType) && !warned_resource {
+            } else if !restricted_to_instances
+                && !acknowledged(Acknowledgement::AnyResourceType)
+                && !warned_resource
+            {
                 warned_resource = true;
                 out.push(at(Diagnostic::error(
                     file,
@@ -111,7 +132,10 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
         {
             out.push(at(Diagnostic::error(
                 file,
-                format!("{} after terminate: the instance is gone by then", step.name()),
+                format!(
+                    "{} after terminate: the instance is gone by then",
+                    step.name()
+                ),
             )));
         }
         match step {
@@ -133,7 +157,10 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                 if let Some(ingress) = &params.forensics_ingress {
                     for cidr in &ingress.cidrs {
                         if !is_cidr(cidr) {
-                            out.push(at(Diagnostic::error(file, format!("forensics_ingress: {cidr:?} is not a CIDR block"))));
+                            out.push(at(Diagnostic::error(
+                                file,
+                                format!("forensics_ingress: {cidr:?} is not a CIDR block"),
+                            )));
                         }
                     }
                     if ingress.cidrs.is_empty() && ingress.security_group_id.is_none() {
@@ -144,11 +171,16 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                     }
                 }
                 if params.quarantine_group == params.untrack_group {
-                    out.push(at(Diagnostic::error(file, "quarantine_group and untrack_group must differ")));
+                    out.push(at(Diagnostic::error(
+                        file,
+                        "quarantine_group and untrack_group must differ",
+                    )));
                 }
             }
             Step::Terminate(params) => {
-                if !seen.contains(&"snapshot") && !acknowledged(Acknowledgement::TerminateWithoutSnapshot) {
+                if !seen.contains(&"snapshot")
+                    && !acknowledged(Acknowledgement::TerminateWithoutSnapshot)
+                {
                     out.push(at(Diagnostic::error(
                         file,
                         "terminate without an earlier snapshot destroys the evidence (add a snapshot step, or acknowledge terminate-without-snapshot)",
@@ -165,13 +197,11 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                     )));
                 }
             }
-            Step::Relaunch(_) => {
-                if !seen.contains(&"terminate") && !seen.contains(&"stop") {
-                    out.push(at(Diagnostic::error(
+            Step::Relaunch(_) if !seen.contains(&"terminate") && !seen.contains(&"stop") => {
+                out.push(at(Diagnostic::error(
                         file,
                         "relaunch without an earlier terminate or stop would run the replacement beside the compromised instance",
                     )));
-                }
             }
             _ => {}
         }
@@ -180,12 +210,16 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                 out.push(at(Diagnostic::error(file, format!("{what}: {e}"))));
             }
         }
-        if let Step::Notify(n) = step {
-            if let Some(arn) = &n.topic_arn {
-                if !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns") && arn.split(':').count() == 6) {
-                    out.push(at(Diagnostic::error(file, format!("topic_arn {arn:?} is not an SNS topic ARN"))));
-                }
-            }
+        if let Step::Notify(n) = step
+            && let Some(arn) = &n.topic_arn
+            && !(arn.starts_with("arn:")
+                && arn.split(':').nth(2) == Some("sns")
+                && arn.split(':').count() == 6)
+        {
+            out.push(at(Diagnostic::error(
+                file,
+                format!("topic_arn {arn:?} is not an SNS topic ARN"),
+            )));
         }
         seen.push(step.name());
     }
@@ -203,28 +237,28 @@ fn templates(step: &Step) -> Vec<(String, &str)> {
         .flatten()
         .map(|(k, v)| (format!("tags.{k}"), v.as_str()))
         .collect();
-    if let Step::Notify(n) = step {
-        if let Some(s) = &n.subject {
-            out.push(("subject".to_owned(), s.as_str()));
-        }
+    if let Step::Notify(n) = step
+        && let Some(s) = &n.subject
+    {
+        out.push(("subject".to_owned(), s.as_str()));
     }
     out
 }
 
 /// `Err(why)` when no finding this match accepts can be about an EC2 instance.
 fn can_match_instances(c: &Criteria) -> Result<(), String> {
-    let credentials = c
-        .finding_types
-        .as_ref()
-        .is_some_and(|t| t.iter().all(|p| p.contains("InstanceCredentialExfiltration")));
+    let credentials = c.finding_types.as_ref().is_some_and(|t| {
+        t.iter()
+            .all(|p| p.contains("InstanceCredentialExfiltration"))
+    });
     if credentials {
         // About an access key, but the key is an instance's: the instance is known.
         return Ok(());
     }
-    if let Some(types) = &c.resource_types {
-        if !types.iter().any(|t| t == "Instance") {
-            return Err(format!("the match only accepts resource types {types:?}"));
-        }
+    if let Some(types) = &c.resource_types
+        && !types.iter().any(|t| t == "Instance")
+    {
+        return Err(format!("the match only accepts resource types {types:?}"));
     }
     if let Some(patterns) = &c.finding_types {
         let possible = patterns.iter().any(|p| match resource_part(p) {
@@ -232,7 +266,9 @@ fn can_match_instances(c: &Criteria) -> Result<(), String> {
             None => true,
         });
         if !possible {
-            return Err(format!("the finding types {patterns:?} are not about EC2 instances"));
+            return Err(format!(
+                "the finding types {patterns:?} are not about EC2 instances"
+            ));
         }
     }
     Ok(())
@@ -244,8 +280,12 @@ fn resource_part(pattern: &str) -> Option<&str> {
 }
 
 fn is_cidr(s: &str) -> bool {
-    let Some((ip, prefix)) = s.split_once('/') else { return false };
-    let Ok(ip) = ip.parse::<IpAddr>() else { return false };
+    let Some((ip, prefix)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(ip) = ip.parse::<IpAddr>() else {
+        return false;
+    };
     let max = if ip.is_ipv4() { 32 } else { 128 };
     prefix.parse::<u8>().is_ok_and(|p| p <= max)
 }
@@ -257,7 +297,8 @@ fn check_ties(playbooks: &[LoadedPlaybook], out: &mut Vec<Diagnostic>) {
     let catalogue = catalogue();
     for (i, a) in playbooks.iter().enumerate() {
         for b in &playbooks[i + 1..] {
-            if a.playbook.priority != b.playbook.priority || a.playbook.name() == b.playbook.name() {
+            if a.playbook.priority != b.playbook.priority || a.playbook.name() == b.playbook.name()
+            {
                 continue;
             }
             if let Some(example) = overlap(a, b, &catalogue) {
@@ -280,7 +321,11 @@ fn check_ties(playbooks: &[LoadedPlaybook], out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn overlap(a: &LoadedPlaybook, b: &LoadedPlaybook, catalogue: &[crate::catalogue::CatalogueEntry]) -> Option<String> {
+fn overlap(
+    a: &LoadedPlaybook,
+    b: &LoadedPlaybook,
+    catalogue: &[crate::catalogue::CatalogueEntry],
+) -> Option<String> {
     let (ca, cb) = (&a.playbook.matches.value, &b.playbook.matches.value);
     let lists_disjoint = disjoint(&ca.accounts, &cb.accounts)
         || disjoint(&ca.regions, &cb.regions)

@@ -39,7 +39,11 @@ fn descend(node: &Node, at: (u64, u64), path: &mut String) {
             }
         }
         Node::Seq(items) => {
-            let found = items.iter().enumerate().rev().find(|(_, v)| pos(&v.referenced) <= at);
+            let found = items
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, v)| pos(&v.referenced) <= at);
             if let Some((i, item)) = found {
                 path.push_str(&format!("[{i}]"));
                 descend(&item.value, at, path);
@@ -149,7 +153,10 @@ mod tests {
         let text = "name: a\nmatch:\n  severity: hgh\nsteps:\n  - isolate: {}\n  - isolate: {quarantine_grp: x}\n";
         assert_eq!(path_at(text, 1, 7).as_deref(), Some("name"));
         assert_eq!(path_at(text, 3, 13).as_deref(), Some("match.severity"));
-        assert_eq!(path_at(text, 6, 16).as_deref(), Some("steps[1].isolate.quarantine_grp"));
+        assert_eq!(
+            path_at(text, 6, 16).as_deref(),
+            Some("steps[1].isolate.quarantine_grp")
+        );
         assert_eq!(path_at("{", 1, 1), None);
     }
 }

@@ -1,0 +1,342 @@
+//! The `responder` binary: exit codes, messages and the JSON shape.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn responder() -> Command {
+    let mut cmd = Command::cargo_bin("responder").unwrap();
+    cmd.current_dir(root());
+    cmd
+}
+
+fn findings(name: &str) -> String {
+    format!("playbooks/tests/findings/{name}")
+}
+
+fn json_of(out: &[u8]) -> Value {
+    serde_json::from_slice(out).unwrap()
+}
+
+#[test]
+fn validate_shipped_and_broken_playbooks() {
+    responder().arg("validate").assert().code(0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "name: bad\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: Instance\nsteps:\n  - isolate:\n      quarantine_grp: x\n",
+    )
+    .unwrap();
+    let out = responder()
+        .args(["validate", "--playbooks"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(
+            "bad.yaml:7:7: error: steps[0].isolate.quarantine_grp: unknown field `quarantine_grp`"
+        ),
+        "{text}"
+    );
+    // Warnings alone still pass.
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "name: warn\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: Instance\nsteps:\n  - isolate: {}\n  - terminate: {}\n",
+    )
+    .unwrap();
+    let out = responder()
+        .args(["validate", "--playbooks"])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("warning: steps[1].terminate")
+    );
+    responder()
+        .args(["validate", "--playbooks", "does/not/exist"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn plan_json_shape() {
+    let out = responder()
+        .args(["plan", "--format", "json"])
+        .arg(findings("bitcoin-dns.json"))
+        .arg(findings(
+            "corpus-40-policy-s3-bucketblockpublicaccessdisabled.json",
+        ))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json_of(&out);
+    let plans = doc["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 2);
+    let p = &plans[0];
+    assert_eq!(p["finding_id"], "4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50");
+    assert_eq!(p["finding_type"], "CryptoCurrency:EC2/BitcoinTool.B!DNS");
+    assert_eq!(p["severity"], 8.0);
+    assert_eq!(p["playbook"], "crypto-mining-ec2");
+    assert_eq!(p["mode"], "enforce");
+    let actions: Vec<&str> = p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["isolate", "snapshot", "terminate", "relaunch", "notify"]
+    );
+    assert_eq!(
+        p["steps"][0]["network_interfaces"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(p["steps"][0]["on_failure"], "abort");
+    assert_eq!(p["steps"][3]["metadata_tokens"], "required");
+    assert_eq!(p["steps"][3]["associate_public_ip"], false);
+    let none = &plans[1];
+    assert_eq!(none["playbook"], Value::Null);
+    assert_eq!(none["mode"], Value::Null);
+    assert_eq!(none["steps"], Value::Array(vec![]));
+}
+
+#[test]
+fn plan_reads_stdin_and_explains_other_playbooks() {
+    let event = std::fs::read(root().join(findings("network-port-unusual.json"))).unwrap();
+    let out = responder()
+        .args(["plan", "--why-not", "--format", "json", "-"])
+        .write_stdin(event)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let p = &json_of(&out)["plans"][0];
+    assert_eq!(p["playbook"], "unusual-network-behaviour-ec2");
+    assert_eq!(p["source"], "<stdin>#0");
+    assert_eq!(p["not_chosen"].as_array().unwrap().len(), 5);
+    assert!(
+        p["matched_because"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("type Behavior:EC2/NetworkPortUnusual matches")
+    );
+}
+
+#[test]
+fn plan_text_is_a_table() {
+    let out = responder()
+        .arg("plan")
+        .arg(findings("bitcoin-dns.json"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let header = text.lines().next().unwrap();
+    for col in ["FINDING", "TYPE", "SEVERITY", "PLAYBOOK", "MODE", "STEPS"] {
+        assert!(header.contains(col), "{header}");
+    }
+    assert!(
+        text.contains("crypto-mining-ec2  enforce  isolate, snapshot, terminate, relaunch, notify"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_and_never_stop_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let malformed = dir.path().join("malformed.json");
+    std::fs::write(&malformed, "{\"id\": ").unwrap();
+    let batch = dir.path().join("batch.json");
+    let good: Value =
+        serde_json::from_slice(&std::fs::read(root().join(findings("bitcoin-dns.json"))).unwrap())
+            .unwrap();
+    std::fs::write(
+        &batch,
+        serde_json::to_vec(&serde_json::json!([{"id": "no-type"}, good, 42])).unwrap(),
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.json");
+    let assert = responder()
+        .args(["plan", "--format", "json"])
+        .arg(&malformed)
+        .arg(&batch)
+        .arg(&missing)
+        .assert()
+        .code(2);
+    let output = assert.get_output();
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("malformed.json: invalid JSON at line 1, column 7"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("missing.json: cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("batch.json#0: missing required field `type`"),
+        "{stderr}"
+    );
+    let plans = json_of(&output.stdout)["plans"].as_array().unwrap().clone();
+    assert_eq!(plans.len(), 5);
+    assert!(plans[0]["error"].as_str().unwrap().contains("invalid JSON"));
+    assert!(plans[1]["error"].is_string());
+    assert_eq!(plans[2]["playbook"], "crypto-mining-ec2");
+    assert!(
+        plans[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("expected a finding object")
+    );
+    assert!(plans[4]["error"].as_str().unwrap().contains("cannot read"));
+}
+
+#[test]
+fn plan_refuses_invalid_playbooks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.yaml"), "name: [").unwrap();
+    responder()
+        .args(["plan", "--playbooks"])
+        .arg(dir.path())
+        .arg(findings("bitcoin-dns.json"))
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn test_command_runs_the_shipped_cases_and_fails_on_a_wrong_expectation() {
+    let out = responder()
+        .arg("test")
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("playbooks")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("tests/wrong.yaml"),
+        format!(
+            "cases:\n  - name: wrong\n    finding: {}\n    expect:\n      playbook: low-severity-probes-ec2\n",
+            root().join(findings("bitcoin-dns.json")).display()
+        ),
+    )
+    .unwrap();
+    let out = responder()
+        .args(["test", "--playbooks"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("expected playbook low-severity-probes-ec2, got crypto-mining-ec2"),
+        "{text}"
+    );
+    assert!(text.contains("0 passed, 1 failed"), "{text}");
+}
+
+#[test]
+fn coverage_flags_uncovered_high_ec2_types() {
+    let out = responder()
+        .args(["coverage", "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json_of(&out);
+    assert_eq!(doc["total"], 196);
+    let types = doc["types"].as_array().unwrap();
+    let handlers = |t: &str| types.iter().find(|e| e["type"] == t).unwrap()["playbooks"].clone();
+    assert_eq!(
+        handlers("CryptoCurrency:EC2/BitcoinTool.B!DNS"),
+        serde_json::json!(["crypto-mining-ec2"])
+    );
+    assert_eq!(
+        handlers("Behavior:EC2/NetworkPortUnusual"),
+        serde_json::json!(["unusual-network-behaviour-ec2"])
+    );
+    assert_eq!(
+        handlers("Policy:S3/BucketPublicAccessGranted"),
+        serde_json::json!([])
+    );
+    let uncovered: Vec<&str> = doc["uncovered_high_critical_ec2"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!uncovered.contains(&"CryptoCurrency:EC2/BitcoinTool.B!DNS"));
+    // With only the probe playbook, the High mining types are flagged.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("playbooks/low-severity-probes-ec2.yaml"),
+        dir.path().join("p.yaml"),
+    )
+    .unwrap();
+    let out = responder()
+        .args(["coverage", "--playbooks"])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("Uncovered High and Critical EC2 types"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  CryptoCurrency:EC2/BitcoinTool.B\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let out = responder()
+        .arg("schema")
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        out,
+        std::fs::read(root().join("playbooks/schema.json")).unwrap()
+    );
+}
