@@ -112,29 +112,15 @@ pub fn decode_event(event: Value) -> Result<Finding, DecodeError> {
             kind(&event)
         )));
     };
-    for (field, expected) in [("source", SOURCE), ("detail-type", DETAIL_TYPE)] {
-        match map.get(field) {
-            Some(Value::String(s)) if s == expected => {}
-            Some(other) => {
-                return Err(DecodeError::NotGuardDuty {
-                    field: if field == "source" {
-                        "source"
-                    } else {
-                        "detail-type"
-                    },
-                    actual: other
-                        .as_str()
-                        .map_or_else(|| other.to_string(), str::to_owned),
-                    expected,
-                });
-            }
-            None => {
-                return Err(DecodeError::Shape(format!(
-                    "not an EventBridge event: no `{field}`"
-                )));
-            }
-        }
+    if let Some(field) = ["source", "detail-type"]
+        .into_iter()
+        .find(|f| !map.contains_key(*f))
+    {
+        return Err(DecodeError::Shape(format!(
+            "not an EventBridge event: no `{field}`"
+        )));
     }
+    check_envelope(&map)?;
     match map.remove("detail") {
         Some(detail @ Value::Object(_)) => finding(detail),
         _ => Err(DecodeError::Shape(
@@ -163,16 +149,13 @@ fn decode_one(value: Value) -> Result<Finding, DecodeError> {
 
 /// A partial envelope (no `source` or `detail-type`) is accepted; a wrong one is not.
 fn check_envelope(map: &Map<String, Value>) -> Result<(), DecodeError> {
-    for (field, expected) in [("source", SOURCE), ("detail-type", DETAIL_TYPE)] {
+    const FIELDS: [(&str, &str); 2] = [("source", SOURCE), ("detail-type", DETAIL_TYPE)];
+    for (field, expected) in FIELDS {
         if let Some(actual) = map.get(field)
             && actual.as_str() != Some(expected)
         {
             return Err(DecodeError::NotGuardDuty {
-                field: if field == "source" {
-                    "source"
-                } else {
-                    "detail-type"
-                },
+                field,
                 actual: actual
                     .as_str()
                     .map_or_else(|| actual.to_string(), str::to_owned),
