@@ -68,6 +68,13 @@ enum Command {
     },
     /// Print the playbook JSON Schema.
     Schema,
+    /// Print the EventBridge rule pattern that delivers the findings the playbooks
+    /// can answer (and no others).
+    EventPattern {
+        /// Playbook folder.
+        #[arg(long, default_value = "playbooks")]
+        playbooks: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +89,17 @@ fn main() -> ExitCode {
         } => commands::plan::run(&playbooks, format, why_not, &files),
         Command::Test { playbooks } => commands::test::run(&playbooks),
         Command::Coverage { playbooks, format } => commands::coverage::run(&playbooks, format),
+        Command::EventPattern { playbooks } => match input::engine(&playbooks) {
+            Some(engine) => {
+                let pattern = responder_core::event_pattern::event_pattern(engine.playbooks());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&pattern).unwrap_or_default()
+                );
+                0
+            }
+            None => 1,
+        },
         Command::Schema => {
             print!("{}", responder_core::schema::playbook_schema());
             0

@@ -340,3 +340,82 @@ fn schema_command_prints_the_committed_schema() {
         std::fs::read(root().join("playbooks/schema.json")).unwrap()
     );
 }
+
+/// Evaluates the `detail.type` part of an EventBridge pattern (exact, prefix, wildcard).
+fn pattern_accepts(pattern: &Value, finding_type: &str) -> bool {
+    let Some(matchers) = pattern["detail"]["type"].as_array() else {
+        return true;
+    };
+    matchers.iter().any(|m| match m {
+        Value::String(s) => s == finding_type,
+        _ if m.get("prefix").is_some() => finding_type.starts_with(m["prefix"].as_str().unwrap()),
+        _ => {
+            let parts: Vec<&str> = m["wildcard"].as_str().unwrap().split('*').collect();
+            let (first, last) = (parts[0], parts[parts.len() - 1]);
+            let mut rest = finding_type;
+            if !rest.starts_with(first) {
+                return false;
+            }
+            rest = &rest[first.len()..];
+            for mid in &parts[1..parts.len() - 1] {
+                match rest.find(mid) {
+                    Some(i) => rest = &rest[i + mid.len()..],
+                    None => return false,
+                }
+            }
+            rest.ends_with(last)
+        }
+    })
+}
+
+#[test]
+fn event_pattern_delivers_every_finding_a_playbook_answers() {
+    let out = responder()
+        .arg("event-pattern")
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let pattern = json_of(&out);
+    assert_eq!(pattern["source"], serde_json::json!(["aws.guardduty"]));
+    assert_eq!(
+        pattern["detail-type"],
+        serde_json::json!(["GuardDuty Finding"])
+    );
+    let out = responder()
+        .args(["plan", "--format", "json"])
+        .args(
+            std::fs::read_dir(root().join("playbooks/tests/findings"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json")),
+        )
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let mut answered = 0;
+    for plan in json_of(&out)["plans"].as_array().unwrap() {
+        let t = plan["finding_type"].as_str().unwrap();
+        if plan["playbook"].is_string() {
+            answered += 1;
+            assert!(
+                pattern_accepts(&pattern, t),
+                "{t} is answered but the rule would not deliver it"
+            );
+        }
+    }
+    assert!(answered >= 10, "{answered}");
+    for t in [
+        "Policy:S3/BucketBlockPublicAccessDisabled",
+        "Recon:IAMUser/MaliciousIPCaller",
+        "Execution:Runtime/NewBinaryExecuted",
+    ] {
+        assert!(
+            !pattern_accepts(&pattern, t),
+            "{t} would invoke the function for nothing"
+        );
+    }
+}

@@ -11,6 +11,7 @@ pub mod casing;
 pub mod catalogue;
 pub mod engine;
 pub mod event;
+pub mod event_pattern;
 pub mod finding;
 pub mod finding_type;
 pub mod matcher;
