@@ -12,7 +12,7 @@
 //! as arrays of `CHUNK` findings; the parse-alone baseline parses the one array.
 //!
 //! Run: `cargo bench -p responder-core --bench plan_throughput`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -21,7 +21,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use responder_core::event::MAX_INPUT_BYTES;
 use responder_core::{DecodeError, Engine, decode_bytes};
 use serde_json::{Map, Value};
@@ -54,7 +56,11 @@ fn finding_object(doc: &mut Value) -> &mut Map<String, Value> {
 
 fn template(name: &str, mut doc: Value) -> Template {
     let finding = finding_object(&mut doc);
-    let key = if finding.contains_key("id") { "id" } else { "Id" };
+    let key = if finding.contains_key("id") {
+        "id"
+    } else {
+        "Id"
+    };
     let id = finding
         .get(key)
         .and_then(Value::as_str)
@@ -105,7 +111,9 @@ fn small_template() -> Template {
     let service = finding["service"].as_object_mut().unwrap();
     service.remove("evidence");
     service.remove("additionalInfo");
-    let instance = finding["resource"]["instanceDetails"].as_object_mut().unwrap();
+    let instance = finding["resource"]["instanceDetails"]
+        .as_object_mut()
+        .unwrap();
     instance.remove("imageDescription");
     instance.insert("productCodes".to_owned(), Value::Array(Vec::new()));
     let enis = instance["networkInterfaces"].as_array_mut().unwrap();
@@ -117,7 +125,11 @@ fn small_template() -> Template {
 /// A JSON array of the findings numbered `range`, cycling through `templates`; copy
 /// `i` has finding id `<original id>-<i>`.
 fn array(templates: &[Template], range: Range<usize>) -> Vec<u8> {
-    let mean = templates.iter().map(|t| t.head.len() + t.tail.len()).sum::<usize>() / templates.len();
+    let mean = templates
+        .iter()
+        .map(|t| t.head.len() + t.tail.len())
+        .sum::<usize>()
+        / templates.len();
     let mut out = Vec::with_capacity(range.len() * (mean + 48) + 2);
     out.push(b'[');
     for i in range.clone() {
@@ -163,7 +175,12 @@ impl Batch {
             (0..BATCH)
                 .step_by(CHUNK)
                 .map(|s| array(templates, s..(s + CHUNK).min(BATCH)))
-                .inspect(|c| assert!(c.len() <= MAX_INPUT_BYTES, "a {CHUNK}-finding chunk is over the limit"))
+                .inspect(|c| {
+                    assert!(
+                        c.len() <= MAX_INPUT_BYTES,
+                        "a {CHUNK}-finding chunk is over the limit"
+                    )
+                })
                 .collect()
         };
         println!(
@@ -190,7 +207,8 @@ impl Batch {
         let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
         for chunk in &self.chunks {
             for finding in decode_bytes(chunk).unwrap() {
-                let finding = finding.unwrap_or_else(|e| panic!("{label}: a finding does not decode: {e}"));
+                let finding =
+                    finding.unwrap_or_else(|e| panic!("{label}: a finding does not decode: {e}"));
                 decoded += 1;
                 let outcome = match engine.plan(&finding, false) {
                     Ok(plan) => match plan.playbook {
@@ -223,7 +241,11 @@ fn decode_all(chunks: &[Vec<u8>]) -> usize {
 fn decode_and_plan_all(chunks: &[Vec<u8>], engine: &Engine) -> usize {
     let mut planned = 0;
     for chunk in chunks {
-        for finding in decode_bytes(black_box(chunk)).unwrap().into_iter().flatten() {
+        for finding in decode_bytes(black_box(chunk))
+            .unwrap()
+            .into_iter()
+            .flatten()
+        {
             if black_box(engine.plan(&finding, false)).is_ok() {
                 planned += 1;
             }
@@ -232,7 +254,11 @@ fn decode_and_plan_all(chunks: &[Vec<u8>], engine: &Engine) -> usize {
     planned
 }
 
-fn configure<'a>(c: &'a mut Criterion, name: &str, measurement: Duration) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
+fn configure<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    measurement: Duration,
+) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut group = c.benchmark_group(name);
     group
         .throughput(Throughput::Elements(BATCH as u64))
@@ -244,7 +270,13 @@ fn configure<'a>(c: &'a mut Criterion, name: &str, measurement: Duration) -> Ben
     group
 }
 
-fn bench_batch(c: &mut Criterion, label: &str, templates: &[Template], engine: &Engine, measurement: Duration) {
+fn bench_batch(
+    c: &mut Criterion,
+    label: &str,
+    templates: &[Template],
+    engine: &Engine,
+    measurement: Duration,
+) {
     let batch = Batch::build(label, templates);
     batch.describe(label, engine);
     let mut group = configure(c, label, measurement);
@@ -259,9 +291,22 @@ fn bench_batch(c: &mut Criterion, label: &str, templates: &[Template], engine: &
 }
 
 fn benches(c: &mut Criterion) {
-    let engine = Engine::load(&playbooks_dir()).unwrap_or_else(|d| panic!("playbooks do not load: {d:?}"));
-    bench_batch(c, "corpus", &corpus_templates(), &engine, Duration::from_secs(5));
-    bench_batch(c, "small", &[small_template()], &engine, Duration::from_secs(5));
+    let engine =
+        Engine::load(&playbooks_dir()).unwrap_or_else(|d| panic!("playbooks do not load: {d:?}"));
+    bench_batch(
+        c,
+        "corpus",
+        &corpus_templates(),
+        &engine,
+        Duration::from_secs(5),
+    );
+    bench_batch(
+        c,
+        "small",
+        &[small_template()],
+        &engine,
+        Duration::from_secs(5),
+    );
 }
 
 criterion_group!(plan_throughput, benches);
