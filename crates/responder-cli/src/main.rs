@@ -66,6 +66,43 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run the plans against AWS (or an emulator) and print what happened.
+    Run {
+        /// Playbook folder.
+        #[arg(long, default_value = "playbooks")]
+        playbooks: PathBuf,
+        /// AWS endpoint, e.g. a local emulator (default: the standard chain).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// Region (default: the standard chain).
+        #[arg(long)]
+        region: Option<String>,
+        /// Make every mutating call with DryRun=true; calls without DryRun are not made.
+        #[arg(long)]
+        dry_run: bool,
+        /// SNS topic for notify steps that name none.
+        #[arg(long)]
+        topic_arn: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Finding files (`-` reads standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Demo against a local emulator: launch a sample instance, feed it a Bitcoin DNS
+    /// finding, respond, and show the state before and after.
+    Demo {
+        /// Playbook folder.
+        #[arg(long, default_value = "playbooks")]
+        playbooks: PathBuf,
+        /// The emulator's endpoint (never a real AWS endpoint).
+        #[arg(long, default_value = "http://127.0.0.1:5055")]
+        endpoint_url: String,
+        /// DryRun every call.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the playbook JSON Schema.
     Schema,
     /// Print the EventBridge rule pattern that delivers the findings the playbooks
@@ -100,6 +137,28 @@ fn main() -> ExitCode {
             }
             None => 1,
         },
+        Command::Run {
+            playbooks,
+            endpoint_url,
+            region,
+            dry_run,
+            topic_arn,
+            format,
+            files,
+        } => commands::run::run(commands::run::RunArgs {
+            playbooks: &playbooks,
+            endpoint_url: endpoint_url.as_deref(),
+            region: region.as_deref(),
+            dry_run,
+            topic_arn: topic_arn.as_deref(),
+            format,
+            files: &files,
+        }),
+        Command::Demo {
+            playbooks,
+            endpoint_url,
+            dry_run,
+        } => commands::demo::run(&playbooks, &endpoint_url, dry_run),
         Command::Schema => {
             print!("{}", responder_core::schema::playbook_schema());
             0

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod coverage;
+pub mod demo;
 pub mod plan;
+pub mod run;
 pub mod test;
 pub mod validate;

@@ -1,0 +1,88 @@
+//! Turning SDK errors into outcomes: DryRun answers, denials, and AWS error codes.
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::report::Outcome;
+
+/// An AWS call that failed, with its error code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    /// AWS error code (`InvalidInstanceID.NotFound`), or `Transport`/`Internal`.
+    pub code: String,
+    /// Message.
+    pub message: String,
+}
+
+impl CallError {
+    /// An error of our own.
+    pub fn internal(message: impl Into<String>) -> CallError {
+        CallError {
+            code: "Internal".to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// True for DryRun's "would have succeeded".
+    pub fn is_dry_run_ok(&self) -> bool {
+        self.code == "DryRunOperation"
+    }
+
+    /// True for permission errors.
+    pub fn is_denied(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure"
+        )
+    }
+
+    /// True when the resource does not exist (any `*.NotFound` code).
+    pub fn is_not_found(&self) -> bool {
+        self.code.ends_with(".NotFound") || self.code.ends_with("NotFound")
+    }
+
+    /// The outcome of a call made with `DryRun=true`.
+    pub fn dry_run_outcome(&self) -> Outcome {
+        if self.is_dry_run_ok() {
+            Outcome::WouldSucceed
+        } else if self.is_denied() {
+            Outcome::Denied {
+                code: self.code.clone(),
+                message: self.message.clone(),
+            }
+        } else {
+            self.failed()
+        }
+    }
+
+    /// A failed outcome.
+    pub fn failed(&self) -> Outcome {
+        Outcome::Failed {
+            code: self.code.clone(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// Converts any SDK error.
+pub fn err<E>(e: E) -> CallError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match e.code() {
+        Some(code) => CallError {
+            code: code.to_owned(),
+            message: e.message().unwrap_or_default().to_owned(),
+        },
+        None => CallError {
+            code: "Transport".to_owned(),
+            message: DisplayErrorContext(&e).to_string(),
+        },
+    }
+}

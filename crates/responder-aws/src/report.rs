@@ -1,0 +1,111 @@
+//! What a response did: every step with its outcome, duration and resources.
+
+use serde::Serialize;
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The step changed something.
+    Done,
+    /// The state it would create was already there.
+    AlreadyDone {
+        /// What was found.
+        detail: String,
+    },
+    /// Not run.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// DryRun: the call would have succeeded.
+    WouldSucceed,
+    /// DryRun: the caller lacks permission.
+    Denied {
+        /// The AWS error code.
+        code: String,
+        /// The AWS message.
+        message: String,
+    },
+    /// The step failed.
+    Failed {
+        /// The AWS error code, or `Internal`.
+        code: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// True for failures (and denials, which would be failures when enforced).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed { .. } | Outcome::Denied { .. })
+    }
+}
+
+/// One step's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepReport {
+    /// The step.
+    pub action: &'static str,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Wall time of the step in milliseconds.
+    pub duration_ms: u64,
+    /// Resources the step created or changed (ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Notes for people (e.g. "the network ACL affects every instance in subnet-1").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Captured data, such as console output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// The overall result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Every step done, already done or deliberately skipped.
+    Succeeded,
+    /// No playbook answered the finding: nothing to do.
+    NoAction,
+    /// The instance no longer exists; the response ended cleanly.
+    InstanceGone,
+    /// Dry run: every call that has a DryRun would succeed.
+    DryRunPassed,
+    /// A step failed or was denied: the event must be retried or dead-lettered.
+    Failed,
+}
+
+/// The report of one response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Finding id.
+    pub finding_id: String,
+    /// Finding type.
+    pub finding_type: String,
+    /// The playbook, if one answered.
+    pub playbook: Option<String>,
+    /// True when every mutating call was made with `DryRun=true` (or not made).
+    pub dry_run: bool,
+    /// Overall result.
+    pub status: Status,
+    /// The steps, in the order they ran.
+    pub steps: Vec<StepReport>,
+    /// Sequential API round trips before every ENI was isolated (null without isolate).
+    pub round_trips_to_isolation: Option<u32>,
+    /// Milliseconds from the start until every ENI was isolated.
+    pub ms_to_isolation: Option<u64>,
+    /// Wall time of the whole response in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl Report {
+    /// True when the response failed and the event must not be considered handled.
+    pub fn is_failure(&self) -> bool {
+        self.status == Status::Failed
+    }
+}

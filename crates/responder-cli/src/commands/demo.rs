@@ -1,0 +1,339 @@
+//! `responder demo`: the whole response on a local emulator, start to finish.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, InstanceNetworkInterfaceSpecification,
+    InstanceType, ResourceType, Tag, TagSpecification,
+};
+use responder_aws::{Clients, ExecOptions, Executor};
+use serde_json::{Value, json};
+
+use crate::commands::run::describe;
+use crate::input;
+
+const EVENT: &str = include_str!("../../../../playbooks/tests/findings/bitcoin-dns.json");
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+/// Exit 0 when the response did what the playbook says, 1 otherwise.
+pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool) -> u8 {
+    let Some(engine) = input::engine(playbooks) else {
+        return 1;
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async {
+        let config = match Clients::emulator(endpoint, REGION).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        let clients = Clients::new(&config);
+        let ec2 = clients.ec2.clone();
+        println!("== 1. launching a sample instance on {endpoint}");
+        let launched = match launch(&ec2).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("cannot set up the sample instance: {e}\n(is the emulator running? bash scripts/demo.sh starts it)");
+                return 1;
+            }
+        };
+        println!("   {} with ENIs {}", launched.instance_id, launched.enis.join(", "));
+        print_state(&ec2, &launched.instance_id).await;
+
+        println!("\n== 2. a GuardDuty CryptoCurrency:EC2/BitcoinTool.B!DNS finding about it arrives");
+        let event = event_for(&launched);
+        let finding = match responder_core::decode_value(event).map(|mut v| v.remove(0)) {
+            Ok(Ok(f)) => f,
+            other => {
+                eprintln!("the embedded event does not decode: {other:?}");
+                return 1;
+            }
+        };
+        let plan = match engine.plan(&finding, false) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        println!(
+            "   playbook {} ({}): {}",
+            plan.playbook.as_deref().unwrap_or("none"),
+            plan.decision,
+            plan.steps.iter().map(|s| s.action.name()).collect::<Vec<_>>().join(" -> ")
+        );
+
+        println!("\n== 3. the response{}", if dry_run { " (DryRun: nothing changes)" } else { "" });
+        let executor = Executor::new(clients, ExecOptions { dry_run, topic_arn: None });
+        let report = executor.respond(&finding, &plan).await;
+        print!("{}", describe("demo", &report));
+
+        println!("\n== 4. what the emulator says now");
+        print_state(&ec2, &launched.instance_id).await;
+        print_replacements(&ec2, &launched.instance_id).await;
+        u8::from(report.is_failure())
+    })
+}
+
+struct Launched {
+    instance_id: String,
+    image_id: String,
+    vpc_id: String,
+    subnet_id: String,
+    enis: Vec<String>,
+    groups: Vec<(String, String)>,
+}
+
+async fn launch(ec2: &aws_sdk_ec2::Client) -> Result<Launched, String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .map_err(|x| e(&x))?;
+    let vpc_id = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap_or_default()
+        .to_owned();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.0.1.0/24")
+        .send()
+        .await
+        .map_err(|x| e(&x))?;
+    let subnet_id = subnet
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap_or_default()
+        .to_owned();
+    let mut groups = Vec::new();
+    for name in ["demo-web", "demo-admin"] {
+        let g = ec2
+            .create_security_group()
+            .group_name(name)
+            .description("guardduty-responder demo")
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .map_err(|x| e(&x))?;
+        groups.push((g.group_id().unwrap_or_default().to_owned(), name.to_owned()));
+    }
+    let images = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .map_err(|x| e(&x))?;
+    let image_id = images
+        .images()
+        .iter()
+        .find_map(|i| i.image_id())
+        .ok_or("the emulator has no AMI")?
+        .to_owned();
+    let nic = |index: i32, group: &str| {
+        InstanceNetworkInterfaceSpecification::builder()
+            .device_index(index)
+            .subnet_id(&subnet_id)
+            .groups(group)
+            .build()
+    };
+    let run = ec2
+        .run_instances()
+        .image_id(&image_id)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .network_interfaces(nic(0, &groups[0].0))
+        .network_interfaces(nic(1, &groups[1].0))
+        .block_device_mappings(
+            BlockDeviceMapping::builder()
+                .device_name("/dev/sdf")
+                .ebs(EbsBlockDevice::builder().volume_size(8).build())
+                .build(),
+        )
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("Name").value("demo-web-1").build())
+                .tags(Tag::builder().key("env").value("demo").build())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|x| e(&x))?;
+    let instance = run.instances().first().ok_or("no instance launched")?;
+    let mut enis: Vec<(i32, String)> = instance
+        .network_interfaces()
+        .iter()
+        .map(|n| {
+            (
+                n.attachment().and_then(|a| a.device_index()).unwrap_or(0),
+                n.network_interface_id().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    enis.sort();
+    Ok(Launched {
+        instance_id: instance.instance_id().unwrap_or_default().to_owned(),
+        image_id,
+        vpc_id,
+        subnet_id,
+        enis: enis.into_iter().map(|(_, id)| id).collect(),
+        groups,
+    })
+}
+
+/// The shipped Bitcoin DNS event, pointed at the launched instance.
+fn event_for(l: &Launched) -> Value {
+    let mut event: Value = serde_json::from_str(EVENT).unwrap_or(Value::Null);
+    event["account"] = json!(ACCOUNT);
+    let d = &mut event["detail"];
+    d["accountId"] = json!(ACCOUNT);
+    d["region"] = json!(REGION);
+    d["id"] = json!(format!("demo{}", l.instance_id.trim_start_matches("i-")));
+    let i = &mut d["resource"]["instanceDetails"];
+    i["instanceId"] = json!(l.instance_id);
+    i["imageId"] = json!(l.image_id);
+    i["iamInstanceProfile"] = Value::Null;
+    i["networkInterfaces"] = Value::Array(
+        l.enis
+            .iter()
+            .zip(&l.groups)
+            .map(|(eni, (gid, gname))| {
+                json!({"networkInterfaceId": eni, "vpcId": l.vpc_id, "subnetId": l.subnet_id,
+                       "securityGroups": [{"groupId": gid, "groupName": gname}]})
+            })
+            .collect(),
+    );
+    event
+}
+
+async fn print_state(ec2: &aws_sdk_ec2::Client, id: &str) {
+    let enis = ec2
+        .describe_network_interfaces()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await;
+    let names = group_names(ec2).await;
+    if let Ok(out) = enis {
+        for n in out.network_interfaces() {
+            let groups: Vec<String> = n
+                .groups()
+                .iter()
+                .map(|g| {
+                    names
+                        .get(g.group_id().unwrap_or_default())
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect();
+            println!(
+                "   {} groups: {}",
+                n.network_interface_id().unwrap_or_default(),
+                groups.join(", ")
+            );
+        }
+    }
+    if let Ok(out) = ec2.describe_instances().instance_ids(id).send().await {
+        for i in out.reservations().iter().flat_map(|r| r.instances()) {
+            println!(
+                "   {} state: {}",
+                id,
+                i.state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str())
+                    .unwrap_or("?")
+            );
+        }
+    }
+    let snaps = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name("tag:guardduty-responder:instance-id")
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await;
+    if let Ok(out) = snaps {
+        println!("   evidence snapshots: {}", out.snapshots().len());
+    }
+}
+
+async fn print_replacements(ec2: &aws_sdk_ec2::Client, id: &str) {
+    let out = ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("tag:guardduty-responder:replaces")
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await;
+    let Ok(out) = out else { return };
+    let names = group_names(ec2).await;
+    for i in out.reservations().iter().flat_map(|r| r.instances()) {
+        let groups: Vec<String> = i
+            .network_interfaces()
+            .iter()
+            .flat_map(|n| n.groups())
+            .map(|g| {
+                names
+                    .get(g.group_id().unwrap_or_default())
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        println!(
+            "   replacement {}: {}, IMDSv2 {}, public IP {}, groups {}",
+            i.instance_id().unwrap_or_default(),
+            i.state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str())
+                .unwrap_or("?"),
+            i.metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|t| t.as_str())
+                .unwrap_or("?"),
+            i.public_ip_address().unwrap_or("none"),
+            groups.join(", ")
+        );
+    }
+}
+
+async fn group_names(ec2: &aws_sdk_ec2::Client) -> BTreeMap<String, String> {
+    match ec2.describe_security_groups().send().await {
+        Ok(out) => out
+            .security_groups()
+            .iter()
+            .filter_map(|g| {
+                Some((
+                    g.group_id()?.to_owned(),
+                    g.group_name().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    }
+}
