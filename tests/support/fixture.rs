@@ -164,16 +164,30 @@ impl Fixture {
         }
         let (group_a, group_b) = (groups[0].clone(), groups[1].clone());
 
-        let profile = iam
+        // Several fixtures may share an account (the Lambda end-to-end tests use moto's
+        // default account): the profile is account-wide, so reuse it when it exists.
+        let profile_arn = match iam
             .create_instance_profile()
             .instance_profile_name(PROFILE_NAME)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("IAM CreateInstanceProfile: {e:?}"));
-        let profile_arn = profile
-            .instance_profile()
-            .map(|p| p.arn().to_owned())
-            .expect("CreateInstanceProfile returned no profile");
+        {
+            Ok(out) => out.instance_profile().map(|p| p.arn().to_owned()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_already_exists_exception()) =>
+            {
+                iam.get_instance_profile()
+                    .instance_profile_name(PROFILE_NAME)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("IAM GetInstanceProfile: {e:?}"))
+                    .instance_profile()
+                    .map(|p| p.arn().to_owned())
+            }
+            Err(e) => panic!("IAM CreateInstanceProfile: {e:?}"),
+        }
+        .expect("no instance profile");
 
         let image_id = ec2
             .describe_images()

@@ -13,6 +13,7 @@ pub mod fixture;
 pub mod moto;
 pub mod playbooks;
 pub mod read;
+pub mod runtime_api;
 
 pub use account::{TestAccount, fresh_account};
 pub use fixture::{Fixture, FixtureOptions};

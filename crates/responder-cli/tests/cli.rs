@@ -419,3 +419,25 @@ fn event_pattern_delivers_every_finding_a_playbook_answers() {
         );
     }
 }
+
+#[test]
+fn the_sam_template_routes_exactly_what_the_playbooks_need() {
+    let out = responder()
+        .arg("event-pattern")
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let generated = json_of(&out);
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    let template: Value = serde_saphyr::from_str(&text).unwrap();
+    let function = &template["Resources"]["ResponderFunction"]["Properties"];
+    let pattern = &function["Events"]["GuardDutyFindings"]["Properties"]["Pattern"];
+    assert_eq!(
+        *pattern, generated,
+        "infra/template.yaml's rule pattern is stale: paste `responder event-pattern` into it"
+    );
+    assert_eq!(function["Runtime"], "provided.al2023");
+    assert_eq!(template["Parameters"]["Mode"]["Default"], "dry-run");
+}

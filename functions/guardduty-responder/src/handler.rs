@@ -1,0 +1,132 @@
+//! One invocation: event in, report out. A failed remediation is an error, so that
+//! Lambda retries the event and then sends it to the on-failure destination.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Error, LambdaEvent};
+use responder_aws::{Executor, Outcome, Report};
+use responder_core::plan::{Action, Plan};
+use responder_core::{Engine, decode_event};
+use serde_json::{Value, json};
+
+/// What every invocation shares: built once at init.
+pub struct App {
+    /// Validated playbooks.
+    pub engine: Engine,
+    /// SDK clients and caches.
+    pub executor: Executor,
+    /// Quarantine group name override.
+    pub quarantine_group: Option<String>,
+}
+
+impl App {
+    /// Handles one event.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
+        let request_id = event.context.request_id.clone();
+        let payload = event.payload;
+        // The envelope as aws_lambda_events types it, for the log line.
+        let envelope: Option<EventBridgeEvent<Value>> =
+            serde_json::from_value(payload.clone()).ok();
+        let (event_id, source, detail_type) = envelope
+            .as_ref()
+            .map(|e| (e.id.clone(), e.source.clone(), e.detail_type.clone()))
+            .unwrap_or_default();
+        let finding = match decode_event(payload) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(%request_id, event_id = ?event_id, source = ?source, detail_type = ?detail_type,
+                    reason = %e, "event rejected: no action taken");
+                return Ok(json!({"status": "rejected", "reason": e.to_string()}));
+            }
+        };
+        let span = tracing::info_span!("finding", finding_id = %finding.id, finding_type = %finding.finding_type.name, %request_id);
+        let _enter = span.enter();
+        let mut plan = self.engine.plan(&finding, false).map_err(|e| {
+            tracing::error!(error = %e, "the matched playbook cannot be planned for this finding");
+            Error::from(format!("finding {}: {e}", finding.id))
+        })?;
+        let Some(playbook) = plan.playbook.clone() else {
+            tracing::info!(decision = %plan.decision, "no playbook answers this finding: no action");
+            return Ok(
+                json!({"status": "no-action", "finding_id": finding.id, "reason": plan.decision}),
+            );
+        };
+        if let Some(name) = &self.quarantine_group {
+            override_quarantine(&mut plan, name);
+        }
+        tracing::info!(%playbook, decision = %plan.decision, steps = plan.steps.len(), "responding");
+        drop(_enter);
+        let report = self.executor.respond(&finding, &plan).await;
+        emit_metrics(&playbook, &report);
+        let body = serde_json::to_value(&report)?;
+        if report.is_failure() {
+            tracing::error!(finding_id = %finding.id, %playbook, report = %body, "remediation failed: the event will be retried");
+            return Err(Error::from(format!(
+                "remediation of finding {} by {playbook} failed: {}",
+                finding.id,
+                failures(&report)
+            )));
+        }
+        tracing::info!(finding_id = %finding.id, %playbook, status = ?report.status, duration_ms = report.duration_ms, "remediation finished");
+        Ok(body)
+    }
+}
+
+fn override_quarantine(plan: &mut Plan, name: &str) {
+    for step in &mut plan.steps {
+        if let Action::Isolate {
+            quarantine_groups, ..
+        } = &mut step.action
+        {
+            for g in quarantine_groups {
+                g.group_name = name.to_owned();
+            }
+        }
+    }
+}
+
+fn failures(report: &Report) -> String {
+    report
+        .steps
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            Outcome::Failed { code, message } | Outcome::Denied { code, message } => {
+                Some(format!("{} {code}: {message}", s.action))
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// CloudWatch embedded-metric-format line: remediations, step failures, time to isolation.
+fn emit_metrics(playbook: &str, report: &Report) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let step_failures = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome.is_failure())
+        .count();
+    let mut metrics = vec![
+        json!({"Name": "Remediations", "Unit": "Count"}),
+        json!({"Name": "RemediationFailures", "Unit": "Count"}),
+        json!({"Name": "StepFailures", "Unit": "Count"}),
+    ];
+    let mut line = json!({
+        "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "GuardDutyResponder", "Dimensions": [["Playbook"]], "Metrics": []}]},
+        "Playbook": playbook,
+        "Remediations": 1,
+        "RemediationFailures": u8::from(report.is_failure()),
+        "StepFailures": step_failures,
+    });
+    if let Some(ms) = report.ms_to_isolation {
+        metrics.push(json!({"Name": "TimeToIsolation", "Unit": "Milliseconds"}));
+        line["TimeToIsolation"] = json!(ms);
+    }
+    line["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(metrics);
+    println!("{line}");
+}

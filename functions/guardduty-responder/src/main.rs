@@ -1,0 +1,93 @@
+//! The Lambda function: EventBridge "GuardDuty Finding" events in, remediation
+//! reports out. Init (once per container) reads the configuration, loads and validates
+//! the bundled playbooks (refusing to start on any error) and builds the SDK clients.
+
+mod config;
+mod handler;
+mod init_error;
+
+mod bundled {
+    include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+}
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use responder_aws::{Clients, ExecOptions, Executor};
+use responder_core::Engine;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::handler::App;
+
+/// The playbooks compiled into the binary, validated like a folder would be.
+fn bundled_engine() -> Result<Engine, Vec<responder_core::playbook::Diagnostic>> {
+    let mut loaded = Vec::new();
+    let mut errors = Vec::new();
+    for (name, text) in bundled::BUNDLED {
+        match responder_core::playbook::load_str(Path::new(name), text) {
+            Ok(p) => loaded.push(p),
+            Err(d) => errors.push(d),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if loaded.is_empty() {
+        return Err(vec![responder_core::playbook::Diagnostic::error(
+            Path::new("playbooks"),
+            "no playbooks were bundled",
+        )]);
+    }
+    Engine::from_playbooks(loaded)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from(|k| std::env::var(k).ok()).map_err(|e| {
+        tracing::error!(error = %e, "invalid configuration: refusing to start");
+        init_error::report(&e);
+        Error::from(e)
+    })?;
+    let (engine, source) = match &config.playbooks_dir {
+        Some(dir) => (Engine::load(dir), dir.display().to_string()),
+        None => (bundled_engine(), "the bundled playbooks".to_owned()),
+    };
+    let engine = engine.map_err(|diagnostics| {
+        for d in &diagnostics {
+            tracing::error!(file = %d.file.display(), line = ?d.line, field = ?d.field, "{d}");
+        }
+        tracing::error!(%source, "invalid playbooks: refusing to start rather than run half a policy");
+        let message = format!("{} playbook error(s) in {source}", diagnostics.len());
+        init_error::report(&message);
+        Error::from(message)
+    })?;
+    for w in engine.warnings() {
+        tracing::warn!("{w}");
+    }
+    // The standard chain: credentials, region, and AWS_ENDPOINT_URL for tests.
+    let sdk = Clients::load(None, None).await;
+    let app = Arc::new(App {
+        engine,
+        executor: Executor::new(
+            Clients::new(&sdk),
+            ExecOptions {
+                dry_run: config.dry_run,
+                topic_arn: config.topic_arn.clone(),
+            },
+        ),
+        quarantine_group: config.quarantine_group.clone(),
+    });
+    tracing::info!(
+        mode = if config.dry_run { "dry-run" } else { "enforce" },
+        playbooks = app.engine.playbooks().len(),
+        "ready"
+    );
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let app = Arc::clone(&app);
+        async move { app.handle(event).await }
+    }))
+    .await
+}

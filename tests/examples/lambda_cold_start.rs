@@ -1,0 +1,98 @@
+//! The function's init time (process start to its first request for an event, over
+//! the Runtime API) and peak resident memory while answering the Bitcoin DNS event on
+//! moto. Run: `cargo build -p guardduty-responder-function [--release]` then
+//! `cargo run -p responder-tests --example lambda_cold_start [-- PATH_TO_BINARY]`
+//! (default: the `guardduty-responder` beside this example's profile folder).
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use responder_tests::finding::bitcoin_dns_event;
+use responder_tests::runtime_api::{Answer, RuntimeApi};
+use responder_tests::{Fixture, FixtureOptions, moto};
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    const RUNS: usize = 5;
+    let binary = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .and_then(|p| p.parent())
+                .unwrap()
+                .join("guardduty-responder")
+        });
+    assert!(
+        binary.is_file(),
+        "build the function first: {} is missing",
+        binary.display()
+    );
+    let endpoint = moto::endpoint();
+    let mut inits = Vec::new();
+    let mut peaks = Vec::new();
+    let mut responses = Vec::new();
+    for _ in 0..RUNS {
+        let f = Fixture::create("123456789012", FixtureOptions::default()).await;
+        let mut api = RuntimeApi::start().await;
+        let start = Instant::now();
+        let mut child = Command::new(&binary)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "guardduty-responder")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                "/aws/lambda/guardduty-responder",
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("RESPONDER_MODE", "enforce")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while api.next_polls() == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        inits.push(start.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let id = api.invoke(bitcoin_dns_event(&f));
+        let answer = api.answer(&id, Duration::from_secs(60)).await;
+        responses.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(matches!(answer, Some(Answer::Response(_))), "{answer:?}");
+        peaks.push(peak_rss_kib(child.id()).unwrap_or(0));
+        child.kill().ok();
+        child.wait().ok();
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("function binary: {}", binary.display());
+    println!(
+        "init (spawn to first /next), median of {RUNS}: {:.1} ms",
+        median(inits.clone())
+    );
+    println!("Bitcoin DNS response, median: {:.0} ms", median(responses));
+    println!(
+        "peak resident memory (VmHWM), max of {RUNS}: {:.1} MiB",
+        peaks.iter().copied().max().unwrap_or(0) as f64 / 1024.0
+    );
+}
