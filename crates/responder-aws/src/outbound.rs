@@ -49,6 +49,10 @@ async fn notify(ctx: &mut Ctx<'_>, topic: Option<&str>, subject: &str) -> StepRe
         return StepResult::skipped("no SNS topic: the playbook names none and none is configured");
     };
     let instance = ctx.finding.instance_id().map(str::to_owned);
+    if let Some(id) = &instance {
+        // Tags as state: read them as they are now (an earlier step may have changed them).
+        let _ = ctx.view(id).await;
+    }
     let key = state::notified_key();
     let already = ctx
         .view
