@@ -125,3 +125,36 @@ async fn the_opt_in_network_acl_denies_the_whole_subnet_and_says_so() {
         "{acl:?}"
     );
 }
+
+#[tokio::test]
+async fn forensics_ingress_opens_only_the_asked_port() {
+    let f = Fixture::new(FixtureOptions::default()).await;
+    let ec2 = f.ec2();
+    let fd = finding(&bitcoin_dns_event(&f));
+    let plan = plan_with(
+        &enforce_playbook(
+            "  - isolate:\n      cut_connections: false\n      forensics_ingress: {cidrs: ['203.0.113.0/24'], ports: [22]}\n",
+        ),
+        &fd,
+    );
+    let r = Executor::new(f.clients(), ExecOptions::default())
+        .respond(&fd, &plan)
+        .await;
+    assert_eq!(*outcome(&r, "isolate"), Outcome::Done, "{r:#?}");
+    let groups = read::groups_named(&ec2, &f.vpc_id, "guardduty-responder-quarantine").await;
+    let q = &groups[0];
+    assert!(q.ip_permissions_egress().is_empty(), "{q:?}");
+    let ingress = q.ip_permissions();
+    assert_eq!(ingress.len(), 1, "{q:?}");
+    assert_eq!(ingress[0].ip_protocol(), Some("tcp"));
+    assert_eq!(
+        (ingress[0].from_port(), ingress[0].to_port()),
+        (Some(22), Some(22))
+    );
+    let cidrs: Vec<&str> = ingress[0]
+        .ip_ranges()
+        .iter()
+        .filter_map(|r| r.cidr_ip())
+        .collect();
+    assert_eq!(cidrs, ["203.0.113.0/24"]);
+}

@@ -214,3 +214,40 @@ async fn failed_isolation_stops_every_later_step() {
     );
     assert_eq!(terminate.num_calls(), 0, "never terminate on an error path");
 }
+
+/// moto accepts ConnectionTrackingSpecification but does not keep it: the request
+/// itself is checked here.
+#[tokio::test]
+async fn connection_tracking_timeouts_are_requested_for_every_eni() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(quarantine_group);
+    let conntrack = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(|r| {
+            r.network_interface_id() == Some("eni-1")
+                && r.connection_tracking_specification()
+                    .and_then(|c| c.tcp_established_timeout())
+                    == Some(60)
+        })
+        .then_output(|| {
+            aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput::builder()
+                .build()
+        });
+    let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute).then_output(|| {
+        aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput::builder()
+            .build()
+    });
+    let tags = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let f = finding();
+    let plan = engine("  - isolate: {cut_connections: false, connection_tracking: {tcp_established_timeout: 60}}\n")
+        .plan(&f, false)
+        .unwrap();
+    let exec = Executor::new(
+        clients(&[&describe, &groups, &conntrack, &modify, &tags], &[]),
+        ExecOptions::default(),
+    );
+    let report = exec.respond(&f, &plan).await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert_eq!(conntrack.num_calls(), 1);
+    assert_eq!(modify.num_calls(), 1, "the move into quarantine");
+}
