@@ -7,11 +7,10 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use responder_tests::finding::bitcoin_dns_event;
-use responder_tests::runtime_api::{Answer, RuntimeApi};
+use responder_tests::runtime_api::{Answer, RuntimeApi, function_command};
 use responder_tests::{Fixture, FixtureOptions, moto};
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -46,25 +45,7 @@ async fn main() {
         let f = Fixture::create("123456789012", FixtureOptions::default()).await;
         let mut api = RuntimeApi::start().await;
         let start = Instant::now();
-        let mut child = Command::new(&binary)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "guardduty-responder")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                "/aws/lambda/guardduty-responder",
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("RESPONDER_MODE", "enforce")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let mut child = function_command(&binary, &api, &endpoint, "enforce")
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);

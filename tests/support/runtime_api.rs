@@ -10,6 +10,37 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// A command that runs the function binary as Lambda would: only the Runtime API,
+/// the function's own settings and test credentials in its environment.
+pub fn function_command(
+    binary: &std::path::Path,
+    api: &RuntimeApi,
+    endpoint: &str,
+    mode: &str,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(binary);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "guardduty-responder")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "/aws/lambda/guardduty-responder",
+        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("RESPONDER_MODE", mode)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
 /// What the function answered for one invocation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {

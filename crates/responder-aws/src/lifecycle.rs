@@ -47,15 +47,7 @@ async fn protect(ctx: &mut Ctx<'_>, id: &str, termination: bool, stop: bool) -> 
         match protected(&ec2, id).await {
             Ok(true) => {}
             Ok(false) => {
-                let r = ec2
-                    .modify_instance_attribute()
-                    .instance_id(id)
-                    .dry_run(dry)
-                    .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
-                    .send()
-                    .await
-                    .map_err(err);
-                if let Err(e) = r {
+                if let Err(e) = set_protection(&ec2, id, true, dry).await {
                     return StepResult::from_error(&e, dry);
                 }
                 changed = true;
@@ -84,6 +76,22 @@ async fn protect(ctx: &mut Ctx<'_>, id: &str, termination: bool, stop: bool) -> 
     } else {
         StepResult::already(format!("{id} is already protected"))
     }
+}
+
+async fn set_protection(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    on: bool,
+    dry_run: bool,
+) -> Result<(), CallError> {
+    ec2.modify_instance_attribute()
+        .instance_id(id)
+        .dry_run(dry_run)
+        .disable_api_termination(AttributeBooleanValue::builder().value(on).build())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(err)
 }
 
 async fn protected(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<bool, CallError> {
@@ -143,23 +151,13 @@ async fn terminate(ctx: &mut Ctx<'_>, id: &str, lift: bool) -> StepResult {
     let mut notes = Vec::new();
     if lift {
         match protected(&ec2, id).await {
-            Ok(true) => {
-                let r = ec2
-                    .modify_instance_attribute()
-                    .instance_id(id)
-                    .dry_run(dry)
-                    .disable_api_termination(AttributeBooleanValue::builder().value(false).build())
-                    .send()
-                    .await
-                    .map_err(err);
-                match r {
-                    Ok(_) => notes.push("termination protection lifted".to_owned()),
-                    Err(e) if dry && e.is_dry_run_ok() => {
-                        notes.push("lifting protection would succeed".to_owned())
-                    }
-                    Err(e) => return StepResult::from_error(&e, dry),
+            Ok(true) => match set_protection(&ec2, id, false, dry).await {
+                Ok(_) => notes.push("termination protection lifted".to_owned()),
+                Err(e) if dry && e.is_dry_run_ok() => {
+                    notes.push("lifting protection would succeed".to_owned())
                 }
-            }
+                Err(e) => return StepResult::from_error(&e, dry),
+            },
             Ok(false) => {}
             Err(e) => return StepResult::from_error(&e, false),
         }

@@ -4,13 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::finding::bitcoin_dns_event;
 use responder_tests::read;
-use responder_tests::runtime_api::{Answer, RuntimeApi};
+use responder_tests::runtime_api::{Answer, RuntimeApi, function_command};
 use responder_tests::{Fixture, FixtureOptions, moto};
 use serde_json::{Value, json};
 
@@ -27,32 +27,16 @@ impl Drop for Function {
 }
 
 fn start(api: &RuntimeApi, endpoint: &str, playbooks: Option<&Path>, mode: &str) -> Function {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guardduty-responder"));
-    cmd.env_clear();
+    let mut cmd = function_command(
+        Path::new(env!("CARGO_BIN_EXE_guardduty-responder")),
+        api,
+        endpoint,
+        mode,
+    );
     if let Some(dir) = playbooks {
         cmd.env("PLAYBOOKS_DIR", dir);
     }
-    let child = cmd
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "guardduty-responder")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            "/aws/lambda/guardduty-responder",
-        )
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("RESPONDER_MODE", mode)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the function binary starts");
+    let child = cmd.spawn().expect("the function binary starts");
     Function(child)
 }
 
