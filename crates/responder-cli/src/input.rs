@@ -59,3 +59,14 @@ pub fn engine(dir: &Path) -> Option<Engine> {
         }
     }
 }
+
+/// The async runtime for the commands that call AWS; `None` (reported) if it cannot start.
+pub fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Runtime::new() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            None
+        }
+    }
+}

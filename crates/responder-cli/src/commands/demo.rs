@@ -22,12 +22,8 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool) -> u8 {
     let Some(engine) = input::engine(playbooks) else {
         return 1;
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return 1;
-        }
+    let Some(runtime) = input::runtime() else {
+        return 1;
     };
     runtime.block_on(async {
         let config = match Clients::emulator(endpoint, REGION).await {

@@ -31,12 +31,8 @@ pub fn run(args: RunArgs<'_>) -> u8 {
     let Some(engine) = input::engine(args.playbooks) else {
         return 1;
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return 1;
-        }
+    let Some(runtime) = input::runtime() else {
+        return 1;
     };
     runtime.block_on(async {
         let config = Clients::load(args.endpoint_url, args.region).await;
