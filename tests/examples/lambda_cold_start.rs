@@ -43,7 +43,7 @@ async fn main() {
     let mut responses = Vec::new();
     for _ in 0..RUNS {
         let f = Fixture::create("123456789012", FixtureOptions::default()).await;
-        let mut api = RuntimeApi::start().await;
+        let mut api = RuntimeApi::start().await.unwrap();
         let start = Instant::now();
         let mut child = function_command(&binary, &api, &endpoint, "enforce")
             .spawn()

@@ -13,7 +13,10 @@ pub mod fixture;
 pub mod moto;
 pub mod playbooks;
 pub mod read;
-pub mod runtime_api;
+/// The local Runtime API, re-exported for the tests that drive the function binary.
+pub mod runtime_api {
+    pub use lambda_local::{Answer, RuntimeApi, function_command};
+}
 
 pub use account::{TestAccount, fresh_account};
 pub use fixture::{Fixture, FixtureOptions};

@@ -102,6 +102,10 @@ enum Command {
         /// DryRun every call.
         #[arg(long)]
         dry_run: bool,
+        /// Respond through this Lambda function binary (`guardduty-responder`), driven
+        /// through a local Runtime API, instead of in this process.
+        #[arg(long, value_name = "BINARY")]
+        lambda: Option<PathBuf>,
     },
     /// Print the playbook JSON Schema.
     Schema,
@@ -158,7 +162,8 @@ fn main() -> ExitCode {
             playbooks,
             endpoint_url,
             dry_run,
-        } => commands::demo::run(&playbooks, &endpoint_url, dry_run),
+            lambda,
+        } => commands::demo::run(&playbooks, &endpoint_url, dry_run, lambda.as_deref()),
         Command::Schema => {
             print!("{}", responder_core::schema::playbook_schema());
             0

@@ -54,7 +54,7 @@ async fn answer(api: &RuntimeApi, id: &str) -> Answer {
 async fn bitcoin_dns_event_isolates_snapshots_terminates_and_replaces() {
     let f = Fixture::create(DEFAULT_ACCOUNT, FixtureOptions::default()).await;
     let ec2 = f.ec2();
-    let mut api = RuntimeApi::start().await;
+    let mut api = RuntimeApi::start().await.unwrap();
     // No PLAYBOOKS_DIR: the playbooks built into the binary.
     let _function = start(&api, &moto::endpoint(), None, "enforce");
     let id = api.invoke(bitcoin_dns_event(&f));
@@ -102,7 +102,7 @@ async fn forged_and_malformed_events_are_rejected_without_any_change() {
     let f = Fixture::create(DEFAULT_ACCOUNT, FixtureOptions::default()).await;
     let ec2 = f.ec2();
     let before = read::eni_groups(&ec2, &f.instance_id).await;
-    let mut api = RuntimeApi::start().await;
+    let mut api = RuntimeApi::start().await.unwrap();
     let _function = start(&api, &moto::endpoint(), Some(playbooks()), "enforce");
     let mut forged = bitcoin_dns_event(&f);
     forged["source"] = json!("my.app");
@@ -144,7 +144,7 @@ async fn a_failed_remediation_is_an_error_so_the_event_is_retried() {
         vec![Fault::ec2("CreateSnapshots", "InternalError")],
     )
     .await;
-    let mut api = RuntimeApi::start().await;
+    let mut api = RuntimeApi::start().await.unwrap();
     let _function = start(&api, &proxy.endpoint, Some(playbooks()), "enforce");
     let id = api.invoke(bitcoin_dns_event(&f));
     let Answer::Error(error) = answer(&api, &id).await else {
@@ -166,7 +166,7 @@ async fn dry_run_is_the_default_mode() {
     let f = Fixture::create(DEFAULT_ACCOUNT, FixtureOptions::default()).await;
     let ec2 = f.ec2();
     let before = read::eni_groups(&ec2, &f.instance_id).await;
-    let mut api = RuntimeApi::start().await;
+    let mut api = RuntimeApi::start().await.unwrap();
     let _function = start(&api, &moto::endpoint(), Some(playbooks()), "");
     let id = api.invoke(bitcoin_dns_event(&f));
     let Answer::Response(report) = answer(&api, &id).await else {
@@ -189,7 +189,7 @@ async fn invalid_playbooks_fail_the_init() {
         "name: bad\nmatch: {severity: high}\nsteps:\n  - explode: {}\n",
     )
     .unwrap();
-    let api = RuntimeApi::start().await;
+    let api = RuntimeApi::start().await.unwrap();
     let mut function = start(&api, &moto::endpoint(), Some(&dir), "enforce");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {

@@ -1,12 +1,19 @@
-//! `responder demo`: the whole response on a local emulator, start to finish.
+//! `responder demo`: the whole response on a local emulator, start to finish. With
+//! `--lambda BINARY` the response comes from the real function binary, driven through
+//! a local Lambda Runtime API exactly as Lambda would drive it; without it, from the
+//! engine and executor in this process.
 
 use std::collections::BTreeMap;
+use std::io::BufRead;
 use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, InstanceNetworkInterfaceSpecification,
     InstanceType, ResourceType, Tag, TagSpecification,
 };
+use lambda_local::{Answer, RuntimeApi, function_command};
 use responder_aws::{Clients, ExecOptions, Executor};
 use serde_json::{Value, json};
 
@@ -18,7 +25,7 @@ const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
 /// Exit 0 when the response did what the playbook says, 1 otherwise.
-pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool) -> u8 {
+pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path>) -> u8 {
     let Some(engine) = input::engine(playbooks) else {
         return 1;
     };
@@ -48,7 +55,7 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool) -> u8 {
 
         println!("\n== 2. a GuardDuty CryptoCurrency:EC2/BitcoinTool.B!DNS finding about it arrives");
         let event = event_for(&launched);
-        let finding = match responder_core::decode_value(event).map(|mut v| v.remove(0)) {
+        let finding = match responder_core::decode_value(event.clone()).map(|mut v| v.remove(0)) {
             Ok(Ok(f)) => f,
             other => {
                 eprintln!("the embedded event does not decode: {other:?}");
@@ -69,16 +76,163 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool) -> u8 {
             plan.steps.iter().map(|s| s.action.name()).collect::<Vec<_>>().join(" -> ")
         );
 
-        println!("\n== 3. the response{}", if dry_run { " (DryRun: nothing changes)" } else { "" });
-        let executor = Executor::new(clients, ExecOptions { dry_run, topic_arn: None });
-        let report = executor.respond(&finding, &plan).await;
-        print!("{}", describe("demo", &report));
+        let dry = if dry_run { " (DryRun: nothing changes)" } else { "" };
+        let failed = match lambda {
+            Some(binary) => {
+                println!("\n== 3. the Lambda function answers the event{dry}");
+                match via_lambda(binary, endpoint, event, dry_run).await {
+                    Ok(failed) => failed,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        true
+                    }
+                }
+            }
+            None => {
+                println!("\n== 3. the response{dry}");
+                let executor = Executor::new(clients, ExecOptions { dry_run, topic_arn: None });
+                let report = executor.respond(&finding, &plan).await;
+                let body = serde_json::to_value(&report).unwrap_or(Value::Null);
+                print!("{}", describe("demo", &body));
+                report.is_failure()
+            }
+        };
 
         println!("\n== 4. what the emulator says now");
         print_state(&ec2, &launched.instance_id).await;
         print_replacements(&ec2, &launched.instance_id).await;
-        u8::from(report.is_failure())
+        u8::from(failed)
     })
+}
+
+/// Runs the function binary against a local Runtime API with the emulator as its AWS
+/// endpoint, hands it the event and prints its logs and its answer. True when the
+/// function reported a failure (Lambda would retry the event).
+async fn via_lambda(
+    binary: &Path,
+    endpoint: &str,
+    event: Value,
+    dry_run: bool,
+) -> Result<bool, String> {
+    let mut api = RuntimeApi::start()
+        .await
+        .map_err(|e| format!("cannot start the local Runtime API: {e}"))?;
+    let mode = if dry_run { "dry-run" } else { "enforce" };
+    let started = Instant::now();
+    let mut child = function_command(binary, &api, endpoint, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    // Drain both pipes on threads so the function never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            pipe.map(|p| {
+                std::io::BufReader::new(p)
+                    .lines()
+                    .map_while(Result::ok)
+                    .collect::<Vec<String>>()
+            })
+            .unwrap_or_default()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let ready = Instant::now() + Duration::from_secs(30);
+    while api.next_polls() == 0 && api.init_error().is_none() && Instant::now() < ready {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the function exited during init: {status}"));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let init_ms = started.elapsed().as_millis();
+    let answer = match api.init_error() {
+        Some(e) => Err(format!("the function failed its init: {e}")),
+        None if api.next_polls() == 0 => {
+            Err("the function did not finish its init within 30 s".to_owned())
+        }
+        None => {
+            println!(
+                "   {} ({mode}) ready after {init_ms} ms (process start to its first /next)",
+                binary.display()
+            );
+            let id = api.invoke(event);
+            api.answer(&id, Duration::from_secs(120))
+                .await
+                .ok_or_else(|| "the function did not answer within 120 s".to_owned())
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs: Vec<String> = [stdout, stderr]
+        .into_iter()
+        .flat_map(|t| t.join().unwrap_or_default())
+        .collect();
+    println!("   its log lines (JSON in Lambda; condensed here):");
+    for line in &logs {
+        println!("     {}", condense(line));
+    }
+    match answer? {
+        Answer::Response(body) => {
+            print!("{}", describe("lambda", &body));
+            Ok(body.get("status").and_then(Value::as_str) == Some("failed"))
+        }
+        Answer::Error(body) => {
+            println!(
+                "   the function answered with an error (Lambda retries, then dead-letters): {body}"
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// One function log line for people: level, message and fields of a tracing JSON
+/// line; the metric names and values of an embedded-metric-format line; else as is.
+fn condense(line: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(line) else {
+        return line.to_owned();
+    };
+    if v.get("_aws").is_some() {
+        let metrics = [
+            "Remediations",
+            "RemediationFailures",
+            "StepFailures",
+            "TimeToIsolation",
+        ]
+        .iter()
+        .filter_map(|k| v.get(*k).map(|x| format!("{k}={x}")))
+        .collect::<Vec<_>>();
+        return format!("metrics: {}", metrics.join(" "));
+    }
+    let Some(fields) = v.get("fields").and_then(Value::as_object) else {
+        return line.to_owned();
+    };
+    let mut out = format!(
+        "{} {}",
+        v.get("level").and_then(Value::as_str).unwrap_or("?"),
+        fields
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    );
+    for (k, x) in fields
+        .iter()
+        .filter(|(k, _)| k.as_str() != "message" && k.as_str() != "report")
+    {
+        let x = x.as_str().map_or_else(|| x.to_string(), str::to_owned);
+        out.push_str(&format!(" {k}={x}"));
+    }
+    out
 }
 
 struct Launched {
@@ -331,5 +485,28 @@ async fn group_names(ec2: &aws_sdk_ec2::Client) -> BTreeMap<String, String> {
             })
             .collect(),
         Err(_) => BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::condense;
+
+    #[test]
+    fn log_lines_are_condensed_for_people() {
+        let step = r#"{"timestamp":"t","level":"INFO","fields":{"duration_ms":109,"message":"step","outcome":"done","step":"isolate"},"target":"responder_aws"}"#;
+        assert_eq!(
+            condense(step),
+            "INFO step duration_ms=109 outcome=done step=isolate"
+        );
+        let emf = r#"{"_aws":{"Timestamp":1},"Playbook":"p","Remediations":1,"RemediationFailures":0,"StepFailures":0,"TimeToIsolation":49}"#;
+        assert_eq!(
+            condense(emf),
+            "metrics: Remediations=1 RemediationFailures=0 StepFailures=0 TimeToIsolation=49"
+        );
+        let failed =
+            r#"{"level":"ERROR","fields":{"message":"remediation failed","report":"{...}"}}"#;
+        assert_eq!(condense(failed), "ERROR remediation failed");
+        assert_eq!(condense("not json"), "not json");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use responder_aws::{Clients, ExecOptions, Executor, Report};
+use responder_aws::{Clients, ExecOptions, Executor};
 use serde_json::{Value, json};
 
 use crate::{Format, input};
@@ -82,7 +82,13 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                     code = code.max(1);
                 }
                 if args.format == Format::Text {
-                    print!("{}", describe(&source, &report));
+                    print!(
+                        "{}",
+                        describe(
+                            &source,
+                            &serde_json::to_value(&report).unwrap_or(Value::Null)
+                        )
+                    );
                 }
                 let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
                 if let Value::Object(m) = &mut v {
@@ -101,40 +107,42 @@ pub fn run(args: RunArgs<'_>) -> u8 {
     })
 }
 
-/// A report for people: one line per step.
-pub fn describe(source: &str, r: &Report) -> String {
+/// A report for people, from its JSON form (what `--format json` prints and what the
+/// Lambda returns): one line per step.
+pub fn describe(source: &str, r: &Value) -> String {
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
     let mut s = format!(
         "{} ({source}) {}: playbook {}, {}{}\n",
-        r.finding_id,
-        r.finding_type,
-        r.playbook.as_deref().unwrap_or("none"),
-        serde_json::to_value(r.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        if r.dry_run { " (dry run)" } else { "" }
+        text(r, "finding_id"),
+        text(r, "finding_type"),
+        r.get("playbook").and_then(Value::as_str).unwrap_or("none"),
+        text(r, "status"),
+        if r.get("dry_run").and_then(Value::as_bool) == Some(true) {
+            " (dry run)"
+        } else {
+            ""
+        }
     );
-    for (i, step) in r.steps.iter().enumerate() {
-        let outcome = serde_json::to_value(&step.outcome).unwrap_or(Value::Null);
-        let name = outcome
-            .get("outcome")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
+    let steps = r.get("steps").and_then(Value::as_array).map(Vec::as_slice);
+    for (i, step) in steps.unwrap_or_default().iter().enumerate() {
         let detail = ["detail", "reason", "code"]
             .iter()
-            .filter_map(|k| outcome.get(*k).and_then(Value::as_str))
+            .filter_map(|k| step.get(*k).and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join(": ");
-        let message = outcome
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let message = text(step, "message");
         s.push_str(&format!(
             "  {}. {:<30} {:<14} {:>6} ms",
             i + 1,
-            step.action,
-            name,
-            step.duration_ms
+            text(step, "action"),
+            step.get("outcome").and_then(Value::as_str).unwrap_or("?"),
+            number(step, "duration_ms").unwrap_or(0)
         ));
         if !detail.is_empty() {
             s.push_str(&format!("  {detail}"));
@@ -142,19 +150,37 @@ pub fn describe(source: &str, r: &Report) -> String {
         if !message.is_empty() {
             s.push_str(&format!(" {message}"));
         }
-        if !step.resources.is_empty() {
-            s.push_str(&format!("  [{}]", step.resources.join(", ")));
+        let list = |k: &str| -> Vec<String> {
+            step.get(k)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let resources = list("resources");
+        if !resources.is_empty() {
+            s.push_str(&format!("  [{}]", resources.join(", ")));
         }
         s.push('\n');
-        for n in &step.notes {
+        for n in list("notes") {
             s.push_str(&format!("       - {n}\n"));
         }
     }
-    if let (Some(trips), Some(ms)) = (r.round_trips_to_isolation, r.ms_to_isolation) {
+    if let (Some(trips), Some(ms)) = (
+        number(r, "round_trips_to_isolation"),
+        number(r, "ms_to_isolation"),
+    ) {
         s.push_str(&format!(
             "  isolated after {trips} sequential API round trip(s), {ms} ms\n"
         ));
     }
-    s.push_str(&format!("  total {} ms\n", r.duration_ms));
+    s.push_str(&format!(
+        "  total {} ms\n",
+        number(r, "duration_ms").unwrap_or(0)
+    ));
     s
 }

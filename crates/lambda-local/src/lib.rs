@@ -1,8 +1,10 @@
-//! A local Lambda Runtime API (2018-06-01): hands events to a real function binary
-//! and collects what it answers, init errors included.
+//! A local Lambda Runtime API (2018-06-01) on 127.0.0.1: hands events to a real
+//! function binary and collects what it answers, init errors included. Enough of the
+//! protocol for one function process (`/next`, `/response`, `/error`, `/init/error`);
+//! it is not a Lambda emulator (no concurrency, no timeouts enforced on the function).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -67,11 +69,16 @@ pub struct RuntimeApi {
     counter: usize,
 }
 
+/// The state, even if a connection task panicked while holding it.
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl RuntimeApi {
     /// Starts on a free port of 127.0.0.1.
-    pub async fn start() -> RuntimeApi {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let address = listener.local_addr().expect("address").to_string();
+    pub async fn start() -> std::io::Result<RuntimeApi> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?.to_string();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
@@ -82,23 +89,19 @@ impl RuntimeApi {
                 });
             }
         });
-        RuntimeApi {
+        Ok(RuntimeApi {
             address,
             state,
             task,
             counter: 0,
-        }
+        })
     }
 
     /// Queues an event; returns its request id.
     pub fn invoke(&mut self, event: Value) -> String {
         self.counter += 1;
         let id = format!("req-{:04}", self.counter);
-        self.state
-            .lock()
-            .expect("state")
-            .queue
-            .push_back((id.clone(), event));
+        lock(&self.state).queue.push_back((id.clone(), event));
         id
     }
 
@@ -106,7 +109,7 @@ impl RuntimeApi {
     pub async fn answer(&self, id: &str, within: Duration) -> Option<Answer> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Some(a) = self.state.lock().expect("state").answers.get(id).cloned() {
+            if let Some(a) = lock(&self.state).answers.get(id).cloned() {
                 return Some(a);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -116,12 +119,12 @@ impl RuntimeApi {
 
     /// The init error the function reported, if any.
     pub fn init_error(&self) -> Option<Value> {
-        self.state.lock().expect("state").init_error.clone()
+        lock(&self.state).init_error.clone()
     }
 
     /// How many times the function asked for the next event (1 = init done).
     pub fn next_polls(&self) -> usize {
-        self.state.lock().expect("state").next_polls
+        lock(&self.state).next_polls
     }
 }
 
@@ -162,11 +165,11 @@ async fn serve(conn: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()>
         );
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if method == "GET" && path.ends_with("/runtime/invocation/next") {
-            state.lock().expect("state").next_polls += 1;
+            lock(&state).next_polls += 1;
             // Bounded long poll: the function waits here between events.
             let deadline = Instant::now() + Duration::from_secs(300);
             let next = loop {
-                if let Some(n) = state.lock().expect("state").queue.pop_front() {
+                if let Some(n) = lock(&state).queue.pop_front() {
                     break Some(n);
                 }
                 if Instant::now() > deadline {
@@ -191,7 +194,7 @@ async fn serve(conn: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()>
             write.write_all(payload.as_bytes()).await?;
         } else if method == "POST" {
             {
-                let mut s = state.lock().expect("state");
+                let mut s = lock(&state);
                 let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
                 match segments.as_slice() {
                     [_, "runtime", "invocation", id, "response"] => {
