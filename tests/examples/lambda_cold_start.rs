@@ -48,10 +48,9 @@ async fn main() {
         let mut child = function_command(&binary, &api, &endpoint, "enforce")
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while api.next_polls() == 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
+        api.ready(&mut child, Duration::from_secs(30))
+            .await
+            .unwrap();
         inits.push(start.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         let id = api.invoke(bitcoin_dns_event(&f));

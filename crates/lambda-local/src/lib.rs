@@ -126,6 +126,34 @@ impl RuntimeApi {
     pub fn next_polls(&self) -> usize {
         lock(&self.state).next_polls
     }
+
+    /// Waits (polling every 200 µs, at most `within`) until the function `child`
+    /// finishes its init by asking for its first event. Otherwise says why: it
+    /// reported an init error, it exited, or time ran out.
+    pub async fn ready(
+        &self,
+        child: &mut std::process::Child,
+        within: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.next_polls() > 0 {
+                return Ok(());
+            }
+            if let Some(e) = self.init_error() {
+                return Err(format!("the function failed its init: {e}"));
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("the function exited during init: {status}"));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the function did not finish its init within {within:?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
 }
 
 impl Drop for RuntimeApi {

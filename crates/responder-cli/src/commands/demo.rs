@@ -4,9 +4,10 @@
 //! engine and executor in this process.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
@@ -125,46 +126,15 @@ async fn via_lambda(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     // Drain both pipes on threads so the function never blocks on a full pipe.
-    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            pipe.map(|p| {
-                std::io::BufReader::new(p)
-                    .lines()
-                    .map_while(Result::ok)
-                    .collect::<Vec<String>>()
-            })
-            .unwrap_or_default()
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-    );
-    let ready = Instant::now() + Duration::from_secs(30);
-    while api.next_polls() == 0 && api.init_error().is_none() && Instant::now() < ready {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("the function exited during init: {status}"));
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let init_ms = started.elapsed().as_millis();
-    let answer = match api.init_error() {
-        Some(e) => Err(format!("the function failed its init: {e}")),
-        None if api.next_polls() == 0 => {
-            Err("the function did not finish its init within 30 s".to_owned())
-        }
-        None => {
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let answer = match api.ready(&mut child, Duration::from_secs(30)).await {
+        Err(e) => Err(e),
+        Ok(()) => {
             println!(
-                "   {} ({mode}) ready after {init_ms} ms (process start to its first /next)",
-                binary.display()
+                "   {} ({mode}) ready after {} ms (process start to its first /next)",
+                binary.display(),
+                started.elapsed().as_millis()
             );
             let id = api.invoke(event);
             api.answer(&id, Duration::from_secs(120))
@@ -194,6 +164,14 @@ async fn via_lambda(
             Ok(true)
         }
     }
+}
+
+/// Every line a pipe of the function carries, read on a thread until it closes.
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        pipe.map(|p| BufReader::new(p).lines().map_while(Result::ok).collect())
+            .unwrap_or_default()
+    })
 }
 
 /// One function log line for people: level, message and fields of a tracing JSON

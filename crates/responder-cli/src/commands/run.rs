@@ -81,16 +81,10 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                 if report.is_failure() {
                     code = code.max(1);
                 }
-                if args.format == Format::Text {
-                    print!(
-                        "{}",
-                        describe(
-                            &source,
-                            &serde_json::to_value(&report).unwrap_or(Value::Null)
-                        )
-                    );
-                }
                 let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
+                if args.format == Format::Text {
+                    print!("{}", describe(&source, &v));
+                }
                 if let Value::Object(m) = &mut v {
                     m.insert("source".to_owned(), json!(source));
                 }
