@@ -1,5 +1,5 @@
-//! Every file of the shared GuardDuty corpus decodes (or fails with a clear error),
-//! plans against the shipped playbooks, and never panics.
+//! Every file of the GuardDuty corpus vendored in `tests/corpus/` decodes (or fails with
+//! a clear error), plans against the shipped playbooks, and never panics.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use responder_core::{DecodeError, Engine, decode_bytes, decode_value};
 use serde_json::{Map, Value};
 
+/// The corpus vendored in the repository at `tests/corpus/`.
 fn corpus() -> PathBuf {
-    let dir = std::env::var_os("GDR_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus");
     assert!(
         dir.join("events").is_dir(),
-        "the shared corpus is not at {} (set GDR_CORPUS to its folder)",
+        "the corpus is not at tests/corpus/ of the repository ({})",
         dir.display()
     );
     dir
