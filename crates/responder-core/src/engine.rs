@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::finding::Finding;
-use crate::plan::{self, Plan, PlanError};
+use crate::plan::{self, Observed, Plan, PlanError, Settings};
 use crate::playbook::validate::validate;
 use crate::playbook::{Diagnostic, Level, LoadedPlaybook, load_dir};
 use crate::select::{Selection, select};
@@ -14,6 +14,7 @@ use crate::select::{Selection, select};
 pub struct Engine {
     playbooks: Vec<LoadedPlaybook>,
     warnings: Vec<Diagnostic>,
+    settings: Settings,
 }
 
 impl Engine {
@@ -29,6 +30,30 @@ impl Engine {
         }
         diagnostics.extend(validate(&loaded));
         Engine::from_parts(loaded, diagnostics)
+    }
+
+    /// [`Engine::load`] for command lines: the engine (none when any playbook is an
+    /// error) and the lines to print on standard error (warnings, or every
+    /// diagnostic and the count of errors).
+    pub fn load_reported(dir: &Path) -> (Option<Engine>, Vec<String>) {
+        match Engine::load(dir) {
+            Ok(engine) => {
+                let lines = engine.warnings().iter().map(ToString::to_string).collect();
+                (Some(engine), lines)
+            }
+            Err(diagnostics) => {
+                let errors = diagnostics
+                    .iter()
+                    .filter(|d| d.level == Level::Error)
+                    .count();
+                let mut lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+                lines.push(format!(
+                    "{errors} error(s) in {}: no playbook is used",
+                    dir.display()
+                ));
+                (None, lines)
+            }
+        }
     }
 
     /// Builds an engine from already-loaded playbooks, validating them.
@@ -54,7 +79,19 @@ impl Engine {
         Ok(Engine {
             playbooks: loaded,
             warnings: diagnostics,
+            settings: Settings::default(),
         })
+    }
+
+    /// The same playbooks planned under these deployment settings.
+    pub fn with_settings(mut self, settings: Settings) -> Engine {
+        self.settings = settings;
+        self
+    }
+
+    /// The deployment settings plans are made under.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The playbooks, in the order they are tried.
@@ -78,7 +115,7 @@ impl Engine {
         let selection = self.select(finding, explain_all);
         let chosen = selection.winner.map(|i| &self.playbooks[i]);
         let steps = match chosen {
-            Some(p) => plan::steps(finding, &p.playbook)?,
+            Some(p) => plan::steps(finding, &p.playbook, &self.settings)?,
             None => Vec::new(),
         };
         Ok(Plan {
@@ -95,6 +132,7 @@ impl Engine {
             matched_because: selection.reasons,
             decision: selection.decision,
             not_chosen: selection.not_chosen,
+            observed: chosen.and(finding.instance.as_ref()).map(Observed::of),
             steps,
         })
     }

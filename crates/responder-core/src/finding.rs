@@ -89,6 +89,16 @@ pub struct Instance {
     pub outpost_arn: Option<String>,
 }
 
+impl Instance {
+    /// The value of one of the instance's tags, as the finding lists them.
+    pub fn tag(&self, key: &str) -> Option<String> {
+        self.tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.clone())
+    }
+}
+
 /// IAM instance profile of an instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct InstanceProfile {

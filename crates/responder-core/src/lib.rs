@@ -4,7 +4,8 @@
 //! The data flow, one module each:
 //! [`event`] (bytes to findings) → [`finding`] (typed view) → [`playbook`] (load and
 //! validate) → [`matcher`] and [`select`] (which playbook answers, and why) →
-//! [`plan`] (ordered steps with resolved parameters). Executing a plan is the
+//! [`plan`] (ordered steps with resolved parameters, one file per step in
+//! [`steps`]). Executing a plan is the
 //! `responder-aws` crate's job.
 
 pub mod casing;
@@ -20,6 +21,8 @@ pub mod playbook;
 pub mod schema;
 pub mod select;
 pub mod severity;
+pub mod steps;
+pub mod tags;
 pub mod template;
 pub mod testcase;
 

@@ -40,7 +40,27 @@ struct CompiledField {
     globs: Option<Vec<GlobMatcher>>,
 }
 
+/// A criterion that cannot be compiled, named by its field path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct CriteriaError {
+    /// Where in the criteria block (`finding_types`, `fields.<path>.glob`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl CriteriaError {
+    fn new(field: impl Into<String>, message: impl std::fmt::Display) -> CriteriaError {
+        CriteriaError {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
 /// Compiles a glob pattern where `*` matches any run of characters, `/` included.
+/// The error says which pattern and why.
 pub fn compile_glob(pattern: &str) -> Result<Glob, String> {
     GlobBuilder::new(pattern)
         .literal_separator(false)
@@ -51,14 +71,16 @@ pub fn compile_glob(pattern: &str) -> Result<Glob, String> {
 
 impl CompiledCriteria {
     /// Compiles criteria; the error names the offending pattern or field.
-    pub fn compile(criteria: &Criteria) -> Result<CompiledCriteria, String> {
+    pub fn compile(criteria: &Criteria) -> Result<CompiledCriteria, CriteriaError> {
         let types = match &criteria.finding_types {
             Some(patterns) => {
                 let mut set = GlobSetBuilder::new();
                 for p in patterns {
-                    set.add(compile_glob(p).map_err(|e| format!("finding_types: {e}"))?);
+                    set.add(compile_glob(p).map_err(|e| CriteriaError::new("finding_types", e))?);
                 }
-                let set = set.build().map_err(|e| format!("finding_types: {e}"))?;
+                let set = set
+                    .build()
+                    .map_err(|e| CriteriaError::new("finding_types", e))?;
                 Some((set, patterns.clone()))
             }
             None => None,
@@ -80,11 +102,15 @@ impl CompiledCriteria {
         let mut fields = Vec::with_capacity(criteria.fields.len());
         for (path, condition) in &criteria.fields {
             if path.is_empty() || path.split('.').any(str::is_empty) {
-                return Err(format!("fields: {path:?} is not a dotted field name"));
+                return Err(CriteriaError::new(
+                    "fields",
+                    format!("{path:?} is not a dotted field name"),
+                ));
             }
             if condition.is_empty() {
-                return Err(format!(
-                    "fields.{path}: no operator (eq, neq, gt, gte, lt, lte, exists, glob)"
+                return Err(CriteriaError::new(
+                    format!("fields.{path}"),
+                    "no operator (eq, neq, gt, gte, lt, lte, exists, glob)",
                 ));
             }
             let globs = match &condition.glob {
@@ -93,7 +119,7 @@ impl CompiledCriteria {
                         .iter()
                         .map(|p| compile_glob(p).map(|g| g.compile_matcher()))
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| format!("fields.{path}.glob: {e}"))?,
+                        .map_err(|e| CriteriaError::new(format!("fields.{path}.glob"), e))?,
                 ),
                 None => None,
             };
@@ -539,15 +565,14 @@ mod tests {
         assert!(
             CompiledCriteria::compile(&c)
                 .unwrap_err()
+                .to_string()
                 .starts_with("finding_types: invalid pattern")
         );
         let c: Criteria = serde_saphyr::from_str("fields: {'service..count': {eq: 1}}").unwrap();
         assert!(CompiledCriteria::compile(&c).is_err());
         let c: Criteria = serde_saphyr::from_str("fields: {service.count: {}}").unwrap();
-        assert!(
-            CompiledCriteria::compile(&c)
-                .unwrap_err()
-                .contains("no operator")
-        );
+        let e = CompiledCriteria::compile(&c).unwrap_err();
+        assert_eq!(e.field, "fields.service.count");
+        assert!(e.message.contains("no operator"));
     }
 }

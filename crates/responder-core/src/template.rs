@@ -15,8 +15,30 @@ pub const PLACEHOLDERS: &[&str] = &[
     "playbook",
 ];
 
+/// What is wrong with a template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A `}` with no `{` before it.
+    #[error("unmatched `}}` in {0:?}")]
+    Unmatched(String),
+    /// A `{` with no `}` after it.
+    #[error("unclosed `{{` in {0:?}")]
+    Unclosed(String),
+    /// A name that is not one of [`PLACEHOLDERS`].
+    #[error("unknown placeholder {{{0}}}; known: {known}", known = known())]
+    Unknown(String),
+}
+
+fn known() -> String {
+    PLACEHOLDERS
+        .iter()
+        .map(|p| format!("{{{p}}}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Checks a template: every `{...}` must be a known placeholder and braces must pair.
-pub fn check(template: &str) -> Result<(), String> {
+pub fn check(template: &str) -> Result<(), TemplateError> {
     render_with(template, |name| {
         PLACEHOLDERS.contains(&name).then(String::new)
     })
@@ -25,7 +47,7 @@ pub fn check(template: &str) -> Result<(), String> {
 
 /// Fills a template from a finding and the playbook name. Placeholders whose value
 /// the finding lacks become empty.
-pub fn render(template: &str, finding: &Finding, playbook: &str) -> Result<String, String> {
+pub fn render(template: &str, finding: &Finding, playbook: &str) -> Result<String, TemplateError> {
     render_with(template, |name| {
         Some(match name {
             "finding.id" => finding.id.clone(),
@@ -43,30 +65,21 @@ pub fn render(template: &str, finding: &Finding, playbook: &str) -> Result<Strin
 fn render_with(
     template: &str,
     mut value: impl FnMut(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find(['{', '}']) {
         out.push_str(&rest[..start]);
         if rest[start..].starts_with('}') {
-            return Err(format!("unmatched `}}` in {template:?}"));
+            return Err(TemplateError::Unmatched(template.to_owned()));
         }
         let Some(len) = rest[start..].find('}') else {
-            return Err(format!("unclosed `{{` in {template:?}"));
+            return Err(TemplateError::Unclosed(template.to_owned()));
         };
         let name = &rest[start + 1..start + len];
         match value(name) {
             Some(v) => out.push_str(&v),
-            None => {
-                return Err(format!(
-                    "unknown placeholder {{{name}}}; known: {}",
-                    PLACEHOLDERS
-                        .iter()
-                        .map(|p| format!("{{{p}}}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            None => return Err(TemplateError::Unknown(name.to_owned())),
         }
         rest = &rest[start + len + 1..];
     }
@@ -97,6 +110,7 @@ mod tests {
         assert!(
             check("{finding.nope}")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown placeholder")
         );
         assert!(check("x {finding.id").is_err());

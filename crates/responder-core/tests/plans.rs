@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use responder_core::plan::{Action, ReplacementSource, client_token};
+use responder_core::plan::Settings;
+use responder_core::steps::Action;
+use responder_core::steps::relaunch::{ReplacementSource, client_token};
 use responder_core::{Engine, Finding, decode_bytes};
 
 fn engine() -> Engine {
@@ -31,20 +33,26 @@ fn bitcoin_dns_plan_is_fully_resolved() {
         names,
         ["isolate", "snapshot", "terminate", "relaunch", "notify"]
     );
-    let Action::Isolate {
-        instance_id,
-        network_interfaces,
-        quarantine_groups,
-        untrack_groups,
-        ..
-    } = &plan.steps[0].action
-    else {
+    let Action::Isolate(isolate) = &plan.steps[0].action else {
         panic!("isolate is not first")
     };
-    assert_eq!(instance_id, "i-0a1b2c3d4e5f60718");
-    let enis: Vec<(&str, &[String])> = network_interfaces
+    assert_eq!(isolate.instance_id, "i-0a1b2c3d4e5f60718");
+    assert_eq!(isolate.quarantine_group, "guardduty-responder-quarantine");
+    assert_eq!(
+        isolate.untrack_group.as_deref(),
+        Some("guardduty-responder-untrack")
+    );
+    // What the finding saw is kept apart from the instructions.
+    let observed = plan.observed.as_ref().unwrap();
+    let enis: Vec<(&str, &[String])> = observed
+        .network_interfaces
         .iter()
-        .map(|e| (e.network_interface_id.as_str(), e.current_groups.as_slice()))
+        .map(|e| {
+            (
+                e.network_interface_id.as_str(),
+                e.security_groups.as_slice(),
+            )
+        })
         .collect();
     assert_eq!(
         enis,
@@ -59,22 +67,15 @@ fn bitcoin_dns_plan_is_fully_resolved() {
             )
         ]
     );
-    assert_eq!(quarantine_groups.len(), 1);
-    assert_eq!(quarantine_groups[0].vpc_id, "vpc-0a1b2c3d4e5f60001");
     assert_eq!(
-        quarantine_groups[0].group_name,
-        "guardduty-responder-quarantine"
+        observed.network_interfaces[0].vpc_id.as_deref(),
+        Some("vpc-0a1b2c3d4e5f60001")
     );
-    assert_eq!(untrack_groups[0].group_name, "guardduty-responder-untrack");
-    let Action::Snapshot {
-        tags,
-        preserve_volumes,
-        ..
-    } = &plan.steps[1].action
-    else {
+    let Action::Snapshot(snapshot) = &plan.steps[1].action else {
         panic!()
     };
-    assert!(preserve_volumes);
+    assert!(snapshot.preserve_volumes);
+    let tags = &snapshot.tags;
     assert_eq!(
         tags["guardduty-responder:finding-id"],
         "4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50"
@@ -87,21 +88,20 @@ fn bitcoin_dns_plan_is_fully_resolved() {
         tags["guardduty-responder:instance-id"],
         "i-0a1b2c3d4e5f60718"
     );
-    let Action::Relaunch {
-        client_token: token,
-        source,
-        tags,
-        ..
-    } = &plan.steps[3].action
-    else {
+    let Action::Relaunch(relaunch) = &plan.steps[3].action else {
         panic!()
     };
     assert_eq!(
-        *token,
+        relaunch.client_token,
         client_token("4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50", "i-0a1b2c3d4e5f60718")
     );
-    assert_eq!(*source, ReplacementSource::Auto);
-    assert_eq!(tags["guardduty-responder:replaces"], "i-0a1b2c3d4e5f60718");
+    // `auto` is resolved once, here: the finding's instance has no launch template
+    // or Auto Scaling tag, so the replacement is a clone.
+    assert_eq!(relaunch.source, ReplacementSource::Clone);
+    assert_eq!(
+        relaunch.tags["guardduty-responder:replaces"],
+        "i-0a1b2c3d4e5f60718"
+    );
 }
 
 #[test]
@@ -188,5 +188,48 @@ fn instance_steps_on_a_finding_without_instance_are_a_plan_error() {
     assert_eq!(
         err.to_string(),
         "step isolate needs an EC2 instance and the finding has none (resource type S3Bucket)"
+    );
+}
+
+#[test]
+fn settings_enter_the_plan_and_the_relaunch_source_is_resolved_once() {
+    let f = finding("bitcoin-dns.json");
+    let engine = engine().with_settings(Settings {
+        quarantine_group: Some("corp-quarantine".to_owned()),
+    });
+    let plan = engine.plan(&f, false).unwrap();
+    let Action::Isolate(isolate) = &plan.steps[0].action else {
+        panic!()
+    };
+    assert_eq!(isolate.quarantine_group, "corp-quarantine");
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["steps"][0]["action"], "isolate");
+    assert_eq!(json["steps"][0]["quarantine_group"], "corp-quarantine");
+
+    // The launch template the finding's instance carries decides the source.
+    let mut raw = f.raw.clone();
+    raw["resource"]["instanceDetails"]["tags"] = serde_json::json!([
+        {"key": "aws:ec2launchtemplate:id", "value": "lt-0123456789abcdef0"},
+        {"key": "aws:autoscaling:groupName", "value": "web"}
+    ]);
+    let with_template = Finding::from_value(raw).unwrap();
+    let plan = engine.plan(&with_template, false).unwrap();
+    let relaunch = plan
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::Relaunch(r) => Some(r),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        relaunch.source,
+        ReplacementSource::LaunchTemplate {
+            launch_template_id: Some("lt-0123456789abcdef0".to_owned())
+        }
+    );
+    assert_eq!(
+        plan.observed.unwrap().auto_scaling_group.as_deref(),
+        Some("web")
     );
 }

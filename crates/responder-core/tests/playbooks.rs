@@ -121,7 +121,7 @@ fn yaml_and_schema_errors_name_line_column_and_field() {
         "name: p\nmatch:\n  finding_types: ['Backdoor:[EC2']\nsteps:\n  - tag: {}\n",
     )]);
     assert!(
-        bad_glob[0].starts_with("p.yaml:3:3: error: match: finding_types: invalid pattern"),
+        bad_glob[0].starts_with("p.yaml:3:3: error: match.finding_types: invalid pattern"),
         "{bad_glob:?}"
     );
 }

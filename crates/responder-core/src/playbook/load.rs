@@ -111,18 +111,19 @@ pub struct LoadedPlaybook {
 pub fn load_str(file: &Path, text: &str) -> Result<LoadedPlaybook, Diagnostic> {
     let playbook: Playbook =
         serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, &e))?;
-    let matches = CompiledCriteria::compile(&playbook.matches.value).map_err(|m| {
-        Diagnostic::error(file, m)
+    let matches = CompiledCriteria::compile(&playbook.matches.value).map_err(|e| {
+        Diagnostic::error(file, e.message)
             .at(playbook.matches.referenced)
-            .field("match")
+            .field(format!("match.{}", e.field))
     })?;
     let excludes = playbook
         .exclude
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            CompiledCriteria::compile(c)
-                .map_err(|m| Diagnostic::error(file, m).field(format!("exclude[{i}]")))
+            CompiledCriteria::compile(c).map_err(|e| {
+                Diagnostic::error(file, e.message).field(format!("exclude[{i}].{}", e.field))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(LoadedPlaybook {

@@ -2,10 +2,7 @@
 
 pub mod load;
 pub mod model;
-pub mod steps;
-
 pub mod validate;
 mod yaml_path;
 pub use load::{Diagnostic, Level, LoadedPlaybook, load_dir, load_str};
-pub use model::{Criteria, Mode, Playbook};
-pub use steps::{OnFailure, Step};
+pub use model::{Acknowledgement, Criteria, Mode, Playbook};

@@ -11,8 +11,8 @@ use serde::de::{self, Deserializer, IntoDeserializer};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::steps::Step;
 use crate::severity::SeverityLevel;
+use crate::steps::Step;
 
 /// One playbook: a file in `playbooks/`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -56,7 +56,7 @@ impl Playbook {
 
     /// True when any step changes or removes the instance or its access.
     pub fn is_destructive(&self) -> bool {
-        self.steps.iter().any(|s| s.value.is_destructive())
+        self.steps.iter().any(|s| s.value.spec().destructive)
     }
 }
 

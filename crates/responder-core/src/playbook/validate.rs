@@ -1,14 +1,12 @@
 //! Semantic checks over a set of playbooks, beyond what the YAML schema can say.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use super::load::{Diagnostic, LoadedPlaybook};
+use super::load::{Diagnostic, Level, LoadedPlaybook};
 use super::model::{Acknowledgement, Criteria, SeverityCriterion};
-use super::steps::Step;
 use crate::catalogue::catalogue;
 use crate::severity::SeverityLevel;
-use crate::template;
+use crate::steps::Context;
 
 /// Resource parts of finding types that can be about an EC2 instance.
 const INSTANCE_RESOURCES: &[&str] = &["EC2", "Runtime"];
@@ -101,7 +99,7 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
             )
             .warning()));
         }
-        if step.needs_instance() {
+        if step.spec().needs_instance {
             if let Err(why) = &instance_possible {
                 out.push(at(Diagnostic::error(
                     file,
@@ -123,13 +121,7 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                 .warning()));
             }
         }
-        let after_terminate = seen.contains(&"terminate");
-        if after_terminate
-            && !matches!(
-                step,
-                Step::Relaunch(_) | Step::ArchiveFinding(_) | Step::Notify(_) | Step::Tag(_)
-            )
-        {
+        if seen.contains(&"terminate") && step.spec().needs_live_instance {
             out.push(at(Diagnostic::error(
                 file,
                 format!(
@@ -138,111 +130,21 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                 ),
             )));
         }
-        match step {
-            Step::Isolate(params) => {
-                if i > 0 {
-                    out.push(at(Diagnostic::error(
-                        file,
-                        "isolate always runs first; move it to the top so the file reads as it runs",
-                    )
-                    .warning()));
-                }
-                if params.network_acl {
-                    out.push(at(Diagnostic::error(
-                        file,
-                        "network_acl denies all traffic for every instance in the instance's subnets, not only this one",
-                    )
-                    .warning()));
-                }
-                if let Some(ingress) = &params.forensics_ingress {
-                    for cidr in &ingress.cidrs {
-                        if !is_cidr(cidr) {
-                            out.push(at(Diagnostic::error(
-                                file,
-                                format!("forensics_ingress: {cidr:?} is not a CIDR block"),
-                            )));
-                        }
-                    }
-                    if ingress.cidrs.is_empty() && ingress.security_group_id.is_none() {
-                        out.push(at(Diagnostic::error(
-                            file,
-                            "forensics_ingress needs cidrs or security_group_id",
-                        )));
-                    }
-                }
-                if params.quarantine_group == params.untrack_group {
-                    out.push(at(Diagnostic::error(
-                        file,
-                        "quarantine_group and untrack_group must differ",
-                    )));
-                }
-            }
-            Step::Terminate(params) => {
-                if !seen.contains(&"snapshot")
-                    && !acknowledged(Acknowledgement::TerminateWithoutSnapshot)
-                {
-                    out.push(at(Diagnostic::error(
-                        file,
-                        "terminate without an earlier snapshot destroys the evidence (add a snapshot step, or acknowledge terminate-without-snapshot)",
-                    )
-                    .warning()));
-                }
-                let protects = p.steps[..i]
-                    .iter()
-                    .any(|s| matches!(&s.value, Step::Protect(pp) if pp.termination));
-                if protects && !params.lift_termination_protection {
-                    out.push(at(Diagnostic::error(
-                        file,
-                        "an earlier protect step enables termination protection, so this terminate would fail; set lift_termination_protection: true",
-                    )));
-                }
-            }
-            Step::Relaunch(_) if !seen.contains(&"terminate") && !seen.contains(&"stop") => {
-                out.push(at(Diagnostic::error(
-                        file,
-                        "relaunch without an earlier terminate or stop would run the replacement beside the compromised instance",
-                    )));
-            }
-            _ => {}
-        }
-        for (what, t) in templates(step) {
-            if let Err(e) = template::check(t) {
-                out.push(at(Diagnostic::error(file, format!("{what}: {e}"))));
-            }
-        }
-        if let Step::Notify(n) = step
-            && let Some(arn) = &n.topic_arn
-            && !(arn.starts_with("arn:")
-                && arn.split(':').nth(2) == Some("sns")
-                && arn.split(':').count() == 6)
-        {
-            out.push(at(Diagnostic::error(
-                file,
-                format!("topic_arn {arn:?} is not an SNS topic ARN"),
-            )));
+        let context = Context {
+            index: i,
+            earlier: p.steps[..i].iter().map(|s| &s.value).collect(),
+            acknowledge: &p.acknowledge,
+        };
+        for check in step.validate(&context) {
+            let d = Diagnostic::error(file, check.message);
+            out.push(at(if check.level == Level::Warning {
+                d.warning()
+            } else {
+                d
+            }));
         }
         seen.push(step.name());
     }
-}
-
-fn templates(step: &Step) -> Vec<(String, &str)> {
-    let tags = match step {
-        Step::Snapshot(p) => Some(&p.tags),
-        Step::Relaunch(p) => Some(&p.tags),
-        Step::Tag(p) => Some(&p.tags),
-        _ => None,
-    };
-    let mut out: Vec<(String, &str)> = tags
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (format!("tags.{k}"), v.as_str()))
-        .collect();
-    if let Step::Notify(n) = step
-        && let Some(s) = &n.subject
-    {
-        out.push(("subject".to_owned(), s.as_str()));
-    }
-    out
 }
 
 /// `Err(why)` when no finding this match accepts can be about an EC2 instance.
@@ -277,17 +179,6 @@ fn can_match_instances(c: &Criteria) -> Result<(), String> {
 fn resource_part(pattern: &str) -> Option<&str> {
     let rest = pattern.split_once(':')?.1;
     Some(rest.split_once('/')?.0)
-}
-
-fn is_cidr(s: &str) -> bool {
-    let Some((ip, prefix)) = s.split_once('/') else {
-        return false;
-    };
-    let Ok(ip) = ip.parse::<IpAddr>() else {
-        return false;
-    };
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    prefix.parse::<u8>().is_ok_and(|p| p <= max)
 }
 
 /// Equal-priority playbooks that can answer the same finding make the choice depend

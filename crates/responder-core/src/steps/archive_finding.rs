@@ -1,0 +1,80 @@
+//! `archive-finding`: archive the finding in GuardDuty once the response is done.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Declare, OnFailure, PlanInput, StepSpec};
+use crate::finding::Finding;
+use crate::plan::PlanError;
+
+/// `archive-finding` as playbooks write it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[schemars(rename = "ArchiveFindingParams")]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// What to do when this step fails (default: continue).
+    #[serde(default)]
+    pub on_failure: Option<OnFailure>,
+}
+
+/// The `ArchiveFindings` call the executor makes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Planned {
+    /// The detector (`service.detectorId`, or the finding ARN's); null skips the step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector_id: Option<String>,
+    /// The finding.
+    pub finding_id: String,
+}
+
+impl Declare for Params {
+    const SPEC: StepSpec = StepSpec {
+        name: "archive-finding",
+        summary: "Archive the finding in GuardDuty after the response.",
+        destructive: false,
+        needs_instance: false,
+        needs_live_instance: false,
+        evidence: false,
+        needs_evidence: false,
+        default_on_failure: OnFailure::Continue,
+        iam_actions: &["guardduty:ArchiveFindings"],
+    };
+    type Planned = Planned;
+
+    fn on_failure(&self) -> Option<OnFailure> {
+        self.on_failure
+    }
+
+    fn plan(&self, input: &PlanInput<'_>) -> Result<Planned, PlanError> {
+        Ok(Planned {
+            detector_id: detector_id(input.finding),
+            finding_id: input.finding.id.clone(),
+        })
+    }
+}
+
+/// The detector id: `service.detectorId`, or the ARN's `detector/<id>/finding/...`.
+fn detector_id(f: &Finding) -> Option<String> {
+    if let Some(id) = f
+        .raw
+        .get("service")
+        .and_then(|s| s.get("detectorId"))
+        .and_then(|v| v.as_str())
+    {
+        return Some(id.to_owned());
+    }
+    let arn = f.arn.as_deref()?;
+    let rest = &arn[arn.find("detector/")? + "detector/".len()..];
+    rest.split('/').next().map(str::to_owned)
+}
+
+impl fmt::Display for Planned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.detector_id {
+            Some(d) => write!(f, "{} in detector {d}", self.finding_id),
+            None => write!(f, "{} (no detector id: skipped)", self.finding_id),
+        }
+    }
+}

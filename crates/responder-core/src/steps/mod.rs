@@ -1,0 +1,403 @@
+//! The playbook steps: one file per step, named as playbooks write it.
+//!
+//! Each step file holds everything about its step: the parameters users write
+//! (`Params`), its declaration ([`StepSpec`]: name, what kind of step it is, its
+//! default failure policy, the IAM actions it needs), its checks on a playbook, and
+//! how it is resolved against a finding into the instruction the executor obeys
+//! (`Planned`). The list below is the only place the steps are enumerated; the
+//! [`Step`] and [`Action`] enums, the names accepted in YAML, the JSON Schema and
+//! [`ALL`] are derived from it.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::finding::{Finding, Instance};
+use crate::plan::{PlanError, Settings};
+use crate::playbook::Level;
+use crate::playbook::model::Acknowledgement;
+use crate::template;
+
+pub mod archive_finding;
+pub mod capture_console_output;
+pub mod deregister_from_target_groups;
+pub mod detach_from_asg;
+pub mod isolate;
+pub mod notify;
+pub mod protect;
+pub mod relaunch;
+pub mod release;
+pub mod revoke_instance_profile;
+pub mod snapshot;
+pub mod stop;
+pub mod tag;
+pub mod terminate;
+
+/// What happens to the rest of the response when a step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// Stop: no later step runs, and the response is an error.
+    Abort,
+    /// Record the failure and go on; the response is still an error at the end.
+    Continue,
+}
+
+/// Everything the engine and the executor need to know about a step, declared once
+/// in the step's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepSpec {
+    /// The name playbooks write (`detach-from-asg`).
+    pub name: &'static str,
+    /// One sentence for people: the schema's description and `responder permissions`.
+    pub summary: &'static str,
+    /// Changes or removes the instance, its network or its access. Archived findings
+    /// never reach a playbook with such a step unless it opts in.
+    pub destructive: bool,
+    /// Acts on the finding's EC2 instance: planning fails for findings without one,
+    /// and the executor checks the instance still exists before running it.
+    pub needs_instance: bool,
+    /// Makes no sense once the instance is terminated: the executor skips it then,
+    /// and validation refuses it after a `terminate`.
+    pub needs_live_instance: bool,
+    /// Keeps evidence: when it fails, the steps that need evidence are withheld.
+    pub evidence: bool,
+    /// Destroys or replaces the instance: withheld when an evidence step failed.
+    pub needs_evidence: bool,
+    /// The failure policy when the playbook does not say.
+    pub default_on_failure: OnFailure,
+    /// Every IAM action the step may call, for `responder permissions` and the
+    /// deployment templates' policies.
+    pub iam_actions: &'static [&'static str],
+}
+
+/// IAM actions every response needs whatever its steps: the executor describes the
+/// instance before acting on it.
+pub const BASE_IAM_ACTIONS: &[&str] = &["ec2:DescribeInstances"];
+
+/// The IAM actions a set of steps needs: the base actions and every step's own.
+pub fn iam_actions<'a>(specs: impl IntoIterator<Item = &'a StepSpec>) -> BTreeSet<&'static str> {
+    let mut out: BTreeSet<&'static str> = BASE_IAM_ACTIONS.iter().copied().collect();
+    for spec in specs {
+        out.extend(spec.iam_actions.iter().copied());
+    }
+    out
+}
+
+/// A step's parameters, declared by its file.
+pub trait Declare: Sized {
+    /// The declaration.
+    const SPEC: StepSpec;
+    /// The resolved instruction.
+    type Planned;
+    /// The failure policy as written, if any.
+    fn on_failure(&self) -> Option<OnFailure>;
+    /// Resolves the parameters against the finding.
+    fn plan(&self, input: &PlanInput<'_>) -> Result<Self::Planned, PlanError>;
+    /// Checks on the playbook beyond what the types enforce.
+    fn validate(&self, _context: &Context<'_>) -> Vec<Check> {
+        Vec::new()
+    }
+}
+
+/// What a step's planning sees.
+pub struct PlanInput<'a> {
+    /// The finding.
+    pub finding: &'a Finding,
+    /// The answering playbook's name.
+    pub playbook: &'a str,
+    /// The finding's instance, present whenever the step's spec says `needs_instance`.
+    pub instance: Option<&'a Instance>,
+    /// Deployment settings that override playbook parameters.
+    pub settings: &'a Settings,
+}
+
+impl PlanInput<'_> {
+    /// The instance id; empty for steps that do not act on an instance.
+    pub fn instance_id(&self) -> String {
+        self.instance
+            .map(|i| i.instance_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// A template filled from the finding.
+    pub fn render(&self, step: &'static str, text: &str) -> Result<String, PlanError> {
+        template::render(text, self.finding, self.playbook)
+            .map_err(|source| PlanError::Template { step, source })
+    }
+
+    /// Tag values filled from the finding.
+    pub fn render_tags(
+        &self,
+        step: &'static str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, PlanError> {
+        tags.iter()
+            .map(|(k, v)| Ok((k.clone(), self.render(step, v)?)))
+            .collect()
+    }
+}
+
+/// What a step's checks see of the playbook around it.
+pub struct Context<'a> {
+    /// The step's position in the file.
+    pub index: usize,
+    /// The steps written before it.
+    pub earlier: Vec<&'a Step>,
+    /// The warnings the playbook acknowledges.
+    pub acknowledge: &'a [Acknowledgement],
+}
+
+impl Context<'_> {
+    /// True when an earlier step has this name.
+    pub fn after(&self, name: &str) -> bool {
+        self.earlier.iter().any(|s| s.spec().name == name)
+    }
+}
+
+/// One finding of a step's checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// Error or warning.
+    pub level: Level,
+    /// For people.
+    pub message: String,
+}
+
+impl Check {
+    /// An error.
+    pub fn error(message: impl Into<String>) -> Check {
+        Check {
+            level: Level::Error,
+            message: message.into(),
+        }
+    }
+
+    /// A warning.
+    pub fn warning(message: impl Into<String>) -> Check {
+        Check {
+            level: Level::Warning,
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks templated tag values: every placeholder must exist.
+pub fn check_tags(tags: &BTreeMap<String, String>) -> Vec<Check> {
+    let mut out = Vec::new();
+    for (k, v) in tags {
+        if let Err(e) = template::check(v) {
+            out.push(Check::error(format!("tags.{k}: {e}")));
+        }
+    }
+    out
+}
+
+/// One resolved step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedStep {
+    /// The action and its resolved parameters.
+    #[serde(flatten)]
+    pub action: Action,
+    /// What a failure of this step does to the rest.
+    pub on_failure: OnFailure,
+}
+
+impl Step {
+    /// The step's name as written in playbooks.
+    pub fn name(&self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The failure policy: as written, or the step's default.
+    pub fn on_failure(&self) -> OnFailure {
+        self.written_on_failure()
+            .unwrap_or(self.spec().default_on_failure)
+    }
+
+    /// Resolves the step against the finding.
+    pub fn plan(&self, input: &PlanInput<'_>) -> Result<PlannedStep, PlanError> {
+        Ok(PlannedStep {
+            action: self.resolve(input)?,
+            on_failure: self.on_failure(),
+        })
+    }
+}
+
+impl Action {
+    /// The step's name as written in playbooks.
+    pub fn name(&self) -> &'static str {
+        self.spec().name
+    }
+}
+
+/// `{"action": name, ...the planned fields}`.
+#[derive(Serialize)]
+struct Tagged<'a, T> {
+    action: &'static str,
+    #[serde(flatten)]
+    fields: &'a T,
+}
+
+fn step_schema(spec: &StepSpec, params: Schema) -> Value {
+    let mut properties = Map::new();
+    properties.insert(spec.name.to_owned(), params.to_value());
+    let mut object = Map::new();
+    object.insert("type".to_owned(), "object".into());
+    object.insert("description".to_owned(), spec.summary.into());
+    object.insert("properties".to_owned(), Value::Object(properties));
+    object.insert("required".to_owned(), Value::Array(vec![spec.name.into()]));
+    object.insert("additionalProperties".to_owned(), false.into());
+    Value::Object(object)
+}
+
+/// Derives the step enums and their trait implementations from the one list of steps.
+macro_rules! registry {
+    ($($variant:ident => $module:ident),+ $(,)?) => {
+        /// One step of a playbook, as written: a single-key map, `- isolate: {}`.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Step {
+            $(
+                #[doc = concat!("`", stringify!($module), "`: see [`", stringify!($module), "`].")]
+                $variant($module::Params),
+            )+
+        }
+
+        /// A step with every parameter resolved against the finding: the instruction
+        /// the executor carries out.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Action {
+            $(
+                #[doc = concat!("See [`", stringify!($module), "::Planned`].")]
+                $variant($module::Planned),
+            )+
+        }
+
+        /// Every step's declaration, in the order of [`Step`]'s variants.
+        pub const ALL: &[&StepSpec] = &[$(&<$module::Params as Declare>::SPEC),+];
+
+        /// The names playbooks may write.
+        pub const NAMES: &[&str] = &[$(<$module::Params as Declare>::SPEC.name),+];
+
+        impl Step {
+            /// The step's declaration.
+            pub fn spec(&self) -> &'static StepSpec {
+                match self {
+                    $(Step::$variant(_) => &<$module::Params as Declare>::SPEC,)+
+                }
+            }
+
+            fn written_on_failure(&self) -> Option<OnFailure> {
+                match self {
+                    $(Step::$variant(p) => p.on_failure(),)+
+                }
+            }
+
+            fn resolve(&self, input: &PlanInput<'_>) -> Result<Action, PlanError> {
+                match self {
+                    $(Step::$variant(p) => p.plan(input).map(Action::$variant),)+
+                }
+            }
+
+            /// The step's own checks on the playbook.
+            pub fn validate(&self, context: &Context<'_>) -> Vec<Check> {
+                match self {
+                    $(Step::$variant(p) => p.validate(context),)+
+                }
+            }
+        }
+
+        impl Action {
+            /// The step's declaration.
+            pub fn spec(&self) -> &'static StepSpec {
+                match self {
+                    $(Action::$variant(_) => &<$module::Params as Declare>::SPEC,)+
+                }
+            }
+
+            /// One line for people: what the step will do.
+            pub fn summary(&self) -> String {
+                match self {
+                    $(Action::$variant(a) => a.to_string(),)+
+                }
+            }
+        }
+
+        impl Serialize for Action {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $(Action::$variant(fields) => Tagged {
+                        action: <$module::Params as Declare>::SPEC.name,
+                        fields,
+                    }
+                    .serialize(serializer),)+
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for Step {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Step, D::Error> {
+                struct StepVisitor;
+                impl<'de> Visitor<'de> for StepVisitor {
+                    type Value = Step;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a step: a map with one key, the step's name")
+                    }
+                    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Step, A::Error> {
+                        let (name, variant): (Cow<'de, str>, _) = data.variant()?;
+                        $(
+                            if name == <$module::Params as Declare>::SPEC.name {
+                                return variant.newtype_variant().map(Step::$variant);
+                            }
+                        )+
+                        Err(de::Error::unknown_variant(&name, NAMES))
+                    }
+                }
+                deserializer.deserialize_enum("Step", NAMES, StepVisitor)
+            }
+        }
+
+        impl JsonSchema for Step {
+            fn schema_name() -> Cow<'static, str> {
+                "Step".into()
+            }
+
+            fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+                let variants = vec![$(
+                    step_schema(
+                        &<$module::Params as Declare>::SPEC,
+                        generator.subschema_for::<$module::Params>(),
+                    ),
+                )+];
+                let mut object = Map::new();
+                object.insert(
+                    "description".to_owned(),
+                    "One step of a playbook: a map with one key, the step's name.".into(),
+                );
+                object.insert("oneOf".to_owned(), Value::Array(variants));
+                Schema::from(object)
+            }
+        }
+    };
+}
+registry! {
+    Isolate => isolate,
+    Snapshot => snapshot,
+    Terminate => terminate,
+    Relaunch => relaunch,
+    Tag => tag,
+    Protect => protect,
+    DetachFromAsg => detach_from_asg,
+    DeregisterFromTargetGroups => deregister_from_target_groups,
+    RevokeInstanceProfile => revoke_instance_profile,
+    CaptureConsoleOutput => capture_console_output,
+    Stop => stop,
+    Release => release,
+    ArchiveFinding => archive_finding,
+    Notify => notify,
+}

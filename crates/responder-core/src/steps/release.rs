@@ -1,0 +1,67 @@
+//! `release`: undo an isolation and a profile revocation from what they recorded.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Declare, OnFailure, PlanInput, StepSpec};
+use crate::plan::PlanError;
+
+/// `release` as playbooks write it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[schemars(rename = "ReleaseParams")]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// What to do when this step fails (default: abort).
+    #[serde(default)]
+    pub on_failure: Option<OnFailure>,
+}
+
+/// The release the executor carries out: every ENI back into the groups recorded when
+/// it was isolated, the recorded instance profile back, the records removed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Planned {
+    /// The instance.
+    pub instance_id: String,
+}
+
+impl Declare for Params {
+    const SPEC: StepSpec = StepSpec {
+        name: "release",
+        summary: "Undo an isolation and a profile revocation from the recorded state.",
+        destructive: true,
+        needs_instance: true,
+        needs_live_instance: true,
+        evidence: false,
+        needs_evidence: false,
+        default_on_failure: OnFailure::Abort,
+        iam_actions: &[
+            "ec2:ModifyNetworkInterfaceAttribute",
+            "ec2:AssociateIamInstanceProfile",
+            "ec2:DeleteTags",
+            "iam:PassRole",
+        ],
+    };
+    type Planned = Planned;
+
+    fn on_failure(&self) -> Option<OnFailure> {
+        self.on_failure
+    }
+
+    fn plan(&self, input: &PlanInput<'_>) -> Result<Planned, PlanError> {
+        Ok(Planned {
+            instance_id: input.instance_id(),
+        })
+    }
+}
+
+impl fmt::Display for Planned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: recorded groups and instance profile restored",
+            self.instance_id
+        )
+    }
+}

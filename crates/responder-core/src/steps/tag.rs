@@ -1,0 +1,71 @@
+//! `tag`: tags on the instance, with the response's marker tags.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, Context, Declare, OnFailure, PlanInput, StepSpec, check_tags};
+use crate::plan::PlanError;
+use crate::tags;
+
+/// `tag` as playbooks write it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[schemars(rename = "TagParams")]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// Tags to set on the instance (values may use placeholders). The response's own
+    /// marker tags are always added.
+    pub tags: BTreeMap<String, String>,
+    /// What to do when this step fails (default: continue).
+    pub on_failure: Option<OnFailure>,
+}
+
+/// The tags the executor writes on the instance (`CreateTags` overwrites: idempotent).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Planned {
+    /// The instance.
+    pub instance_id: String,
+    /// The marker tags and the playbook's own, placeholders filled.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Declare for Params {
+    const SPEC: StepSpec = StepSpec {
+        name: "tag",
+        summary: "Tag the instance.",
+        destructive: false,
+        needs_instance: true,
+        needs_live_instance: false,
+        evidence: false,
+        needs_evidence: false,
+        default_on_failure: OnFailure::Continue,
+        iam_actions: &["ec2:CreateTags"],
+    };
+    type Planned = Planned;
+
+    fn on_failure(&self) -> Option<OnFailure> {
+        self.on_failure
+    }
+
+    fn plan(&self, input: &PlanInput<'_>) -> Result<Planned, PlanError> {
+        let mut tags = tags::markers(input.finding, input.playbook);
+        tags.extend(input.render_tags(Self::SPEC.name, &self.tags)?);
+        Ok(Planned {
+            instance_id: input.instance_id(),
+            tags,
+        })
+    }
+
+    fn validate(&self, _context: &Context<'_>) -> Vec<Check> {
+        check_tags(&self.tags)
+    }
+}
+
+impl fmt::Display for Planned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tags: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write!(f, "{}: {}", self.instance_id, tags.join(", "))
+    }
+}

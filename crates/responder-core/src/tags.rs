@@ -1,0 +1,122 @@
+//! Every tag key the responder reads or writes, in one place.
+//!
+//! Marker tags say which finding and playbook touched a resource; record tags keep
+//! what an isolation or a revocation changed, so that `release` can undo it.
+//! `aws:` tags are set by AWS services and cannot be written by users.
+
+use std::collections::BTreeMap;
+
+use crate::finding::Finding;
+
+/// Prefix of every key the responder writes.
+pub const PREFIX: &str = "guardduty-responder:";
+/// Set by EC2 on instances launched from a launch template: the template id.
+pub const LAUNCH_TEMPLATE: &str = "aws:ec2launchtemplate:id";
+/// Set by Auto Scaling on its instances: the group name.
+pub const AUTO_SCALING_GROUP: &str = "aws:autoscaling:groupName";
+/// AWS tag values are at most 256 characters.
+pub const MAX_VALUE_CHARS: usize = 256;
+
+/// Marker: the finding a resource was touched for.
+pub const FINDING_ID: &str = "guardduty-responder:finding-id";
+/// Marker: that finding's type.
+pub const FINDING_TYPE: &str = "guardduty-responder:finding-type";
+/// Marker: that finding's severity.
+pub const SEVERITY: &str = "guardduty-responder:severity";
+/// Marker: the playbook that answered.
+pub const PLAYBOOK: &str = "guardduty-responder:playbook";
+/// On snapshots: the instance they were taken of.
+pub const INSTANCE_ID: &str = "guardduty-responder:instance-id";
+/// On a replacement: the instance it replaces.
+pub const REPLACES: &str = "guardduty-responder:replaces";
+/// On an instance: isolated for this finding id.
+pub const ISOLATED: &str = "guardduty-responder:isolated";
+/// On an instance: the report for this finding id was published.
+pub const NOTIFIED: &str = "guardduty-responder:notified";
+/// On an instance: the instance profile ARN before `revoke-instance-profile`.
+pub const ORIGINAL_PROFILE: &str = "guardduty-responder:original-profile";
+/// On groups and network ACLs the responder created: `quarantine`, `untrack`, `deny-all`.
+pub const ROLE: &str = "guardduty-responder:role";
+/// On a deny-all network ACL: the ACL it replaced on the subnet.
+pub const ORIGINAL_ACL: &str = "guardduty-responder:original-acl";
+/// Prefix of the per-ENI record of the groups before isolation.
+pub const ORIGINAL_GROUPS_PREFIX: &str = "guardduty-responder:original-groups:";
+
+/// Key of the tag recording one ENI's groups before isolation.
+pub fn original_groups(eni: &str) -> String {
+    format!("{ORIGINAL_GROUPS_PREFIX}{eni}")
+}
+
+/// True for keys only the responder may write: a `tag` step must not set them.
+pub fn is_reserved(key: &str) -> bool {
+    key.starts_with(PREFIX) || key.starts_with("aws:")
+}
+
+/// The marker tags written on everything a response touches.
+pub fn markers(finding: &Finding, playbook: &str) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    tags.insert(FINDING_ID.to_owned(), finding.id.clone());
+    tags.insert(
+        FINDING_TYPE.to_owned(),
+        truncate(&finding.finding_type.name),
+    );
+    if let Some(s) = finding.severity {
+        tags.insert(SEVERITY.to_owned(), s.to_string());
+    }
+    tags.insert(PLAYBOOK.to_owned(), playbook.to_owned());
+    tags
+}
+
+/// A value cut to AWS's limit on tag values.
+pub fn truncate(value: &str) -> String {
+    value.chars().take(MAX_VALUE_CHARS).collect()
+}
+
+/// Space-separated group ids, cut at a whole id if they do not fit in one tag value.
+pub fn encode_groups(groups: &[String]) -> String {
+    let mut out = String::new();
+    for g in groups {
+        if out.len() + g.len() + 1 > MAX_VALUE_CHARS {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(g);
+    }
+    out
+}
+
+/// The inverse of [`encode_groups`].
+pub fn decode_groups(value: &str) -> Vec<String> {
+    value.split_whitespace().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_ours_and_groups_round_trip() {
+        for key in [
+            FINDING_ID,
+            FINDING_TYPE,
+            SEVERITY,
+            PLAYBOOK,
+            INSTANCE_ID,
+            REPLACES,
+            ISOLATED,
+            NOTIFIED,
+            ORIGINAL_PROFILE,
+            ROLE,
+            ORIGINAL_ACL,
+        ] {
+            assert!(key.starts_with(PREFIX) && is_reserved(key), "{key}");
+        }
+        assert!(original_groups("eni-1").starts_with(PREFIX));
+        let groups = vec!["sg-1".to_owned(), "sg-2".to_owned()];
+        assert_eq!(decode_groups(&encode_groups(&groups)), groups);
+        let many: Vec<String> = (0..100).map(|i| format!("sg-{i:017}")).collect();
+        assert!(encode_groups(&many).len() <= MAX_VALUE_CHARS);
+    }
+}
