@@ -6,7 +6,8 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use crate::report::Outcome;
 
 /// An AWS call that failed, with its error code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
 pub struct CallError {
     /// AWS error code (`InvalidInstanceID.NotFound`), or `Transport`/`Internal`.
     pub code: String,
@@ -61,12 +62,6 @@ impl CallError {
             code: self.code.clone(),
             message: self.message.clone(),
         }
-    }
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
     }
 }
 

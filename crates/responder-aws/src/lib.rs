@@ -2,22 +2,28 @@
 //! and SNS APIs: the only crate of the project that calls AWS.
 //!
 //! [`Executor::respond`] takes a finding and its plan (from `responder-core`) and
-//! returns a [`report::Report`]. Isolation runs first and fast; every step checks the
-//! state it would create (tags as state, client tokens, existing snapshots) so that a
-//! redelivered event takes each action once; a failed step stops the destructive ones
-//! after it, and the report says so.
+//! carries out the plan's steps, field for field, returning a [`report::Report`].
+//! Isolation runs first and fast; every step checks the state it would create (tags
+//! as state, client tokens, existing snapshots) so that a redelivered event takes
+//! each action once; a failed step stops the destructive ones after it, and the
+//! report says so.
+//!
+//! Modules, each importing only those listed before it: [`report`], `call` (AWS
+//! errors), [`clients`], `tagging`, `instance` (the live view), `group_cache`,
+//! `context` (one response's state), `steps` (one module per step), `executor`.
 
-mod access;
 mod call;
 pub mod clients;
-mod evidence;
+mod context;
 mod executor;
-mod isolate;
-mod lifecycle;
-mod outbound;
+mod group_cache;
+mod instance;
+pub mod render;
 pub mod report;
-mod state;
+mod steps;
+mod tagging;
 
 pub use clients::Clients;
-pub use executor::{ExecOptions, Executor};
+pub use context::ExecOptions;
+pub use executor::Executor;
 pub use report::{Outcome, Report, Status, StepReport};

@@ -6,10 +6,11 @@ use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::types::{
     GroupIdentifier, Instance, InstanceNetworkInterface, InstanceNetworkInterfaceAttachment,
-    InstanceState, InstanceStateName, Reservation, SecurityGroup,
+    InstanceState, InstanceStateName, Reservation, SecurityGroup, Tag,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use responder_aws::{Clients, ExecOptions, Executor, Outcome, Status};
+use responder_core::plan::Settings;
 use responder_core::{Engine, Finding};
 
 fn engine(steps: &str) -> Engine {
@@ -25,12 +26,22 @@ fn engine(steps: &str) -> Engine {
 }
 
 fn finding() -> Finding {
+    finding_tagged(&[])
+}
+
+/// The finding, listing these instance tags.
+fn finding_tagged(tags: &[(&str, &str)]) -> Finding {
+    let tags: Vec<serde_json::Value> = tags
+        .iter()
+        .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+        .collect();
     let v = serde_json::json!({
         "id": "f1", "type": "CryptoCurrency:EC2/BitcoinTool.B!DNS", "severity": 8, "accountId": "111122223333",
         "arn": "arn:aws:guardduty:us-east-1:111122223333:detector/det1/finding/f1",
         "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1",
             "networkInterfaces": [{"networkInterfaceId": "eni-1", "vpcId": "vpc-1", "subnetId": "subnet-1",
-                "securityGroups": [{"groupId": "sg-web"}]}]}},
+                "securityGroups": [{"groupId": "sg-web"}]}],
+            "tags": tags}},
         "service": {"detectorId": "det1"}
     });
     Finding::from_value(v).unwrap()
@@ -66,6 +77,11 @@ fn clients(ec2: &[&Rule], gd: &[&Rule]) -> Clients {
 }
 
 fn running_instance() -> DescribeInstancesOutput {
+    instance_tagged(&[])
+}
+
+/// The running instance, with these tags now.
+fn instance_tagged(tags: &[(&str, &str)]) -> DescribeInstancesOutput {
     let eni = InstanceNetworkInterface::builder()
         .network_interface_id("eni-1")
         .vpc_id("vpc-1")
@@ -85,6 +101,13 @@ fn running_instance() -> DescribeInstancesOutput {
                 .build(),
         )
         .network_interfaces(eni)
+        .subnet_id("subnet-1")
+        .image_id("ami-1")
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                .collect(),
+        ))
         .build();
     DescribeInstancesOutput::builder()
         .reservations(Reservation::builder().instances(instance).build())
@@ -250,4 +273,226 @@ async fn connection_tracking_timeouts_are_requested_for_every_eni() {
     assert_eq!(report.status, Status::Succeeded, "{report:#?}");
     assert_eq!(conntrack.num_calls(), 1);
     assert_eq!(modify.num_calls(), 1, "the move into quarantine");
+}
+
+/// A describe-instances request looking for replacements (by the `replaces` tag).
+fn asks_for_replacements(
+    r: &aws_sdk_ec2::operation::describe_instances::DescribeInstancesInput,
+) -> bool {
+    r.filters()
+        .iter()
+        .any(|f| f.name() == Some("tag:guardduty-responder:replaces"))
+}
+
+fn no_replacement() -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_instances)
+        .match_requests(asks_for_replacements)
+        .then_output(|| DescribeInstancesOutput::builder().build())
+}
+
+fn stops() -> Rule {
+    mock!(aws_sdk_ec2::Client::stop_instances).then_output(|| {
+        aws_sdk_ec2::operation::stop_instances::StopInstancesOutput::builder().build()
+    })
+}
+
+/// The source is the plan's: the launch template the finding saw, even when the live
+/// instance's tag names another one.
+#[tokio::test]
+async fn relaunch_launches_from_the_planned_template_not_the_live_tag() {
+    let replacements = no_replacement();
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+        .then_output(|| instance_tagged(&[("aws:ec2launchtemplate:id", "lt-live")]));
+    let stop = stops();
+    let run = mock!(aws_sdk_ec2::Client::run_instances)
+        .match_requests(|r| {
+            r.launch_template().and_then(|t| t.launch_template_id()) == Some("lt-planned")
+                && r.image_id().is_none()
+        })
+        .then_output(|| {
+            aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder()
+                .instances(Instance::builder().instance_id("i-new").build())
+                .build()
+        });
+    let f = finding_tagged(&[("aws:ec2launchtemplate:id", "lt-planned")]);
+    let plan = engine("  - stop: {}\n  - relaunch: {}\n")
+        .plan(&f, false)
+        .unwrap();
+    let exec = Executor::new(
+        clients(&[&replacements, &describe, &stop, &run], &[]),
+        ExecOptions::default(),
+    );
+    let report = exec.respond(&f, &plan).await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert_eq!(report.steps[1].outcome, Outcome::Done, "{report:#?}");
+    assert_eq!(report.steps[1].resources, vec!["i-new".to_owned()]);
+    assert_eq!(run.num_calls(), 1);
+}
+
+/// A plan asking for the launch template when the finding names none fails: the
+/// executor does not look for one on the live instance.
+#[tokio::test]
+async fn relaunch_fails_when_the_plan_names_no_launch_template() {
+    let replacements = no_replacement();
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+        .then_output(|| instance_tagged(&[("aws:ec2launchtemplate:id", "lt-live")]));
+    let stop = stops();
+    let run = mock!(aws_sdk_ec2::Client::run_instances).then_output(|| {
+        aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder().build()
+    });
+    let f = finding();
+    let plan = engine("  - stop: {}\n  - relaunch: {source: launch-template}\n")
+        .plan(&f, false)
+        .unwrap();
+    let exec = Executor::new(
+        clients(&[&replacements, &describe, &stop, &run], &[]),
+        ExecOptions::default(),
+    );
+    let report = exec.respond(&f, &plan).await;
+    assert_eq!(report.status, Status::Failed, "{report:#?}");
+    assert!(
+        matches!(&report.steps[1].outcome, Outcome::Failed { code, message }
+            if code == "Internal" && message.contains("the plan names no launch template")),
+        "{report:#?}"
+    );
+    assert_eq!(run.num_calls(), 0);
+}
+
+/// The Auto Scaling group source launches nothing, whatever the live tags say.
+#[tokio::test]
+async fn relaunch_by_auto_scaling_group_launches_nothing() {
+    let replacements = no_replacement();
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+        .then_output(|| instance_tagged(&[("aws:autoscaling:groupName", "live-asg")]));
+    let stop = stops();
+    let run = mock!(aws_sdk_ec2::Client::run_instances).then_output(|| {
+        aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder().build()
+    });
+    let f = finding_tagged(&[("aws:autoscaling:groupName", "web-asg")]);
+    let plan = engine("  - stop: {}\n  - relaunch: {}\n")
+        .plan(&f, false)
+        .unwrap();
+    let exec = Executor::new(
+        clients(&[&replacements, &describe, &stop, &run], &[]),
+        ExecOptions::default(),
+    );
+    let report = exec.respond(&f, &plan).await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert!(
+        matches!(&report.steps[1].outcome, Outcome::Skipped { reason }
+            if reason.starts_with("left to Auto Scaling group web-asg")),
+        "{report:#?}"
+    );
+    assert_eq!(run.num_calls(), 0);
+}
+
+/// A failed evidence step withholds the steps that need evidence, even when its
+/// failure policy lets the response go on, and the reason names it.
+#[tokio::test]
+async fn a_failed_snapshot_withholds_terminate_and_says_why() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let snapshots = mock!(aws_sdk_ec2::Client::describe_snapshots).then_output(|| {
+        aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder().build()
+    });
+    let create = mock!(aws_sdk_ec2::Client::create_snapshots)
+        .sequence()
+        .http_status(400, Some(xml("IncorrectState")))
+        .build();
+    let terminate = mock!(aws_sdk_ec2::Client::terminate_instances).then_output(|| {
+        aws_sdk_ec2::operation::terminate_instances::TerminateInstancesOutput::builder().build()
+    });
+    let f = finding();
+    let plan = engine("  - snapshot: {on_failure: continue}\n  - terminate: {}\n")
+        .plan(&f, false)
+        .unwrap();
+    let exec = Executor::new(
+        clients(&[&describe, &snapshots, &create, &terminate], &[]),
+        ExecOptions::default(),
+    );
+    let report = exec.respond(&f, &plan).await;
+    assert_eq!(report.status, Status::Failed, "{report:#?}");
+    assert!(
+        matches!(&report.steps[0].outcome, Outcome::Failed { code, .. } if code == "IncorrectState"),
+        "{report:#?}"
+    );
+    assert!(
+        matches!(&report.steps[1].outcome, Outcome::Skipped { reason }
+            if reason.contains("snapshot step failed") && reason.contains("terminate withheld")),
+        "{report:#?}"
+    );
+    assert_eq!(terminate.num_calls(), 0);
+}
+
+/// The quarantine group is the plan's name (here the deployment's override), in
+/// every VPC: any other name finds no group in these mocks and fails the step.
+#[tokio::test]
+async fn isolate_uses_the_planned_quarantine_group() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
+        .match_requests(|r| {
+            r.filters().iter().any(|f| {
+                f.name() == Some("group-name") && f.values() == ["team-quarantine".to_owned()]
+            })
+        })
+        .then_output(quarantine_group);
+    let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(|r| r.groups() == ["sg-q".to_owned()])
+        .then_output(|| {
+            aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput::builder()
+                .build()
+        });
+    let tags = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let f = finding();
+    let plan = engine("  - isolate: {cut_connections: false}\n")
+        .with_settings(Settings {
+            quarantine_group: Some("team-quarantine".to_owned()),
+        })
+        .plan(&f, false)
+        .unwrap();
+    let exec = Executor::new(
+        clients(&[&describe, &groups, &modify, &tags], &[]),
+        ExecOptions::default(),
+    );
+    let report = exec.respond(&f, &plan).await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert_eq!(groups.num_calls(), 1, "one lookup, by the planned name");
+    assert_eq!(modify.num_calls(), 1);
+}
+
+/// Warm start: the quarantine group is cached, so the ENI the finding lists (the
+/// plan's `observed` part) moves in the first round trip, beside the describe.
+#[tokio::test]
+async fn a_warm_executor_isolates_the_observed_enis_in_one_round_trip() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(quarantine_group);
+    let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(|r| r.network_interface_id() == Some("eni-1") && r.groups() == ["sg-q".to_owned()])
+        .then_output(|| {
+            aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput::builder()
+                .build()
+        });
+    let tags = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let f = finding();
+    let plan = engine("  - isolate: {cut_connections: false}\n")
+        .plan(&f, false)
+        .unwrap();
+    assert!(plan.observed.is_some());
+    let exec = Executor::new(
+        clients(&[&describe, &groups, &modify, &tags], &[]),
+        ExecOptions::default(),
+    );
+    let cold = exec.respond(&f, &plan).await;
+    assert_eq!(cold.status, Status::Succeeded, "{cold:#?}");
+    assert_eq!(cold.round_trips_to_isolation, Some(2));
+    let warm = exec.respond(&f, &plan).await;
+    assert_eq!(warm.status, Status::Succeeded, "{warm:#?}");
+    assert_eq!(warm.round_trips_to_isolation, Some(1), "{warm:#?}");
+    assert_eq!(
+        groups.num_calls(),
+        1,
+        "the warm response uses the cached group"
+    );
+    assert_eq!(modify.num_calls(), 2);
 }

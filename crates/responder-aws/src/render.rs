@@ -1,0 +1,120 @@
+//! Reports for people: the text form of a [`crate::Report`], read from its JSON form
+//! (what `responder run --format json` prints and what the Lambda returns), so that the
+//! CLI and the demo print a report the same way whether it was made in their own
+//! process or came back from the function.
+
+use serde_json::Value;
+
+/// One line for the finding (id, source, type, playbook, status), then one line per
+/// step (action, outcome, duration, detail, resources, notes), then the isolation
+/// figures and the total duration.
+pub fn report_text(source: &str, report: &Value) -> String {
+    let r = report;
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
+    let mut s = format!(
+        "{} ({source}) {}: playbook {}, {}{}\n",
+        text(r, "finding_id"),
+        text(r, "finding_type"),
+        r.get("playbook").and_then(Value::as_str).unwrap_or("none"),
+        text(r, "status"),
+        if r.get("dry_run").and_then(Value::as_bool) == Some(true) {
+            " (dry run)"
+        } else {
+            ""
+        }
+    );
+    let steps = r.get("steps").and_then(Value::as_array).map(Vec::as_slice);
+    for (i, step) in steps.unwrap_or_default().iter().enumerate() {
+        let detail = ["detail", "reason", "code"]
+            .iter()
+            .filter_map(|k| step.get(*k).and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(": ");
+        let message = text(step, "message");
+        s.push_str(&format!(
+            "  {}. {:<30} {:<14} {:>6} ms",
+            i + 1,
+            text(step, "action"),
+            step.get("outcome").and_then(Value::as_str).unwrap_or("?"),
+            number(step, "duration_ms").unwrap_or(0)
+        ));
+        if !detail.is_empty() {
+            s.push_str(&format!("  {detail}"));
+        }
+        if !message.is_empty() {
+            s.push_str(&format!(" {message}"));
+        }
+        let list = |k: &str| -> Vec<String> {
+            step.get(k)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let resources = list("resources");
+        if !resources.is_empty() {
+            s.push_str(&format!("  [{}]", resources.join(", ")));
+        }
+        s.push('\n');
+        for n in list("notes") {
+            s.push_str(&format!("       - {n}\n"));
+        }
+    }
+    if let (Some(trips), Some(ms)) = (
+        number(r, "round_trips_to_isolation"),
+        number(r, "ms_to_isolation"),
+    ) {
+        s.push_str(&format!(
+            "  isolated after {trips} sequential API round trip(s), {ms} ms\n"
+        ));
+    }
+    s.push_str(&format!(
+        "  total {} ms\n",
+        number(r, "duration_ms").unwrap_or(0)
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report_text;
+    use serde_json::json;
+
+    #[test]
+    fn one_line_per_step_then_isolation_and_total() {
+        let report = json!({
+            "finding_id": "f1", "finding_type": "CryptoCurrency:EC2/BitcoinTool.B!DNS",
+            "playbook": "crypto-mining-ec2", "status": "succeeded", "dry_run": true,
+            "steps": [
+                {"action": "isolate", "outcome": "would-succeed", "duration_ms": 12,
+                 "resources": ["sg-1"], "notes": ["eni-1 moved"]},
+                {"action": "terminate", "outcome": "skipped", "duration_ms": 0,
+                 "reason": "an earlier step failed"}
+            ],
+            "round_trips_to_isolation": 1, "ms_to_isolation": 12, "duration_ms": 40
+        });
+        let expected = format!(
+            "f1 (demo) CryptoCurrency:EC2/BitcoinTool.B!DNS: playbook crypto-mining-ec2, succeeded (dry run)\n  1. {:<30} {:<14} {:>6} ms  [sg-1]\n       - eni-1 moved\n  2. {:<30} {:<14} {:>6} ms  an earlier step failed\n  isolated after 1 sequential API round trip(s), 12 ms\n  total 40 ms\n",
+            "isolate", "would-succeed", 12, "terminate", "skipped", 0
+        );
+        assert_eq!(report_text("demo", &report), expected);
+    }
+
+    #[test]
+    fn a_report_without_playbook_or_steps_still_reads() {
+        assert_eq!(
+            report_text("x", &json!({"finding_id": "f2", "status": "no-playbook"})),
+            "f2 (x) : playbook none, no-playbook\n  total 0 ms\n"
+        );
+    }
+}

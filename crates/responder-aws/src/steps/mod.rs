@@ -1,0 +1,73 @@
+//! The steps, one module each, named as playbooks write them. Each carries out its
+//! [`Action`]'s planned instruction field for field:
+//! `run(ctx, &Planned) -> StepResult`.
+
+mod archive_finding;
+mod capture_console_output;
+mod deregister_from_target_groups;
+mod detach_from_asg;
+mod isolate;
+mod notify;
+mod protect;
+mod relaunch;
+mod release;
+mod revoke_instance_profile;
+mod snapshot;
+mod stop;
+mod tag;
+mod terminate;
+
+use responder_core::steps::Action;
+
+use crate::context::{Ctx, StepResult};
+use crate::report::Outcome;
+
+/// Runs one step. The view of the instance is forgotten when the step changed it.
+pub(crate) async fn run(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
+    let result = match action {
+        Action::Isolate(a) => isolate::run(ctx, a).await,
+        Action::Snapshot(a) => snapshot::run(ctx, a).await,
+        Action::Terminate(a) => terminate::run(ctx, a).await,
+        Action::Relaunch(a) => relaunch::run(ctx, a).await,
+        Action::Tag(a) => tag::run(ctx, a).await,
+        Action::Protect(a) => protect::run(ctx, a).await,
+        Action::DetachFromAsg(a) => detach_from_asg::run(ctx, a).await,
+        Action::DeregisterFromTargetGroups(a) => deregister_from_target_groups::run(ctx, a).await,
+        Action::RevokeInstanceProfile(a) => revoke_instance_profile::run(ctx, a).await,
+        Action::CaptureConsoleOutput(a) => capture_console_output::run(ctx, a).await,
+        Action::Stop(a) => stop::run(ctx, a).await,
+        Action::Release(a) => release::run(ctx, a).await,
+        Action::ArchiveFinding(a) => archive_finding::run(ctx, a).await,
+        Action::Notify(a) => notify::run(ctx, a).await,
+    };
+    if matches!(result.outcome, Outcome::Done) {
+        ctx.invalidate();
+    }
+    result
+}
+
+/// The instance the step acts on (its planned `instance_id`); `None` for the steps
+/// that act on none.
+pub(crate) fn instance_id(action: &Action) -> Option<&str> {
+    match action {
+        Action::Isolate(a) => Some(&a.instance_id),
+        Action::Snapshot(a) => Some(&a.instance_id),
+        Action::Terminate(a) => Some(&a.instance_id),
+        Action::Relaunch(a) => Some(&a.instance_id),
+        Action::Tag(a) => Some(&a.instance_id),
+        Action::Protect(a) => Some(&a.instance_id),
+        Action::DetachFromAsg(a) => Some(&a.instance_id),
+        Action::DeregisterFromTargetGroups(a) => Some(&a.instance_id),
+        Action::RevokeInstanceProfile(a) => Some(&a.instance_id),
+        Action::CaptureConsoleOutput(a) => Some(&a.instance_id),
+        Action::Stop(a) => Some(&a.instance_id),
+        Action::Release(a) => Some(&a.instance_id),
+        Action::ArchiveFinding(_) | Action::Notify(_) => None,
+    }
+}
+
+/// True for `isolate`: it describes the instance itself, in the same round trip as
+/// its first moves, so the executor does not check the instance before it.
+pub(crate) fn describes_instance_itself(action: &Action) -> bool {
+    matches!(action, Action::Isolate(_))
+}
