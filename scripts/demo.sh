@@ -4,7 +4,8 @@
 # feeds a real-shaped CryptoCurrency:EC2/BitcoinTool.B!DNS EventBridge event to the
 # real Lambda function binary, driven through a local Lambda Runtime API with moto as
 # its AWS endpoint; then shows the function's logs, its report and the state after.
-# Extra arguments go to `responder demo` (e.g. --dry-run). Never talks to real AWS.
+# The demo is the dev-only binary `responder-demo` (crates/responder-demo), not part of
+# the `responder` CLI. Extra arguments go to it (e.g. --dry-run). Never talks to real AWS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${GDR_DEMO_PORT:-5055}"
@@ -13,7 +14,7 @@ if ! bash scripts/moto-server.sh status "$port" >/dev/null 2>&1; then
   trap 'bash scripts/moto-server.sh stop "$port" >/dev/null 2>&1 || true' EXIT
 fi
 # Both binaries in one cargo invocation, so that they share one build of the SDK.
-cargo build -q --locked -p responder-cli -p guardduty-responder-function
+cargo build -q --locked -p responder-demo -p guardduty-responder-function
 bin="$(cargo metadata -q --locked --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug"
-"$bin/responder" demo --endpoint-url "http://127.0.0.1:$port" --lambda "$bin/guardduty-responder" "$@"
+"$bin/responder-demo" --endpoint-url "http://127.0.0.1:$port" --lambda "$bin/guardduty-responder" "$@"

@@ -134,26 +134,38 @@ impl RuntimeApi {
         &self,
         child: &mut std::process::Child,
         within: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotReady> {
         let deadline = Instant::now() + within;
         loop {
             if self.next_polls() > 0 {
                 return Ok(());
             }
             if let Some(e) = self.init_error() {
-                return Err(format!("the function failed its init: {e}"));
+                return Err(NotReady::InitError(e));
             }
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("the function exited during init: {status}"));
+                return Err(NotReady::Exited(status));
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "the function did not finish its init within {within:?}"
-                ));
+                return Err(NotReady::Timeout(within));
             }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
     }
+}
+
+/// Why the function did not become ready.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    /// It posted an init error to the Runtime API.
+    #[error("the function failed its init: {0}")]
+    InitError(Value),
+    /// It exited before asking for an event.
+    #[error("the function exited during init: {0}")]
+    Exited(std::process::ExitStatus),
+    /// It did not ask for an event in time.
+    #[error("the function did not finish its init within {0:?}")]
+    Timeout(Duration),
 }
 
 impl Drop for RuntimeApi {

@@ -3,7 +3,6 @@
 use std::io::Read;
 use std::path::Path;
 
-use responder_core::playbook::Level;
 use responder_core::{DecodeError, Engine, Finding, decode_bytes};
 
 /// Reads a file, or standard input for `-`.
@@ -36,28 +35,11 @@ pub fn label(path: &Path) -> String {
 
 /// Loads the playbooks, printing diagnostics to stderr. `None` when any is an error.
 pub fn engine(dir: &Path) -> Option<Engine> {
-    match Engine::load(dir) {
-        Ok(engine) => {
-            for w in engine.warnings() {
-                eprintln!("{w}");
-            }
-            Some(engine)
-        }
-        Err(diagnostics) => {
-            for d in &diagnostics {
-                eprintln!("{d}");
-            }
-            let errors = diagnostics
-                .iter()
-                .filter(|d| d.level == Level::Error)
-                .count();
-            eprintln!(
-                "{errors} error(s) in {}: no playbook is used",
-                dir.display()
-            );
-            None
-        }
+    let (engine, lines) = Engine::load_reported(dir);
+    for line in lines {
+        eprintln!("{line}");
     }
+    engine
 }
 
 /// The async runtime for the commands that call AWS; `None` (reported) if it cannot start.

@@ -26,6 +26,23 @@ pub enum Format {
     Json,
 }
 
+/// Settings that override playbook parameters, shared by `plan` and `run` so that a
+/// plan printed with the same settings is what the function does.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
+    /// Quarantine group name for every isolate step (the function's QUARANTINE_GROUP).
+    #[arg(long, env = "QUARANTINE_GROUP")]
+    quarantine_group: Option<String>,
+}
+
+impl SettingsArgs {
+    fn into_settings(self) -> responder_core::plan::Settings {
+        responder_core::plan::Settings {
+            quarantine_group: self.quarantine_group.filter(|s| !s.trim().is_empty()),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check the playbooks: exit 0 when valid (warnings allowed), 1 on errors.
@@ -45,6 +62,9 @@ enum Command {
         /// Also say why every other playbook did not answer.
         #[arg(long)]
         why_not: bool,
+        /// Deployment settings, as the Lambda reads them from its environment.
+        #[command(flatten)]
+        settings: SettingsArgs,
         /// Finding files (`-` reads standard input): EventBridge events, bare findings,
         /// arrays of them, or `aws guardduty get-findings` output.
         #[arg(required = true)]
@@ -83,6 +103,9 @@ enum Command {
         /// SNS topic for notify steps that name none.
         #[arg(long)]
         topic_arn: Option<String>,
+        /// Deployment settings, as the Lambda reads them from its environment.
+        #[command(flatten)]
+        settings: SettingsArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -90,22 +113,18 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Demo against a local emulator: launch a sample instance, feed it a Bitcoin DNS
-    /// finding, respond, and show the state before and after.
-    Demo {
+    /// The IAM actions the playbooks' steps need (from each step's declaration), one
+    /// per line; `--all` lists those of every step the responder knows.
+    Permissions {
         /// Playbook folder.
         #[arg(long, default_value = "playbooks")]
         playbooks: PathBuf,
-        /// The emulator's endpoint (never a real AWS endpoint).
-        #[arg(long, default_value = "http://127.0.0.1:5055")]
-        endpoint_url: String,
-        /// DryRun every call.
+        /// Every step, whatever the playbooks use (what the deployment templates grant).
         #[arg(long)]
-        dry_run: bool,
-        /// Respond through this Lambda function binary (`guardduty-responder`), driven
-        /// through a local Runtime API, instead of in this process.
-        #[arg(long, value_name = "BINARY")]
-        lambda: Option<PathBuf>,
+        all: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Print the playbook JSON Schema.
     Schema,
@@ -126,8 +145,15 @@ fn main() -> ExitCode {
             playbooks,
             format,
             why_not,
+            settings,
             files,
-        } => commands::plan::run(&playbooks, format, why_not, &files),
+        } => commands::plan::run(
+            &playbooks,
+            settings.into_settings(),
+            format,
+            why_not,
+            &files,
+        ),
         Command::Test { playbooks } => commands::test::run(&playbooks),
         Command::Coverage { playbooks, format } => commands::coverage::run(&playbooks, format),
         Command::EventPattern { playbooks } => match input::engine(&playbooks) {
@@ -147,10 +173,12 @@ fn main() -> ExitCode {
             region,
             dry_run,
             topic_arn,
+            settings,
             format,
             files,
         } => commands::run::run(commands::run::RunArgs {
             playbooks: &playbooks,
+            settings: settings.into_settings(),
             endpoint_url: endpoint_url.as_deref(),
             region: region.as_deref(),
             dry_run,
@@ -158,12 +186,11 @@ fn main() -> ExitCode {
             format,
             files: &files,
         }),
-        Command::Demo {
+        Command::Permissions {
             playbooks,
-            endpoint_url,
-            dry_run,
-            lambda,
-        } => commands::demo::run(&playbooks, &endpoint_url, dry_run, lambda.as_deref()),
+            all,
+            format,
+        } => commands::permissions::run(&playbooks, all, format),
         Command::Schema => {
             print!("{}", responder_core::schema::playbook_schema());
             0

@@ -107,7 +107,13 @@ fn plan_json_shape() {
         ["isolate", "snapshot", "terminate", "relaunch", "notify"]
     );
     assert_eq!(
-        p["steps"][0]["network_interfaces"]
+        p["steps"][0]["quarantine_group"],
+        "guardduty-responder-quarantine"
+    );
+    // What the finding saw stays apart from the instructions.
+    assert!(p["steps"][0].get("network_interfaces").is_none());
+    assert_eq!(
+        p["observed"]["network_interfaces"]
             .as_array()
             .unwrap()
             .len(),
@@ -116,6 +122,7 @@ fn plan_json_shape() {
     assert_eq!(p["steps"][0]["on_failure"], "abort");
     assert_eq!(p["steps"][3]["metadata_tokens"], "required");
     assert_eq!(p["steps"][3]["associate_public_ip"], false);
+    assert_eq!(p["steps"][3]["source"]["kind"], "clone");
     let none = &plans[1];
     assert_eq!(none["playbook"], Value::Null);
     assert_eq!(none["mode"], Value::Null);
@@ -440,4 +447,53 @@ fn the_sam_template_routes_exactly_what_the_playbooks_need() {
     );
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(template["Parameters"]["Mode"]["Default"], "dry-run");
+}
+
+#[test]
+fn quarantine_group_setting_enters_the_plan_and_permissions_come_from_the_steps() {
+    let out = responder()
+        .args(["plan", "--format", "json", "--quarantine-group", "corp-q"])
+        .arg(root().join(findings("bitcoin-dns.json")))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json_of(&out);
+    assert_eq!(doc["plans"][0]["steps"][0]["quarantine_group"], "corp-q");
+    // The same setting from the environment, as the function reads it.
+    let out = responder()
+        .env("QUARANTINE_GROUP", "env-q")
+        .args(["plan", "--format", "json"])
+        .arg(root().join(findings("bitcoin-dns.json")))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        json_of(&out)["plans"][0]["steps"][0]["quarantine_group"],
+        "env-q"
+    );
+    let out = responder()
+        .args(["permissions", "--all"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for action in [
+        "ec2:ModifyNetworkInterfaceAttribute",
+        "ec2:CreateSnapshots",
+        "ec2:TerminateInstances",
+        "ec2:RunInstances",
+        "guardduty:ArchiveFindings",
+        "sns:Publish",
+    ] {
+        assert!(
+            text.lines().any(|l| l == action),
+            "{action} missing:\n{text}"
+        );
+    }
 }

@@ -16,18 +16,22 @@ pub struct Config {
     pub topic_arn: Option<String>,
 }
 
+/// A setting the function cannot start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `RESPONDER_MODE` is neither `enforce` nor `dry-run`.
+    #[error("RESPONDER_MODE must be enforce or dry-run, not {0:?}")]
+    Mode(String),
+}
+
 impl Config {
     /// Reads the configuration through `get` (the environment in production).
-    pub fn from(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+    pub fn from(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mode = get("RESPONDER_MODE").unwrap_or_default();
         let dry_run = match mode.trim() {
             "" | "dry-run" => true,
             "enforce" => false,
-            other => {
-                return Err(format!(
-                    "RESPONDER_MODE must be enforce or dry-run, not {other:?}"
-                ));
-            }
+            other => return Err(ConfigError::Mode(other.to_owned())),
         };
         let playbooks_dir = get("PLAYBOOKS_DIR")
             .filter(|s| !s.trim().is_empty())

@@ -6,7 +6,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent};
 use responder_aws::{Executor, Outcome, Report};
-use responder_core::plan::{Action, Plan};
 use responder_core::{Engine, decode_event};
 use serde_json::{Value, json};
 
@@ -16,8 +15,6 @@ pub struct App {
     pub engine: Engine,
     /// SDK clients and caches.
     pub executor: Executor,
-    /// Quarantine group name override.
-    pub quarantine_group: Option<String>,
 }
 
 impl App {
@@ -42,7 +39,7 @@ impl App {
         };
         let span = tracing::info_span!("finding", finding_id = %finding.id, finding_type = %finding.finding_type.name, %request_id);
         let _enter = span.enter();
-        let mut plan = self.engine.plan(&finding, false).map_err(|e| {
+        let plan = self.engine.plan(&finding, false).map_err(|e| {
             tracing::error!(error = %e, "the matched playbook cannot be planned for this finding");
             Error::from(format!("finding {}: {e}", finding.id))
         })?;
@@ -52,9 +49,6 @@ impl App {
                 json!({"status": "no-action", "finding_id": finding.id, "reason": plan.decision}),
             );
         };
-        if let Some(name) = &self.quarantine_group {
-            override_quarantine(&mut plan, name);
-        }
         tracing::info!(%playbook, decision = %plan.decision, steps = plan.steps.len(), "responding");
         drop(_enter);
         let report = self.executor.respond(&finding, &plan).await;
@@ -70,19 +64,6 @@ impl App {
         }
         tracing::info!(finding_id = %finding.id, %playbook, status = ?report.status, duration_ms = report.duration_ms, "remediation finished");
         Ok(body)
-    }
-}
-
-fn override_quarantine(plan: &mut Plan, name: &str) {
-    for step in &mut plan.steps {
-        if let Action::Isolate {
-            quarantine_groups, ..
-        } = &mut step.action
-        {
-            for g in quarantine_groups {
-                g.group_name = name.to_owned();
-            }
-        }
     }
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use responder_aws::{Clients, ExecOptions, Executor};
 use responder_core::Engine;
+use responder_core::plan::Settings;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -48,7 +49,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from(|k| std::env::var(k).ok()).map_err(|e| {
         tracing::error!(error = %e, "invalid configuration: refusing to start");
-        init_error::report(&e);
+        init_error::report(&e.to_string());
         Error::from(e)
     })?;
     let (engine, source) = match &config.playbooks_dir {
@@ -64,6 +65,11 @@ async fn main() -> Result<(), Error> {
         init_error::report(&message);
         Error::from(message)
     })?;
+    // Deployment settings are engine inputs: `responder plan` with the same settings
+    // prints exactly what this function does.
+    let engine = engine.with_settings(Settings {
+        quarantine_group: config.quarantine_group.clone(),
+    });
     for w in engine.warnings() {
         tracing::warn!("{w}");
     }
@@ -78,7 +84,6 @@ async fn main() -> Result<(), Error> {
                 topic_arn: config.topic_arn.clone(),
             },
         ),
-        quarantine_group: config.quarantine_group.clone(),
     });
     tracing::info!(
         mode = if config.dry_run { "dry-run" } else { "enforce" },

@@ -1,7 +1,7 @@
 //! One module per subcommand.
 
 pub mod coverage;
-pub mod demo;
+pub mod permissions;
 pub mod plan;
 pub mod run;
 pub mod test;

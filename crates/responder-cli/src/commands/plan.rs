@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use responder_core::Engine;
-use responder_core::plan::{Action, Plan, PlannedStep};
+use responder_core::plan::Plan;
+use responder_core::plan::Settings;
+use responder_core::steps::{OnFailure, PlannedStep};
 use serde_json::{Value, json};
 
 use crate::Format;
@@ -24,10 +26,11 @@ struct Failure {
 
 /// Exit 0 when every finding was planned, 1 on invalid playbooks, 2 when any input or
 /// finding could not be read or planned.
-pub fn run(dir: &Path, format: Format, why_not: bool, files: &[PathBuf]) -> u8 {
+pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files: &[PathBuf]) -> u8 {
     let Some(engine) = input::engine(dir) else {
         return 1;
     };
+    let engine = engine.with_settings(settings);
     let mut outcomes = Vec::new();
     let mut failed = false;
     for path in files {
@@ -162,6 +165,23 @@ fn to_text(outcomes: &[Outcome]) -> String {
         for (i, s) in p.steps.iter().enumerate() {
             out.push_str(&format!("  {}. {}\n", i + 1, describe(s)));
         }
+        if let Some(o) = &p.observed {
+            out.push_str("  as the finding saw the instance (live state wins when it runs):\n");
+            for e in &o.network_interfaces {
+                out.push_str(&format!(
+                    "    {} in {} [{}]\n",
+                    e.network_interface_id,
+                    e.vpc_id.as_deref().unwrap_or("?"),
+                    e.security_groups.join(" ")
+                ));
+            }
+            if let Some(arn) = &o.instance_profile_arn {
+                out.push_str(&format!("    instance profile {arn}\n"));
+            }
+            if let Some(g) = &o.auto_scaling_group {
+                out.push_str(&format!("    Auto Scaling group {g}\n"));
+            }
+        }
     }
     out
 }
@@ -174,136 +194,15 @@ fn short(id: &str) -> String {
     }
 }
 
-/// One line per step, with the parameters that matter.
+/// One line per step: the step's own summary of what it will do.
 fn describe(step: &PlannedStep) -> String {
-    let detail = match &step.action {
-        Action::Isolate {
-            instance_id,
-            network_interfaces,
-            quarantine_groups,
-            untrack_groups,
-            network_acl,
-            ..
-        } => {
-            let enis: Vec<String> = network_interfaces
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{} [{}]",
-                        e.network_interface_id,
-                        e.current_groups.join(" ")
-                    )
-                })
-                .collect();
-            let groups: Vec<String> = quarantine_groups
-                .iter()
-                .map(|g| format!("{} in {}", g.group_name, g.vpc_id))
-                .collect();
-            format!(
-                "{instance_id}: {} -> {}{}{}",
-                if enis.is_empty() {
-                    "every ENI".to_owned()
-                } else {
-                    enis.join(", ")
-                },
-                if groups.is_empty() {
-                    "quarantine group".to_owned()
-                } else {
-                    groups.join(", ")
-                },
-                if untrack_groups.is_empty() {
-                    ""
-                } else {
-                    ", cutting tracked connections"
-                },
-                if *network_acl {
-                    ", and a deny-all network ACL on the subnets"
-                } else {
-                    ""
-                }
-            )
-        }
-        Action::Snapshot {
-            instance_id,
-            wait,
-            preserve_volumes,
-            ..
-        } => format!(
-            "{instance_id}: every volume{}{}",
-            if *preserve_volumes {
-                ", volumes kept on terminate"
-            } else {
-                ""
-            },
-            if *wait {
-                ", waiting for completion"
-            } else {
-                ""
-            }
-        ),
-        Action::Terminate {
-            instance_id,
-            lift_termination_protection,
-        } => format!(
-            "{instance_id}{}",
-            if *lift_termination_protection {
-                ", lifting termination protection"
-            } else {
-                ""
-            }
-        ),
-        Action::Relaunch {
-            instance_id,
-            source,
-            metadata_tokens,
-            associate_public_ip,
-            ..
-        } => format!(
-            "replace {instance_id} from {}, IMDSv2 {}, {}",
-            serde_json::to_value(source)
-                .ok()
-                .and_then(|v| v.get("kind").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_default(),
-            match metadata_tokens {
-                responder_core::playbook::steps::MetadataTokens::Required => "required",
-                responder_core::playbook::steps::MetadataTokens::Optional => "optional",
-            },
-            if *associate_public_ip {
-                "public IP"
-            } else {
-                "no public IP"
-            }
-        ),
-        Action::Tag { instance_id, tags } => format!(
-            "{instance_id}: {}",
-            tags.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Action::Notify { topic_arn, subject } => format!(
-            "{} {subject:?}",
-            topic_arn.as_deref().unwrap_or("(configured topic)")
-        ),
-        other => serde_json::to_value(other)
-            .ok()
-            .and_then(|v| {
-                v.get("instance_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default(),
-    };
     format!(
-        "{} {detail} (on failure: {})",
+        "{} {} (on failure: {})",
         step.action.name(),
-        on_failure(step)
+        step.action.summary(),
+        match step.on_failure {
+            OnFailure::Abort => "abort",
+            OnFailure::Continue => "continue",
+        }
     )
-}
-
-fn on_failure(step: &PlannedStep) -> &'static str {
-    match step.on_failure {
-        responder_core::playbook::OnFailure::Abort => "abort",
-        responder_core::playbook::OnFailure::Continue => "continue",
-    }
 }

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use responder_aws::render::report_text;
 use responder_aws::{Clients, ExecOptions, Executor};
+use responder_core::plan::Settings;
 use serde_json::{Value, json};
 
 use crate::{Format, input};
@@ -11,6 +13,8 @@ use crate::{Format, input};
 pub struct RunArgs<'a> {
     /// Playbook folder.
     pub playbooks: &'a Path,
+    /// Settings the plans are made under.
+    pub settings: Settings,
     /// Endpoint override (moto, LocalStack).
     pub endpoint_url: Option<&'a str>,
     /// Region override.
@@ -31,6 +35,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
     let Some(engine) = input::engine(args.playbooks) else {
         return 1;
     };
+    let engine = engine.with_settings(args.settings);
     let Some(runtime) = input::runtime() else {
         return 1;
     };
@@ -83,7 +88,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                 }
                 let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
                 if args.format == Format::Text {
-                    print!("{}", describe(&source, &v));
+                    print!("{}", report_text(&source, &v));
                 }
                 if let Value::Object(m) = &mut v {
                     m.insert("source".to_owned(), json!(source));
@@ -99,82 +104,4 @@ pub fn run(args: RunArgs<'_>) -> u8 {
         }
         code
     })
-}
-
-/// A report for people, from its JSON form (what `--format json` prints and what the
-/// Lambda returns): one line per step.
-pub fn describe(source: &str, r: &Value) -> String {
-    let text = |v: &Value, k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
-    let mut s = format!(
-        "{} ({source}) {}: playbook {}, {}{}\n",
-        text(r, "finding_id"),
-        text(r, "finding_type"),
-        r.get("playbook").and_then(Value::as_str).unwrap_or("none"),
-        text(r, "status"),
-        if r.get("dry_run").and_then(Value::as_bool) == Some(true) {
-            " (dry run)"
-        } else {
-            ""
-        }
-    );
-    let steps = r.get("steps").and_then(Value::as_array).map(Vec::as_slice);
-    for (i, step) in steps.unwrap_or_default().iter().enumerate() {
-        let detail = ["detail", "reason", "code"]
-            .iter()
-            .filter_map(|k| step.get(*k).and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(": ");
-        let message = text(step, "message");
-        s.push_str(&format!(
-            "  {}. {:<30} {:<14} {:>6} ms",
-            i + 1,
-            text(step, "action"),
-            step.get("outcome").and_then(Value::as_str).unwrap_or("?"),
-            number(step, "duration_ms").unwrap_or(0)
-        ));
-        if !detail.is_empty() {
-            s.push_str(&format!("  {detail}"));
-        }
-        if !message.is_empty() {
-            s.push_str(&format!(" {message}"));
-        }
-        let list = |k: &str| -> Vec<String> {
-            step.get(k)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let resources = list("resources");
-        if !resources.is_empty() {
-            s.push_str(&format!("  [{}]", resources.join(", ")));
-        }
-        s.push('\n');
-        for n in list("notes") {
-            s.push_str(&format!("       - {n}\n"));
-        }
-    }
-    if let (Some(trips), Some(ms)) = (
-        number(r, "round_trips_to_isolation"),
-        number(r, "ms_to_isolation"),
-    ) {
-        s.push_str(&format!(
-            "  isolated after {trips} sequential API round trip(s), {ms} ms\n"
-        ));
-    }
-    s.push_str(&format!(
-        "  total {} ms\n",
-        number(r, "duration_ms").unwrap_or(0)
-    ));
-    s
 }

@@ -1,12 +1,14 @@
-//! `responder demo`: the whole response on a local emulator, start to finish. With
-//! `--lambda BINARY` the response comes from the real function binary, driven through
-//! a local Lambda Runtime API exactly as Lambda would drive it; without it, from the
-//! engine and executor in this process.
+//! `responder-demo`: the whole response on a local emulator, start to finish
+//! (`bash scripts/demo.sh` builds and runs it against moto). With `--lambda BINARY` the
+//! response comes from the real function binary, driven through a local Lambda Runtime
+//! API exactly as Lambda would drive it; without it, from the engine and executor in
+//! this process. A development tool, not part of the shipped `responder` CLI: it keeps
+//! the emulator set-up (sample instance, EC2 calls, the local Runtime API) out of it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,24 +16,68 @@ use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, InstanceNetworkInterfaceSpecification,
     InstanceType, ResourceType, Tag, TagSpecification,
 };
+use clap::Parser;
 use lambda_local::{Answer, RuntimeApi, function_command};
+use responder_aws::render::report_text;
 use responder_aws::{Clients, ExecOptions, Executor};
+use responder_core::Engine;
 use serde_json::{Value, json};
 
-use crate::commands::run::describe;
-use crate::input;
-
-const EVENT: &str = include_str!("../../../../playbooks/tests/findings/bitcoin-dns.json");
+const EVENT: &str = include_str!("../../../playbooks/tests/findings/bitcoin-dns.json");
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
+/// Demo against a local emulator: launch a sample instance, feed it a Bitcoin DNS
+/// finding, respond, and show the state before and after. Never talks to real AWS.
+#[derive(Debug, Parser)]
+#[command(name = "responder-demo", version, long_about = None)]
+struct Args {
+    /// Playbook folder.
+    #[arg(long, default_value = "playbooks")]
+    playbooks: PathBuf,
+    /// The emulator's endpoint (127.0.0.1, localhost or [::1]; never a real AWS
+    /// endpoint).
+    #[arg(long, default_value = "http://127.0.0.1:5055")]
+    endpoint_url: String,
+    /// DryRun every call.
+    #[arg(long)]
+    dry_run: bool,
+    /// Respond through this Lambda function binary (`guardduty-responder`), driven
+    /// through a local Runtime API, instead of in this process.
+    #[arg(long, value_name = "BINARY")]
+    lambda: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    ExitCode::from(run(
+        &args.playbooks,
+        &args.endpoint_url,
+        args.dry_run,
+        args.lambda.as_deref(),
+    ))
+}
+
+/// Loads the playbooks, printing diagnostics to stderr. `None` when any is an error.
+fn engine(dir: &Path) -> Option<Engine> {
+    let (engine, lines) = Engine::load_reported(dir);
+    for line in lines {
+        eprintln!("{line}");
+    }
+    engine
+}
+
 /// Exit 0 when the response did what the playbook says, 1 otherwise.
 pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path>) -> u8 {
-    let Some(engine) = input::engine(playbooks) else {
+    let Some(engine) = engine(playbooks) else {
         return 1;
     };
-    let Some(runtime) = input::runtime() else {
-        return 1;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
+        }
     };
     runtime.block_on(async {
         let config = match Clients::emulator(endpoint, REGION).await {
@@ -94,7 +140,7 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path
                 let executor = Executor::new(clients, ExecOptions { dry_run, topic_arn: None });
                 let report = executor.respond(&finding, &plan).await;
                 let body = serde_json::to_value(&report).unwrap_or(Value::Null);
-                print!("{}", describe("demo", &body));
+                print!("{}", report_text("demo", &body));
                 report.is_failure()
             }
         };
@@ -129,7 +175,7 @@ async fn via_lambda(
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let answer = match api.ready(&mut child, Duration::from_secs(30)).await {
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
         Ok(()) => {
             println!(
                 "   {} ({mode}) ready after {} ms (process start to its first /next)",
@@ -154,7 +200,7 @@ async fn via_lambda(
     }
     match answer? {
         Answer::Response(body) => {
-            print!("{}", describe("lambda", &body));
+            print!("{}", report_text("lambda", &body));
             Ok(body.get("status").and_then(Value::as_str) == Some("failed"))
         }
         Answer::Error(body) => {

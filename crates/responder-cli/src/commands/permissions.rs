@@ -1,0 +1,52 @@
+//! `responder permissions`: the IAM actions the playbooks need, derived from the
+//! steps' own declarations (the same lists the deployment templates are tested
+//! against).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use responder_core::steps::{self, StepSpec};
+
+use crate::{Format, input};
+
+/// Exit 0, or 1 when the playbooks are invalid.
+pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
+    let specs: BTreeSet<&'static str> = if all {
+        steps::ALL.iter().map(|s| s.name).collect()
+    } else {
+        let Some(engine) = input::engine(dir) else {
+            return 1;
+        };
+        engine
+            .playbooks()
+            .iter()
+            .flat_map(|p| p.playbook.steps.iter().map(|s| s.value.name()))
+            .collect()
+    };
+    let used: Vec<&StepSpec> = steps::ALL
+        .iter()
+        .copied()
+        .filter(|s| specs.contains(s.name))
+        .collect();
+    let actions = steps::iam_actions(used.iter().copied());
+    match format {
+        Format::Text => {
+            for a in &actions {
+                println!("{a}");
+            }
+        }
+        Format::Json => {
+            let by_step: serde_json::Map<String, serde_json::Value> = used
+                .iter()
+                .map(|s| (s.name.to_owned(), serde_json::json!(s.iam_actions)))
+                .collect();
+            let doc = serde_json::json!({
+                "actions": actions,
+                "base": steps::BASE_IAM_ACTIONS,
+                "steps": by_step,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+    }
+    0
+}
