@@ -41,6 +41,16 @@ impl Kind {
 
 /// Finds the group by name in the VPC or creates it, and makes its rules what they
 /// must be. `Ok(None)` in a dry run when the group does not exist.
+/// The tags a group gets as it is created: the deployment role may create groups only
+/// with them (and a dry run must send them too, or it would be refused).
+pub(super) fn creation_tags(name: &str, kind: Kind) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(ResourceType::SecurityGroup)
+        .tags(tag(tags::ROLE, kind.role()))
+        .tags(tag("Name", name))
+        .build()
+}
+
 pub(super) async fn ensure_group(
     ctx: &Ctx<'_>,
     vpc: &str,
@@ -100,13 +110,7 @@ async fn create_group(
         .group_name(name)
         .description(kind.description())
         .vpc_id(vpc)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::SecurityGroup)
-                .tags(tag(tags::ROLE, kind.role()))
-                .tags(tag("Name", name))
-                .build(),
-        )
+        .tag_specifications(creation_tags(name, kind))
         .send()
         .await
         .map_err(err)?;

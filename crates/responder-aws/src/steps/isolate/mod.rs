@@ -456,6 +456,10 @@ async fn dry_run_isolate(
             .group_name("guardduty-responder-dry-run")
             .description("dry run")
             .set_vpc_id(eni.vpc_id.clone())
+            .tag_specifications(groups::creation_tags(
+                "guardduty-responder-dry-run",
+                Kind::Quarantine,
+            ))
             .send()
             .await
             .map_err(err);
