@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{
     InstanceState, InstanceStateName, Reservation, SecurityGroup, Tag,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use responder_aws::{Clients, ExecOptions, Executor, Outcome, Status};
+use responder_aws::{Clients, ExecOptions, Executor, Outcome, Report, Status};
 use responder_core::plan::Settings;
 use responder_core::{Engine, Finding};
 
@@ -45,6 +45,14 @@ fn finding_tagged(tags: &[(&str, &str)]) -> Finding {
         "service": {"detectorId": "det1"}
     });
     Finding::from_value(v).unwrap()
+}
+
+/// Plans the finding with these steps (enforced) and runs it over these EC2 rules.
+async fn respond(steps: &str, f: &Finding, ec2: &[&Rule]) -> Report {
+    let plan = engine(steps).plan(f, false).unwrap();
+    Executor::new(clients(ec2, &[]), ExecOptions::default())
+        .respond(f, &plan)
+        .await
 }
 
 fn xml(code: &str) -> String {
@@ -189,14 +197,12 @@ async fn throttling_is_retried_and_isolation_still_happens() {
     let tags = mock!(aws_sdk_ec2::Client::create_tags)
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let f = finding();
-    let plan = engine("  - isolate: {cut_connections: false}\n")
-        .plan(&f, false)
-        .unwrap();
-    let exec = Executor::new(
-        clients(&[&describe, &groups, &modify, &tags], &[]),
-        ExecOptions::default(),
-    );
-    let report = exec.respond(&f, &plan).await;
+    let report = respond(
+        "  - isolate: {cut_connections: false}\n",
+        &f,
+        &[&describe, &groups, &modify, &tags],
+    )
+    .await;
     assert_eq!(report.status, Status::Succeeded, "{report:#?}");
     assert_eq!(
         describe.num_calls(),
@@ -219,14 +225,12 @@ async fn failed_isolation_stops_every_later_step() {
         aws_sdk_ec2::operation::terminate_instances::TerminateInstancesOutput::builder().build()
     });
     let f = finding();
-    let plan = engine("  - isolate: {cut_connections: false}\n  - terminate: {}\n")
-        .plan(&f, false)
-        .unwrap();
-    let exec = Executor::new(
-        clients(&[&describe, &groups, &modify, &terminate], &[]),
-        ExecOptions::default(),
-    );
-    let report = exec.respond(&f, &plan).await;
+    let report = respond(
+        "  - isolate: {cut_connections: false}\n  - terminate: {}\n",
+        &f,
+        &[&describe, &groups, &modify, &terminate],
+    )
+    .await;
     assert_eq!(report.status, Status::Failed);
     assert!(
         matches!(&report.steps[0].outcome, Outcome::Failed { code, .. } if code == "UnauthorizedOperation"),
@@ -262,14 +266,7 @@ async fn connection_tracking_timeouts_are_requested_for_every_eni() {
     let tags = mock!(aws_sdk_ec2::Client::create_tags)
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let f = finding();
-    let plan = engine("  - isolate: {cut_connections: false, connection_tracking: {tcp_established_timeout: 60}}\n")
-        .plan(&f, false)
-        .unwrap();
-    let exec = Executor::new(
-        clients(&[&describe, &groups, &conntrack, &modify, &tags], &[]),
-        ExecOptions::default(),
-    );
-    let report = exec.respond(&f, &plan).await;
+    let report = respond("  - isolate: {cut_connections: false, connection_tracking: {tcp_established_timeout: 60}}\n", &f, &[&describe, &groups, &conntrack, &modify, &tags]).await;
     assert_eq!(report.status, Status::Succeeded, "{report:#?}");
     assert_eq!(conntrack.num_calls(), 1);
     assert_eq!(modify.num_calls(), 1, "the move into quarantine");
@@ -315,14 +312,12 @@ async fn relaunch_launches_from_the_planned_template_not_the_live_tag() {
                 .build()
         });
     let f = finding_tagged(&[("aws:ec2launchtemplate:id", "lt-planned")]);
-    let plan = engine("  - stop: {}\n  - relaunch: {}\n")
-        .plan(&f, false)
-        .unwrap();
-    let exec = Executor::new(
-        clients(&[&replacements, &describe, &stop, &run], &[]),
-        ExecOptions::default(),
-    );
-    let report = exec.respond(&f, &plan).await;
+    let report = respond(
+        "  - stop: {}\n  - relaunch: {}\n",
+        &f,
+        &[&replacements, &describe, &stop, &run],
+    )
+    .await;
     assert_eq!(report.status, Status::Succeeded, "{report:#?}");
     assert_eq!(report.steps[1].outcome, Outcome::Done, "{report:#?}");
     assert_eq!(report.steps[1].resources, vec!["i-new".to_owned()]);
@@ -341,14 +336,12 @@ async fn relaunch_fails_when_the_plan_names_no_launch_template() {
         aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder().build()
     });
     let f = finding();
-    let plan = engine("  - stop: {}\n  - relaunch: {source: launch-template}\n")
-        .plan(&f, false)
-        .unwrap();
-    let exec = Executor::new(
-        clients(&[&replacements, &describe, &stop, &run], &[]),
-        ExecOptions::default(),
-    );
-    let report = exec.respond(&f, &plan).await;
+    let report = respond(
+        "  - stop: {}\n  - relaunch: {source: launch-template}\n",
+        &f,
+        &[&replacements, &describe, &stop, &run],
+    )
+    .await;
     assert_eq!(report.status, Status::Failed, "{report:#?}");
     assert!(
         matches!(&report.steps[1].outcome, Outcome::Failed { code, message }
@@ -369,14 +362,12 @@ async fn relaunch_by_auto_scaling_group_launches_nothing() {
         aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder().build()
     });
     let f = finding_tagged(&[("aws:autoscaling:groupName", "web-asg")]);
-    let plan = engine("  - stop: {}\n  - relaunch: {}\n")
-        .plan(&f, false)
-        .unwrap();
-    let exec = Executor::new(
-        clients(&[&replacements, &describe, &stop, &run], &[]),
-        ExecOptions::default(),
-    );
-    let report = exec.respond(&f, &plan).await;
+    let report = respond(
+        "  - stop: {}\n  - relaunch: {}\n",
+        &f,
+        &[&replacements, &describe, &stop, &run],
+    )
+    .await;
     assert_eq!(report.status, Status::Succeeded, "{report:#?}");
     assert!(
         matches!(&report.steps[1].outcome, Outcome::Skipped { reason }
@@ -402,14 +393,12 @@ async fn a_failed_snapshot_withholds_terminate_and_says_why() {
         aws_sdk_ec2::operation::terminate_instances::TerminateInstancesOutput::builder().build()
     });
     let f = finding();
-    let plan = engine("  - snapshot: {on_failure: continue}\n  - terminate: {}\n")
-        .plan(&f, false)
-        .unwrap();
-    let exec = Executor::new(
-        clients(&[&describe, &snapshots, &create, &terminate], &[]),
-        ExecOptions::default(),
-    );
-    let report = exec.respond(&f, &plan).await;
+    let report = respond(
+        "  - snapshot: {on_failure: continue}\n  - terminate: {}\n",
+        &f,
+        &[&describe, &snapshots, &create, &terminate],
+    )
+    .await;
     assert_eq!(report.status, Status::Failed, "{report:#?}");
     assert!(
         matches!(&report.steps[0].outcome, Outcome::Failed { code, .. } if code == "IncorrectState"),
