@@ -1,20 +1,23 @@
 //! The state of one response while its steps run, and what a step returns.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use aws_sdk_ec2::types::SecurityGroup;
 use responder_core::Finding;
 use responder_core::plan::Observed;
+use serde_json::Value;
 
 use crate::call::CallError;
 use crate::clients::Clients;
-use crate::group_cache::GroupCache;
 use crate::instance::{InstanceView, describe};
+use crate::ledger::{Finish, Ledger, RecordStatus, ResponseMeta, StepKey};
 use crate::report::{Outcome, StepReport};
 
-/// How long a step that may race with a concurrent delivery of the same finding
-/// waits before checking for its twin.
-const SETTLE: Duration = Duration::from_millis(1000);
+/// How many AWS calls of one kind a response makes at once (group lookups, ENI
+/// moves): an event listing hundreds of ENIs or VPCs must not throttle the account.
+pub(crate) const PARALLEL: usize = 8;
 
 /// Why a step whose API has no DryRun was not called in a dry run.
 const NO_DRY_RUN: &str = "not called: this API has no DryRun";
@@ -32,12 +35,28 @@ pub struct ExecOptions {
 pub(crate) struct Ctx<'a> {
     pub clients: &'a Clients,
     pub options: &'a ExecOptions,
-    pub groups: &'a GroupCache,
     pub finding: &'a Finding,
-    /// The instance as the finding saw it (the plan's `observed`): only `isolate`'s
-    /// warm fast path and its raced-describe fallback read it; live state wins
-    /// everywhere else.
+    /// The instance as GuardDuty's copy of the finding saw it (the plan's
+    /// `observed`): the last resort for the groups and profile to restore; live
+    /// state and the ledger win.
     pub observed: Option<&'a Observed>,
+    /// What the responder recorded itself: claims, outcomes, undo state.
+    pub ledger: Option<&'a Ledger>,
+    /// Who runs this response (the Lambda request id): the owner of its claims.
+    pub owner: &'a str,
+    /// The response's identity in the ledger.
+    pub meta: ResponseMeta,
+    /// The instance the response is about (`""` when the finding names none).
+    pub instance_id: String,
+    /// The running step: its index in the plan and its name.
+    pub step: (usize, &'static str),
+    /// The responder's groups found in round 1 (the prefetch), by VPC, with the
+    /// group names looked up.
+    pub prefetched_groups: Option<(Vec<String>, BTreeMap<String, Vec<SecurityGroup>>)>,
+    /// The ENIs' original groups as `isolate` determined them in this response.
+    pub original_groups: Option<BTreeMap<String, Vec<String>>>,
+    /// The instance profile `revoke-instance-profile` removed in this response.
+    pub original_profile: Option<String>,
     pub dry_run: bool,
     /// The instance as last described; `None` once a step changed it.
     pub view: Option<InstanceView>,
@@ -61,7 +80,6 @@ impl<'a> Ctx<'a> {
     pub fn new(
         clients: &'a Clients,
         options: &'a ExecOptions,
-        groups: &'a GroupCache,
         finding: &'a Finding,
         observed: Option<&'a Observed>,
         dry_run: bool,
@@ -70,9 +88,21 @@ impl<'a> Ctx<'a> {
         Ctx {
             clients,
             options,
-            groups,
             finding,
             observed,
+            ledger: None,
+            owner: "",
+            meta: ResponseMeta {
+                playbook: String::new(),
+                finding_type: finding.finding_type.name.clone(),
+                account: finding.account_id.clone().unwrap_or_default(),
+                region: finding.region.clone().unwrap_or_default(),
+            },
+            instance_id: finding.instance_id().unwrap_or_default().to_owned(),
+            step: (0, ""),
+            prefetched_groups: None,
+            original_groups: None,
+            original_profile: None,
             dry_run,
             view: None,
             live: None,
@@ -120,10 +150,116 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Waits until a concurrent delivery of the same finding would have done its
-    /// twin of what this step just did, so that the step can see it.
-    pub async fn settle(&self) {
-        tokio::time::sleep(SETTLE).await;
+    /// The prefetched group lookups, once, when they cover these group names.
+    pub fn take_prefetched_groups(
+        &mut self,
+        names: &[String],
+    ) -> Option<BTreeMap<String, Vec<SecurityGroup>>> {
+        let (looked_up, _) = self.prefetched_groups.as_ref()?;
+        if !names.iter().all(|n| looked_up.contains(n)) {
+            return None;
+        }
+        self.prefetched_groups.take().map(|(_, found)| found)
+    }
+
+    /// The ledger key of the running step.
+    pub fn step_key(&self) -> StepKey {
+        StepKey {
+            finding_id: self.finding.id.clone(),
+            instance_id: self.instance_id.clone(),
+            index: self.step.0,
+            step: self.step.1.to_owned(),
+        }
+    }
+
+    /// Records the running step's undo state in the ledger, first writer wins (a
+    /// concurrent delivery recording the same step keeps the earlier record). No
+    /// ledger, or a dry run: nothing is recorded.
+    pub async fn record_state(&self, state: Value) -> Result<(), CallError> {
+        let Some(ledger) = self.ledger.filter(|_| !self.dry_run) else {
+            return Ok(());
+        };
+        let finish = Finish {
+            status: RecordStatus::Done,
+            outcome: "recorded".to_owned(),
+            resources: Vec::new(),
+            state,
+        };
+        ledger
+            .record_once(&self.step_key(), &self.meta, finish)
+            .await
+            .map(|_| ())
+            .map_err(ledger_error)
+    }
+
+    /// The undo state the ledger holds for the latest completed `step` on this
+    /// instance, whatever the finding.
+    pub async fn recorded_state(
+        &self,
+        instance_id: &str,
+        step: &str,
+    ) -> Result<Option<Value>, CallError> {
+        let Some(ledger) = self.ledger else {
+            return Ok(None);
+        };
+        let record = ledger
+            .last_done(instance_id, step)
+            .await
+            .map_err(ledger_error)?;
+        Ok(record.map(|r| r.state))
+    }
+
+    /// The ENIs' original groups: as `isolate` found them in this response, else as
+    /// the ledger recorded them for the instance.
+    pub async fn recorded_original_groups(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<String>>>, CallError> {
+        if let Some(g) = &self.original_groups {
+            return Ok(Some(g.clone()));
+        }
+        let state = self.recorded_state(instance_id, "isolate").await?;
+        Ok(state
+            .and_then(|s| s.get("original_groups").cloned())
+            .and_then(|g| serde_json::from_value(g).ok()))
+    }
+
+    /// The instance profile a `revoke-instance-profile` removed, as the ledger
+    /// recorded it.
+    pub async fn recorded_profile(&self, instance_id: &str) -> Result<Option<String>, CallError> {
+        if let Some(p) = &self.original_profile {
+            return Ok(Some(p.clone()));
+        }
+        let state = self
+            .recorded_state(instance_id, "revoke-instance-profile")
+            .await?;
+        Ok(state
+            .and_then(|s| s.get("original_profile").cloned())
+            .and_then(|v| v.as_str().map(str::to_owned)))
+    }
+
+    /// True when this response, or an earlier delivery of this finding, terminated
+    /// the instance (this process's memory, then the ledger). Never a tag.
+    pub async fn terminated_by_this_response(&self) -> Result<bool, CallError> {
+        if self.terminated {
+            return Ok(true);
+        }
+        let Some(ledger) = self.ledger else {
+            return Ok(false);
+        };
+        let record = ledger
+            .last_done(&self.instance_id, "terminate")
+            .await
+            .map_err(ledger_error)?;
+        Ok(record.is_some_and(|r| r.finding_id == self.finding.id))
+    }
+}
+
+/// A ledger failure as a step's error.
+pub(crate) fn ledger_error(e: crate::ledger::LedgerError) -> CallError {
+    CallError {
+        code: "LedgerUnavailable".to_owned(),
+        message: e.to_string(),
     }
 }
 
@@ -137,6 +273,9 @@ pub(crate) struct StepResult {
     pub resources: Vec<String>,
     pub notes: Vec<String>,
     pub output: Option<String>,
+    /// What the ledger keeps to undo or continue the step (`isolate`'s original
+    /// groups, `revoke-instance-profile`'s profile).
+    pub state: Option<Value>,
 }
 
 impl StepResult {
@@ -146,6 +285,7 @@ impl StepResult {
             resources: Vec::new(),
             notes: Vec::new(),
             output: None,
+            state: None,
         }
     }
 

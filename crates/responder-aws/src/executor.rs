@@ -3,70 +3,241 @@
 //! What happens around a step is decided from its declaration
 //! ([`StepSpec`](responder_core::steps::StepSpec)), never from its name: whether the
 //! instance must still exist, whether a terminated one is still worth acting on,
-//! whether a failed evidence step withholds it, and what its failure does to the rest.
+//! whether a failed evidence step withholds it, whether the ledger claims it before
+//! it runs, and what its failure does to the rest.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
+use aws_sdk_ec2::types::SecurityGroup;
 use responder_core::Finding;
 use responder_core::plan::Plan;
 use responder_core::playbook::Mode;
-use responder_core::steps::{Action, OnFailure};
+use responder_core::steps::{Action, OnFailure, StepSpec};
 
+use crate::call::CallError;
 use crate::clients::Clients;
-use crate::context::{Ctx, ExecOptions, StepResult};
-use crate::group_cache::GroupCache;
-use crate::report::{Report, Status, StepReport};
+use crate::context::{Ctx, ExecOptions, StepResult, ledger_error};
+use crate::instance::{InstanceView, describe};
+use crate::ledger::{Claim, Finish, Ledger, RecordStatus};
+use crate::report::{Outcome, Report, Status, StepReport};
 use crate::steps;
 
-/// Executes plans. Build once and reuse: it caches the quarantine groups it found.
+/// How long a claim protects a step from a concurrent delivery. Longer than the
+/// function's timeout (180 s): a live invocation is never overtaken, and a claim left
+/// by a crashed one is taken over by the next delivery after this.
+pub const LEASE: Duration = Duration::from_secs(300);
+
+/// Executes plans. Build once and reuse.
 #[derive(Debug, Clone)]
 pub struct Executor {
     clients: Clients,
     options: ExecOptions,
-    groups: Arc<GroupCache>,
+    ledger: Option<Ledger>,
+}
+
+/// Round 1 of a response, started before the plan is final (in parallel with the
+/// verification): the instance describe and the lookup of the responder's groups in
+/// the VPCs the finding lists.
+#[derive(Debug)]
+pub struct Prefetch {
+    instance_id: String,
+    view: Result<Option<InstanceView>, CallError>,
+    groups: Option<(Vec<String>, BTreeMap<String, Vec<SecurityGroup>>)>,
+}
+
+impl Prefetch {
+    /// The live instance's tags, when the describe found it.
+    pub fn live_tags(&self) -> Option<Vec<responder_core::finding::Tag>> {
+        let view = self.view.as_ref().ok()?.as_ref()?;
+        Some(
+            view.tags
+                .iter()
+                .map(|(k, v)| responder_core::finding::Tag {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Steps a response must not take, and why (a sample finding, the blast-radius
+/// budget).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withhold {
+    /// Which steps.
+    pub scope: WithholdScope,
+    /// Why, for the report.
+    pub reason: String,
+}
+
+/// Which steps a [`Withhold`] covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithholdScope {
+    /// Every destructive step (sample findings).
+    Destructive,
+    /// Destructive steps that cannot be undone: terminate, stop, relaunch, revoke
+    /// (past the blast-radius budget).
+    Irreversible,
+}
+
+impl WithholdScope {
+    /// True when the step is withheld.
+    pub fn covers(self, spec: &StepSpec) -> bool {
+        match self {
+            WithholdScope::Destructive => spec.destructive,
+            WithholdScope::Irreversible => spec.destructive && !spec.reversible,
+        }
+    }
+}
+
+/// One response's inputs beyond the finding and its plan.
+#[derive(Debug, Default)]
+pub struct Response<'a> {
+    /// Round 1, when the caller ran it in parallel with the verification.
+    pub prefetch: Option<Prefetch>,
+    /// The claim owner (the Lambda request id); claims are only made with one.
+    pub owner: Option<&'a str>,
+    /// Steps not to take.
+    pub withhold: Option<Withhold>,
 }
 
 impl Executor {
-    /// An executor over these clients.
+    /// An executor over these clients, without a ledger: nothing is claimed or
+    /// recorded, so concurrent deliveries are not kept apart (tests, dry runs, the
+    /// CLI without `--ledger-table`).
     pub fn new(clients: Clients, options: ExecOptions) -> Executor {
         Executor {
             clients,
             options,
-            groups: Arc::new(GroupCache::default()),
+            ledger: None,
         }
+    }
+
+    /// The same executor, recording in (and claiming through) `ledger`.
+    pub fn with_ledger(mut self, ledger: Ledger) -> Executor {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The ledger, when there is one.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
+    }
+
+    /// True when the plan's steps would really be taken (an enforce playbook and an
+    /// executor that is not in dry-run mode).
+    pub fn enforces(&self, plan: &Plan) -> bool {
+        !self.options.dry_run && plan.mode == Some(Mode::Enforce)
+    }
+
+    /// The SDK clients.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Round 1 for a plan: describes its instance and looks up its isolate step's
+    /// groups in (at most four of) the VPCs the finding lists, in parallel.
+    pub async fn prefetch(&self, plan: &Plan) -> Option<Prefetch> {
+        let instance_id = plan
+            .steps
+            .iter()
+            .find_map(|s| steps::instance_id(&s.action))?;
+        let ec2 = &self.clients.ec2;
+        let isolate = plan.steps.iter().find_map(|s| match &s.action {
+            Action::Isolate(a) => Some(a),
+            _ => None,
+        });
+        let lookup = async {
+            let a = isolate?;
+            let names = steps::isolate_group_names(a);
+            let vpcs = steps::observed_vpcs(plan);
+            let found = steps::lookup_groups(ec2, &vpcs, &names).await.ok()?;
+            Some((names, found))
+        };
+        let (view, groups) = futures::join!(describe(ec2, instance_id), lookup);
+        Some(Prefetch {
+            instance_id: instance_id.to_owned(),
+            view,
+            groups,
+        })
     }
 
     /// Runs the plan for the finding. Never panics; a failure is in the report
     /// (`Report::is_failure`), which the caller must turn into an error.
     pub async fn respond(&self, finding: &Finding, plan: &Plan) -> Report {
+        self.respond_with(finding, plan, Response::default()).await
+    }
+
+    /// [`Executor::respond`] with round 1 already done, a claim owner, and steps
+    /// to withhold.
+    pub async fn respond_with(
+        &self,
+        finding: &Finding,
+        plan: &Plan,
+        response: Response<'_>,
+    ) -> Report {
         let started = Instant::now();
         let dry_run = self.options.dry_run || plan.mode != Some(Mode::Enforce);
         let mut ctx = Ctx::new(
             &self.clients,
             &self.options,
-            &self.groups,
             finding,
             plan.observed.as_ref(),
             dry_run,
             started,
         );
+        ctx.meta.playbook = plan.playbook.clone().unwrap_or_default();
+        if let Some(owner) = response.owner {
+            ctx.owner = owner;
+            ctx.ledger = self.ledger.as_ref();
+        }
+        if let Some(p) = response.prefetch
+            && p.instance_id == ctx.instance_id
+        {
+            match p.view {
+                Ok(Some(v)) => {
+                    if !v.is_terminated() {
+                        ctx.live = Some(v.clone());
+                    }
+                    ctx.view = Some(v);
+                }
+                Ok(None) => ctx.gone = true,
+                Err(_) => {}
+            }
+            if ctx.view.is_some() || ctx.gone {
+                ctx.prefetched_groups = p.groups;
+            }
+        }
         let mut abort: Option<String> = None;
         let mut failed = false;
-        for step in &plan.steps {
+        let mut withheld = false;
+        for (index, step) in plan.steps.iter().enumerate() {
             let spec = step.action.spec();
+            ctx.step = (index, spec.name);
             let t = Instant::now();
-            let result = match &abort {
-                Some(why) => StepResult::skipped(format!("not run: {why}")),
-                None => run_step(&mut ctx, &step.action).await,
+            let result = match (&abort, &response.withhold) {
+                (Some(why), _) => StepResult::skipped(format!("not run: {why}")),
+                (None, Some(w)) if w.scope.covers(spec) => {
+                    withheld = true;
+                    StepResult::skipped(format!("withheld: {}", w.reason))
+                }
+                _ => run_claimed(&mut ctx, &step.action).await,
             };
             if result.outcome.is_failure() {
                 failed = true;
                 if spec.evidence && ctx.evidence_failed.is_none() {
                     ctx.evidence_failed = Some(spec.name);
                 }
-                if step.on_failure == OnFailure::Abort && abort.is_none() {
-                    abort = Some(format!("{} failed and its policy is abort", spec.name));
+                let in_progress =
+                    matches!(&result.outcome, Outcome::Failed { code, .. } if code == IN_PROGRESS);
+                if (step.on_failure == OnFailure::Abort || in_progress) && abort.is_none() {
+                    abort = Some(if in_progress {
+                        "another delivery of this finding is responding".to_owned()
+                    } else {
+                        format!("{} failed and its policy is abort", spec.name)
+                    });
                 }
             }
             let report = StepReport {
@@ -81,7 +252,7 @@ impl Executor {
                 finding_id = %finding.id,
                 playbook = plan.playbook.as_deref().unwrap_or_default(),
                 step = spec.name,
-                outcome = %serde_json::to_value(&report.outcome).ok().and_then(|v| v.get("outcome").and_then(|o| o.as_str()).map(str::to_owned)).unwrap_or_default(),
+                outcome = report.outcome.kind(),
                 duration_ms = report.duration_ms,
                 "step"
             );
@@ -95,6 +266,8 @@ impl Executor {
             Status::InstanceGone
         } else if dry_run {
             Status::DryRunPassed
+        } else if withheld {
+            Status::Withheld
         } else {
             Status::Succeeded
         };
@@ -104,10 +277,76 @@ impl Executor {
             playbook: plan.playbook.clone(),
             dry_run,
             status,
+            reason: response.withhold.filter(|_| withheld).map(|w| w.reason),
+            account: finding.account_id.clone(),
             steps: ctx.reports,
             round_trips_to_isolation: ctx.round_trips_to_isolation,
             ms_to_isolation: ctx.ms_to_isolation,
             duration_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// The error code of a step another delivery of the same finding holds the claim of.
+const IN_PROGRESS: &str = "InProgressElsewhere";
+
+/// A step the ledger claims first when its declaration says it is taken once: an
+/// earlier delivery's outcome is reported instead of running it again, a live claim
+/// of another delivery fails this one (Lambda retries it later), and the outcome is
+/// recorded after.
+async fn run_claimed(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
+    let spec = action.spec();
+    let Some(ledger) = ctx.ledger.filter(|_| spec.once && !ctx.dry_run) else {
+        return run_step(ctx, action).await;
+    };
+    let key = ctx.step_key();
+    match ledger.claim(&key, &ctx.meta, ctx.owner, LEASE).await {
+        Err(e) => StepResult::from_error(&ledger_error(e), false)
+            .note("the step was not run: its claim could not be written"),
+        Ok(Claim::Done(record)) => {
+            if spec.name == "terminate" {
+                ctx.terminated = true;
+            }
+            let mut r = StepResult::already(format!(
+                "done by an earlier delivery ({}), as the ledger records",
+                record.owner.as_deref().unwrap_or("unknown")
+            ));
+            r.resources = record.resources;
+            r
+        }
+        Ok(Claim::Held { owner, .. }) => StepResult::new(Outcome::Failed {
+            code: IN_PROGRESS.to_owned(),
+            message: format!(
+                "{} is claimed by {owner}, another delivery of this finding; this one stops and is retried",
+                spec.name
+            ),
+        }),
+        Ok(Claim::Granted { took_over_from }) => {
+            let mut result = run_step(ctx, action).await;
+            if let Some(old) = took_over_from {
+                result
+                    .notes
+                    .push(format!("took over the expired claim of {old}"));
+            }
+            let finish = Finish {
+                status: if result.outcome.is_failure() {
+                    RecordStatus::Failed
+                } else {
+                    RecordStatus::Done
+                },
+                outcome: result.outcome.kind().to_owned(),
+                resources: result.resources.clone(),
+                state: result.state.clone().unwrap_or(serde_json::Value::Null),
+            };
+            if let Err(e) = ledger.finish(&key, ctx.owner, finish).await {
+                let e = ledger_error(e);
+                return StepResult::new(e.failed()).note(format!(
+                    "{} ended {} but its outcome could not be recorded: the response fails so that it is retried",
+                    spec.name,
+                    result.outcome.kind()
+                ));
+            }
+            result
         }
     }
 }

@@ -16,14 +16,16 @@ mod call;
 pub mod clients;
 mod context;
 mod executor;
-mod group_cache;
 mod instance;
+pub mod ledger;
 pub mod render;
 pub mod report;
+pub mod responder;
 mod steps;
 mod tagging;
+pub mod verify;
 
 pub use clients::Clients;
 pub use context::ExecOptions;
-pub use executor::Executor;
+pub use executor::{Executor, Prefetch, Response, Withhold, WithholdScope};
 pub use report::{Outcome, Report, Status, StepReport};

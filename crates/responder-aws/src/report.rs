@@ -41,6 +41,19 @@ impl Outcome {
     pub fn is_failure(&self) -> bool {
         matches!(self, Outcome::Failed { .. } | Outcome::Denied { .. })
     }
+
+    /// The outcome's name as the JSON report writes it (`already-done`): for logs
+    /// and the ledger.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadyDone { .. } => "already-done",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::WouldSucceed => "would-succeed",
+            Outcome::Denied { .. } => "denied",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// One step's report.
@@ -78,6 +91,13 @@ pub enum Status {
     DryRunPassed,
     /// A step failed or was denied: the event must be retried or dead-lettered.
     Failed,
+    /// GuardDuty does not confirm the finding (unknown, archived, or about another
+    /// account, type or resource than the event says): no action. Not a failure: a
+    /// retry would be answered the same way.
+    Unverified,
+    /// The response kept its reversible steps and withheld the others (a sample
+    /// finding, the blast-radius budget): `reason` says why.
+    Withheld,
 }
 
 /// The report of one response.
@@ -93,6 +113,12 @@ pub struct Report {
     pub dry_run: bool,
     /// Overall result.
     pub status: Status,
+    /// Why the response did less than its playbook says (unverified, withheld).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The account and region the response acted in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The steps, in the order they ran.
     pub steps: Vec<StepReport>,
     /// Sequential API round trips before every ENI was isolated (null without isolate).

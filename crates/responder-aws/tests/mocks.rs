@@ -6,7 +6,7 @@ use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::types::{
     GroupIdentifier, Instance, InstanceNetworkInterface, InstanceNetworkInterfaceAttachment,
-    InstanceState, InstanceStateName, Reservation, SecurityGroup, Tag,
+    InstanceState, InstanceStateName, IpPermission, IpRange, Reservation, SecurityGroup, Tag,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use responder_aws::{Clients, ExecOptions, Executor, Outcome, Report, Status};
@@ -123,14 +123,35 @@ fn instance_tagged(tags: &[(&str, &str)]) -> DescribeInstancesOutput {
 }
 
 fn quarantine_group() -> DescribeSecurityGroupsOutput {
-    DescribeSecurityGroupsOutput::builder()
-        .security_groups(
-            SecurityGroup::builder()
-                .group_id("sg-q")
-                .group_name("guardduty-responder-quarantine")
-                .vpc_id("vpc-1")
+    group_with(Some("quarantine"), None)
+}
+
+/// The quarantine group as a lookup finds it: with the responder's role tag (or
+/// another one, or none) and, when given, an ingress rule someone added.
+fn group_with(role: Option<&str>, ingress: Option<IpPermission>) -> DescribeSecurityGroupsOutput {
+    named_group("guardduty-responder-quarantine", role, ingress)
+}
+
+fn named_group(
+    name: &str,
+    role: Option<&str>,
+    ingress: Option<IpPermission>,
+) -> DescribeSecurityGroupsOutput {
+    let mut g = SecurityGroup::builder()
+        .group_id("sg-q")
+        .group_name(name)
+        .vpc_id("vpc-1")
+        .set_ip_permissions(ingress.map(|p| vec![p]));
+    if let Some(role) = role {
+        g = g.tags(
+            Tag::builder()
+                .key("guardduty-responder:role")
+                .value(role)
                 .build(),
-        )
+        );
+    }
+    DescribeSecurityGroupsOutput::builder()
+        .security_groups(g.build())
         .build()
 }
 
@@ -423,7 +444,7 @@ async fn isolate_uses_the_planned_quarantine_group() {
                 f.name() == Some("group-name") && f.values() == ["team-quarantine".to_owned()]
             })
         })
-        .then_output(quarantine_group);
+        .then_output(|| named_group("team-quarantine", Some("quarantine"), None));
     let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
         .match_requests(|r| r.groups() == ["sg-q".to_owned()])
         .then_output(|| {
@@ -449,10 +470,10 @@ async fn isolate_uses_the_planned_quarantine_group() {
     assert_eq!(modify.num_calls(), 1);
 }
 
-/// Warm start: the quarantine group is cached, so the ENI the finding lists (the
-/// plan's `observed` part) moves in the first round trip, beside the describe.
+/// Nothing is cached between responses: each one looks the quarantine group up
+/// again, in the round trip of the describe, and isolates in two round trips.
 #[tokio::test]
-async fn a_warm_executor_isolates_the_observed_enis_in_one_round_trip() {
+async fn every_response_checks_the_group_and_isolates_in_two_round_trips() {
     let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
     let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(quarantine_group);
     let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
@@ -467,21 +488,92 @@ async fn a_warm_executor_isolates_the_observed_enis_in_one_round_trip() {
     let plan = engine("  - isolate: {cut_connections: false}\n")
         .plan(&f, false)
         .unwrap();
-    assert!(plan.observed.is_some());
     let exec = Executor::new(
         clients(&[&describe, &groups, &modify, &tags], &[]),
         ExecOptions::default(),
     );
-    let cold = exec.respond(&f, &plan).await;
-    assert_eq!(cold.status, Status::Succeeded, "{cold:#?}");
-    assert_eq!(cold.round_trips_to_isolation, Some(2));
-    let warm = exec.respond(&f, &plan).await;
-    assert_eq!(warm.status, Status::Succeeded, "{warm:#?}");
-    assert_eq!(warm.round_trips_to_isolation, Some(1), "{warm:#?}");
+    for _ in 0..2 {
+        let r = exec.respond(&f, &plan).await;
+        assert_eq!(r.status, Status::Succeeded, "{r:#?}");
+        assert_eq!(r.round_trips_to_isolation, Some(2), "{r:#?}");
+    }
     assert_eq!(
         groups.num_calls(),
-        1,
-        "the warm response uses the cached group"
+        2,
+        "the group is looked up by each response"
     );
     assert_eq!(modify.num_calls(), 2);
+}
+
+/// A group with the quarantine group's name but without the responder's role tag is
+/// somebody else's: no ENI goes into it.
+#[tokio::test]
+async fn a_group_named_like_the_quarantine_group_but_not_the_responders_is_refused() {
+    for role in [None, Some("untrack"), Some("web")] {
+        let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+        let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
+            .then_output(move || group_with(role, None));
+        let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute).then_output(|| {
+            aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput::builder().build()
+        });
+        let f = finding();
+        let plan = engine("  - isolate: {cut_connections: false}\n")
+            .plan(&f, false)
+            .unwrap();
+        let r = Executor::new(
+            clients(&[&describe, &groups, &modify], &[]),
+            ExecOptions::default(),
+        )
+        .respond(&f, &plan)
+        .await;
+        assert_eq!(r.status, Status::Failed, "{r:#?}");
+        assert!(
+            matches!(&r.steps[0].outcome, Outcome::Failed { code, .. } if code == "ResponderGroupNotOwned"),
+            "{r:#?}"
+        );
+        assert_eq!(modify.num_calls(), 0, "no ENI moved into a foreign group");
+    }
+}
+
+/// A quarantine group that gained an allow-all rule since it was created is put
+/// right (the rule revoked) before any ENI goes into it.
+#[tokio::test]
+async fn a_quarantine_group_that_gained_a_rule_is_fixed_before_use() {
+    let open = IpPermission::builder()
+        .ip_protocol("-1")
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build();
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
+        .then_output(move || group_with(Some("quarantine"), Some(open.clone())));
+    let revoke = mock!(aws_sdk_ec2::Client::revoke_security_group_ingress)
+        .match_requests(|r| {
+            r.group_id() == Some("sg-q")
+                && r.ip_permissions().iter().any(|p| {
+                    p.ip_ranges()
+                        .iter()
+                        .any(|x| x.cidr_ip() == Some("0.0.0.0/0"))
+                })
+        })
+        .then_output(|| {
+            aws_sdk_ec2::operation::revoke_security_group_ingress::RevokeSecurityGroupIngressOutput::builder().build()
+        });
+    let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute).then_output(|| {
+        aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput::builder().build()
+    });
+    let tags = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let f = finding();
+    let plan = engine("  - isolate: {cut_connections: false}\n")
+        .plan(&f, false)
+        .unwrap();
+    let r = Executor::new(
+        clients(&[&describe, &groups, &revoke, &modify, &tags], &[]),
+        ExecOptions::default(),
+    )
+    .respond(&f, &plan)
+    .await;
+    assert_eq!(r.status, Status::Succeeded, "{r:#?}");
+    assert_eq!(revoke.num_calls(), 1, "the stray rule is revoked");
+    assert_eq!(modify.num_calls(), 1);
 }

@@ -103,6 +103,21 @@ enum Command {
         /// SNS topic for notify steps that name none.
         #[arg(long)]
         topic_arn: Option<String>,
+        /// Do not ask GuardDuty to confirm each finding before acting (for emulators
+        /// without GuardDuty findings; the function's VERIFY_FINDINGS=off).
+        #[arg(long)]
+        no_verify: bool,
+        /// The GuardDuty detector that verifies findings (default: the region's only
+        /// detector, from ListDetectors).
+        #[arg(long, env = "DETECTOR_ID")]
+        detector_id: Option<String>,
+        /// The ledger table: claims each step once, records what was done, counts the
+        /// blast-radius budget. Without it, concurrent runs are not kept apart.
+        #[arg(long, env = "LEDGER_TABLE")]
+        ledger_table: Option<String>,
+        /// Responses per hour that may take steps that cannot be undone (with a ledger).
+        #[arg(long, env = "MAX_DESTRUCTIVE_PER_HOUR", default_value_t = 10)]
+        max_destructive_per_hour: u32,
         /// Deployment settings, as the Lambda reads them from its environment.
         #[command(flatten)]
         settings: SettingsArgs,
@@ -173,6 +188,10 @@ fn main() -> ExitCode {
             region,
             dry_run,
             topic_arn,
+            no_verify,
+            detector_id,
+            ledger_table,
+            max_destructive_per_hour,
             settings,
             format,
             files,
@@ -183,6 +202,10 @@ fn main() -> ExitCode {
             region: region.as_deref(),
             dry_run,
             topic_arn: topic_arn.as_deref(),
+            verify: !no_verify,
+            detector_id,
+            ledger_table,
+            max_destructive_per_hour,
             format,
             files: &files,
         }),

@@ -133,6 +133,7 @@ impl Engine {
             decision: selection.decision,
             not_chosen: selection.not_chosen,
             observed: chosen.and(finding.instance.as_ref()).map(Observed::of),
+            max_per_hour: chosen.and_then(|p| p.playbook.limits.max_per_hour),
             steps,
         })
     }

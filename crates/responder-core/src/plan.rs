@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::finding::{Finding, Instance};
 use crate::playbook::model::{Mode, Playbook};
-use crate::steps::{PlanInput, PlannedStep, Step};
+use crate::steps::{OnFailure, PlanInput, PlannedStep, Step};
 use crate::tags;
 use crate::template::TemplateError;
 
@@ -43,6 +43,9 @@ pub struct Plan {
     pub not_chosen: Option<Vec<NotChosen>>,
     /// The instructions, isolation first. The executor carries out exactly these.
     pub steps: Vec<PlannedStep>,
+    /// The playbook's `limits.max_per_hour`, when it sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_per_hour: Option<u32>,
     /// The instance as the finding saw it at detection time: shown for people, never
     /// an instruction. Where the executor needs these facts it reads them live
     /// (see each field), because the instance may have changed since.
@@ -176,6 +179,22 @@ pub fn steps(
 ) -> Result<Vec<PlannedStep>, PlanError> {
     let mut ordered: Vec<&Step> = playbook.steps.iter().map(|s| &s.value).collect();
     ordered.sort_by_key(|s| !matches!(s, Step::Isolate(_)));
+    // The replacement is launched before the instance is terminated, and a failed
+    // launch stops the response: the isolated instance is still there, and a service
+    // never has fewer instances than before (terminating first left an outage
+    // whenever the launch template was gone, on every retry).
+    let terminate = ordered.iter().position(|s| matches!(s, Step::Terminate(_)));
+    let relaunch = ordered.iter().position(|s| matches!(s, Step::Relaunch(_)));
+    let replaces_first = match (terminate, relaunch) {
+        (Some(t), Some(r)) => {
+            if r > t {
+                let step = ordered.remove(r);
+                ordered.insert(t, step);
+            }
+            true
+        }
+        _ => false,
+    };
     let input = PlanInput {
         finding,
         playbook: playbook.name(),
@@ -194,7 +213,11 @@ pub fn steps(
                         .unwrap_or_else(|| "unknown".to_owned()),
                 });
             }
-            step.plan(&input)
+            let mut planned = step.plan(&input)?;
+            if replaces_first && matches!(step, Step::Relaunch(_)) {
+                planned.on_failure = OnFailure::Abort;
+            }
+            Ok(planned)
         })
         .collect()
 }

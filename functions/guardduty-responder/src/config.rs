@@ -14,6 +14,16 @@ pub struct Config {
     pub quarantine_group: Option<String>,
     /// `SNS_TOPIC_ARN`: the topic for notify steps that name none.
     pub topic_arn: Option<String>,
+    /// `VERIFY_FINDINGS`: `on` (the default) asks GuardDuty to confirm every finding
+    /// before acting; `off` is for emulators without GuardDuty findings.
+    pub verify: bool,
+    /// `DETECTOR_ID`: the detector that verifies findings (else ListDetectors).
+    pub detector_id: Option<String>,
+    /// `LEDGER_TABLE`: the DynamoDB ledger. Required in enforce mode.
+    pub ledger_table: Option<String>,
+    /// `MAX_DESTRUCTIVE_PER_HOUR`: responses per hour that may take steps that cannot
+    /// be undone (default 10).
+    pub max_destructive_per_hour: u32,
 }
 
 /// A setting the function cannot start with.
@@ -22,6 +32,18 @@ pub enum ConfigError {
     /// `RESPONDER_MODE` is neither `enforce` nor `dry-run`.
     #[error("RESPONDER_MODE must be enforce or dry-run, not {0:?}")]
     Mode(String),
+    /// `VERIFY_FINDINGS` is neither `on` nor `off`.
+    #[error("VERIFY_FINDINGS must be on or off, not {0:?}")]
+    Verify(String),
+    /// `MAX_DESTRUCTIVE_PER_HOUR` is not a positive integer.
+    #[error("MAX_DESTRUCTIVE_PER_HOUR must be a positive integer, not {0:?}")]
+    Budget(String),
+    /// Enforce mode without a ledger: concurrent deliveries could repeat destructive
+    /// steps, and nothing would record what was done.
+    #[error(
+        "RESPONDER_MODE=enforce needs LEDGER_TABLE: without the ledger, concurrent deliveries could take destructive steps twice and nothing would record what was done"
+    )]
+    LedgerRequired,
 }
 
 impl Config {
@@ -36,13 +58,49 @@ impl Config {
         let playbooks_dir = get("PLAYBOOKS_DIR")
             .filter(|s| !s.trim().is_empty())
             .map(PathBuf::from);
-        let non_empty = |k: &str| get(k).filter(|s| !s.trim().is_empty());
+        let non_empty = |k: &str| {
+            get(k)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        let verify = match non_empty("VERIFY_FINDINGS").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(ConfigError::Verify(other.to_owned())),
+        };
+        let max_destructive_per_hour = match non_empty("MAX_DESTRUCTIVE_PER_HOUR") {
+            None => responder_aws::responder::DEFAULT_MAX_DESTRUCTIVE_PER_HOUR,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(ConfigError::Budget(v)),
+            },
+        };
+        let ledger_table = non_empty("LEDGER_TABLE");
+        if !dry_run && ledger_table.is_none() {
+            return Err(ConfigError::LedgerRequired);
+        }
         Ok(Config {
             dry_run,
             playbooks_dir,
             quarantine_group: non_empty("QUARANTINE_GROUP"),
             topic_arn: non_empty("SNS_TOPIC_ARN"),
+            verify,
+            detector_id: non_empty("DETECTOR_ID"),
+            ledger_table,
+            max_destructive_per_hour,
         })
+    }
+
+    /// What an operator must hear about at every cold start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.verify {
+            out.push("VERIFY_FINDINGS=off: findings are acted on without GuardDuty confirming them; an invented or forged event would be answered. Use only with emulators".to_owned());
+        }
+        if self.dry_run && self.ledger_table.is_none() {
+            out.push("no LEDGER_TABLE: dry-run responses are not recorded".to_owned());
+        }
+        out
     }
 }
 
@@ -68,7 +126,7 @@ mod tests {
                 .dry_run
         );
         assert!(
-            !Config::from(env(&[("RESPONDER_MODE", "enforce")]))
+            !Config::from(env(&[("RESPONDER_MODE", "enforce"), ("LEDGER_TABLE", "t")]))
                 .unwrap()
                 .dry_run
         );
@@ -83,5 +141,44 @@ mod tests {
         assert_eq!(Config::from(env(&[])).unwrap().playbooks_dir, None);
         assert_eq!(c.quarantine_group.as_deref(), Some("q"));
         assert_eq!(c.topic_arn, None);
+    }
+
+    #[test]
+    fn verification_ledger_and_budget() {
+        let c = Config::from(env(&[])).unwrap();
+        assert!(c.verify);
+        assert_eq!(c.max_destructive_per_hour, 10);
+        assert!(
+            !c.warnings().is_empty(),
+            "no ledger in dry-run is worth a warning"
+        );
+        let c = Config::from(env(&[
+            ("VERIFY_FINDINGS", "off"),
+            ("DETECTOR_ID", "abc"),
+            ("MAX_DESTRUCTIVE_PER_HOUR", "3"),
+        ]))
+        .unwrap();
+        assert!(!c.verify);
+        assert!(
+            c.warnings()
+                .iter()
+                .any(|w| w.contains("VERIFY_FINDINGS=off"))
+        );
+        assert_eq!(c.detector_id.as_deref(), Some("abc"));
+        assert_eq!(c.max_destructive_per_hour, 3);
+        assert_eq!(
+            Config::from(env(&[("VERIFY_FINDINGS", "no")])),
+            Err(ConfigError::Verify("no".into()))
+        );
+        for bad in ["0", "-1", "ten"] {
+            assert_eq!(
+                Config::from(env(&[("MAX_DESTRUCTIVE_PER_HOUR", bad)])),
+                Err(ConfigError::Budget(bad.into()))
+            );
+        }
+        assert_eq!(
+            Config::from(env(&[("RESPONDER_MODE", "enforce")])),
+            Err(ConfigError::LedgerRequired)
+        );
     }
 }

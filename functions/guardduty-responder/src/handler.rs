@@ -5,16 +5,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent};
-use responder_aws::{Executor, Outcome, Report};
-use responder_core::{Engine, decode_event};
+use responder_aws::responder::{Answer, Responder};
+use responder_aws::{Outcome, Report, Status};
+use responder_core::decode_event;
 use serde_json::{Value, json};
 
 /// What every invocation shares: built once at init.
 pub struct App {
-    /// Validated playbooks.
-    pub engine: Engine,
-    /// SDK clients and caches.
-    pub executor: Executor,
+    /// Playbooks, SDK clients, verifier and ledger.
+    pub responder: Responder,
 }
 
 impl App {
@@ -39,21 +38,31 @@ impl App {
         };
         let span = tracing::info_span!("finding", finding_id = %finding.id, finding_type = %finding.finding_type.name, %request_id);
         let _enter = span.enter();
-        let plan = self.engine.plan(&finding, false).map_err(|e| {
-            tracing::error!(error = %e, "the matched playbook cannot be planned for this finding");
+        // The claim owner: this invocation (a redelivery is another invocation).
+        let owner = if request_id.is_empty() {
+            "lambda".to_owned()
+        } else {
+            request_id.clone()
+        };
+        drop(_enter);
+        let answer = self.responder.answer(&finding, &owner).await.map_err(|e| {
+            tracing::error!(finding_id = %finding.id, error = %e, "no answer: the event will be retried");
             Error::from(format!("finding {}: {e}", finding.id))
         })?;
-        let Some(playbook) = plan.playbook.clone() else {
-            tracing::info!(decision = %plan.decision, "no playbook answers this finding: no action");
-            return Ok(
-                json!({"status": "no-action", "finding_id": finding.id, "reason": plan.decision}),
-            );
+        let report = match answer {
+            Answer::NoAction { decision, .. } => {
+                tracing::info!(finding_id = %finding.id, %decision, "no playbook answers this finding: no action");
+                return Ok(
+                    json!({"status": "no-action", "finding_id": finding.id, "reason": decision}),
+                );
+            }
+            Answer::Responded(report) => report,
         };
-        tracing::info!(%playbook, decision = %plan.decision, steps = plan.steps.len(), "responding");
-        drop(_enter);
-        let report = self.executor.respond(&finding, &plan).await;
-        emit_metrics(&playbook, &report);
-        let body = serde_json::to_value(&report)?;
+        let playbook = report.playbook.clone().unwrap_or_default();
+        if report.status != Status::Unverified {
+            emit_metrics(&playbook, &report);
+        }
+        let body = serde_json::to_value(&*report)?;
         if report.is_failure() {
             tracing::error!(finding_id = %finding.id, %playbook, report = %body, "remediation failed: the event will be retried");
             return Err(Error::from(format!(
@@ -62,7 +71,7 @@ impl App {
                 failures(&report)
             )));
         }
-        tracing::info!(finding_id = %finding.id, %playbook, status = ?report.status, duration_ms = report.duration_ms, "remediation finished");
+        tracing::info!(finding_id = %finding.id, %playbook, status = ?report.status, reason = ?report.reason, duration_ms = report.duration_ms, "response finished");
         Ok(body)
     }
 }

@@ -14,6 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use responder_aws::ledger::Ledger;
+use responder_aws::responder::Responder;
+use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
 use responder_aws::{Clients, ExecOptions, Executor};
 use responder_core::Engine;
 use responder_core::plan::Settings;
@@ -73,21 +76,41 @@ async fn main() -> Result<(), Error> {
     for w in engine.warnings() {
         tracing::warn!("{w}");
     }
-    // The standard chain: credentials, region, and AWS_ENDPOINT_URL for tests.
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
+    // The standard chain: credentials, region, and AWS_ENDPOINT_URL (and per-service
+    // AWS_ENDPOINT_URL_GUARDDUTY) for tests. Building clients makes no call.
     let sdk = Clients::load(None, None).await;
-    let app = Arc::new(App {
-        engine,
-        executor: Executor::new(
-            Clients::new(&sdk),
-            ExecOptions {
-                dry_run: config.dry_run,
-                topic_arn: config.topic_arn.clone(),
+    let clients = Clients::new(&sdk);
+    let verifier = config.verify.then(|| {
+        Verifier::new(
+            clients.guardduty.clone(),
+            match &config.detector_id {
+                Some(id) => DetectorSource::Fixed(id.clone()),
+                None => DetectorSource::Discover,
             },
-        ),
+            RetryPolicy::default(),
+        )
+    });
+    let mut executor = Executor::new(
+        clients,
+        ExecOptions {
+            dry_run: config.dry_run,
+            topic_arn: config.topic_arn.clone(),
+        },
+    );
+    if let Some(table) = &config.ledger_table {
+        executor = executor.with_ledger(Ledger::from_config(&sdk, table));
+    }
+    let app = Arc::new(App {
+        responder: Responder::new(engine, executor, verifier, config.max_destructive_per_hour),
     });
     tracing::info!(
         mode = if config.dry_run { "dry-run" } else { "enforce" },
-        playbooks = app.engine.playbooks().len(),
+        playbooks = app.responder.engine().playbooks().len(),
+        verify = config.verify,
+        ledger = config.ledger_table.as_deref().unwrap_or("none"),
         "ready"
     );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -17,7 +17,10 @@ mod stop;
 mod tag;
 mod terminate;
 
+use responder_core::plan::Plan;
 use responder_core::steps::Action;
+
+pub(crate) use isolate::{group_names as isolate_group_names, lookup_groups};
 
 use crate::context::{Ctx, StepResult};
 use crate::report::Outcome;
@@ -70,4 +73,14 @@ pub(crate) fn instance_id(action: &Action) -> Option<&str> {
 /// its first moves, so the executor does not check the instance before it.
 pub(crate) fn describes_instance_itself(action: &Action) -> bool {
     matches!(action, Action::Isolate(_))
+}
+
+/// The VPCs the plan's finding lists (at most a few: see `isolate::PREFETCH_VPCS`).
+pub(crate) fn observed_vpcs(plan: &Plan) -> Vec<String> {
+    isolate::observed_vpcs(
+        plan.observed
+            .as_ref()
+            .map(|o| o.network_interfaces.as_slice())
+            .unwrap_or_default(),
+    )
 }

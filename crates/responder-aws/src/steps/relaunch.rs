@@ -37,7 +37,8 @@ async fn relaunch(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<StepResult> {
     let view = guard(ctx, a).await?;
     not_yet_replaced(ctx, a).await?;
     let launch = source(a)?;
-    let req = request(ctx, a, &view, &launch)?;
+    let restore = restore(ctx, a, &view).await?;
+    let req = request(ctx, a, &view, &launch, &restore)?;
     let launched = match req.send().await.map_err(err) {
         Ok(out) => out
             .instances()
@@ -46,7 +47,6 @@ async fn relaunch(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<StepResult> {
             .collect::<Vec<_>>(),
         Err(e) => return Err(StepResult::from_error(&e, ctx.dry_run)),
     };
-    settle(ctx, a, &launched).await?;
     let mut r = StepResult::done(launched);
     r.notes.push(match launch {
         Launch::Template(t) => format!("from launch template {t}"),
@@ -61,13 +61,17 @@ async fn relaunch(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<StepResult> {
 async fn guard(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<InstanceView> {
     let instance_id = a.instance_id.as_str();
     let current = ctx.view(instance_id).await.map(|v| v.cloned());
-    let ours = |v: &InstanceView| v.tags.get(tags::ISOLATED) == Some(&ctx.finding.id);
+    let ours = match &current {
+        Ok(Some(v)) if v.is_terminated() => ctx
+            .terminated_by_this_response()
+            .await
+            .map_err(|e| StepResult::from_error(&e, false))?,
+        _ => false,
+    };
     match current {
-        Ok(Some(v)) if v.is_terminated() && !ctx.terminated && !ours(&v) => {
-            Err(StepResult::skipped(format!(
-                "{instance_id} was terminated outside this response: not replacing it"
-            )))
-        }
+        Ok(Some(v)) if v.is_terminated() && !ours => Err(StepResult::skipped(format!(
+            "{instance_id} was terminated outside this response: not replacing it"
+        ))),
         Ok(Some(v)) if v.is_terminated() => Ok(ctx.live.clone().unwrap_or(v)),
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(StepResult::skipped(format!(
@@ -133,6 +137,7 @@ fn request(
     a: &Planned,
     view: &InstanceView,
     launch: &Launch<'_>,
+    restore: &Restore,
 ) -> Phase<RunInstancesFluentBuilder> {
     let mut all_tags: BTreeMap<String, String> = BTreeMap::new();
     if a.copy_tags {
@@ -174,7 +179,7 @@ fn request(
                     .build(),
             );
             if let Some(subnet) = &view.subnet_id {
-                req = req.network_interfaces(primary_nic(view, subnet, a.associate_public_ip));
+                req = req.network_interfaces(primary_nic(restore, subnet, a.associate_public_ip));
             }
         }
         Launch::Clone => {
@@ -187,13 +192,13 @@ fn request(
             req = req
                 .image_id(image)
                 .set_key_name(view.key_name.clone())
-                .network_interfaces(primary_nic(view, subnet, a.associate_public_ip));
+                .network_interfaces(primary_nic(restore, subnet, a.associate_public_ip));
             if a.instance_type.is_none()
                 && let Some(t) = &view.instance_type
             {
                 req = req.instance_type(InstanceType::from(t.as_str()));
             }
-            if let Some(arn) = original_profile(view) {
+            if let Some(arn) = &restore.profile {
                 req = req.iam_instance_profile(
                     IamInstanceProfileSpecification::builder().arn(arn).build(),
                 );
@@ -201,35 +206,6 @@ fn request(
         }
     }
     Ok(req)
-}
-
-/// Concurrent deliveries: after the settle delay the lowest instance id stays; a
-/// twin terminates its own launch.
-async fn settle(ctx: &Ctx<'_>, a: &Planned, launched: &[String]) -> Phase<()> {
-    ctx.settle().await;
-    let ec2 = ctx.ec2();
-    match replacements(ec2, &ctx.finding.id, &a.instance_id).await {
-        Ok(all) => {
-            if let (Some(first), Some(mine)) = (all.first(), launched.first())
-                && first != mine
-                && !launched.contains(first)
-            {
-                let _ = ec2
-                    .terminate_instances()
-                    .set_instance_ids(Some(launched.to_vec()))
-                    .send()
-                    .await;
-                return Err(StepResult::already(format!(
-                    "a concurrent response replaced {} with {first}",
-                    a.instance_id
-                )));
-            }
-            Ok(())
-        }
-        Err(e) => {
-            Err(StepResult::from_error(&e, false).note("launched, but the duplicate check failed"))
-        }
-    }
 }
 
 /// Replacements of this instance for this finding that are not terminated.
@@ -259,37 +235,73 @@ async fn replacements(
     Ok(ids)
 }
 
-/// The replacement's primary interface: the original subnet and the ORIGINAL groups
-/// (from the record tag when the instance is already isolated), public IP as asked.
+/// What the replacement gets back of the original: the primary ENI's groups and
+/// the instance profile as they were before any response.
+struct Restore {
+    groups: Vec<String>,
+    profile: Option<String>,
+}
+
+/// The original groups and profile, from the responder's own record (this response's
+/// isolate, else the ledger), else GuardDuty's copy of the finding, else the live
+/// instance when no response changed it. Never from tags: anyone who can tag the
+/// instance could otherwise hand the replacement an admin profile or an open group.
+async fn restore(ctx: &Ctx<'_>, a: &Planned, view: &InstanceView) -> Phase<Restore> {
+    let fail = |e: crate::call::CallError| StepResult::from_error(&e, false);
+    let recorded = ctx
+        .recorded_original_groups(&a.instance_id)
+        .await
+        .map_err(fail)?;
+    let observed = ctx.observed;
+    let primary = view.enis.first().map(|e| e.id.clone()).or_else(|| {
+        observed
+            .and_then(|o| o.network_interfaces.first())
+            .map(|e| e.network_interface_id.clone())
+    });
+    let groups = primary
+        .as_ref()
+        .and_then(|p| recorded.as_ref().and_then(|r| r.get(p)).cloned())
+        .or_else(|| {
+            let p = primary.as_ref()?;
+            observed?
+                .network_interfaces
+                .iter()
+                .find(|e| &e.network_interface_id == p)
+                .map(|e| e.security_groups.clone())
+        })
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| {
+            if ctx.original_groups.is_some() || recorded.is_some() {
+                Vec::new()
+            } else {
+                view.enis
+                    .first()
+                    .map(|e| e.groups.clone())
+                    .unwrap_or_default()
+            }
+        });
+    let profile = match ctx.recorded_profile(&a.instance_id).await.map_err(fail)? {
+        Some(p) => Some(p),
+        None => observed
+            .and_then(|o| o.instance_profile_arn.clone())
+            .or_else(|| ctx.live.as_ref().and_then(|v| v.profile_arn.clone())),
+    };
+    Ok(Restore { groups, profile })
+}
+
+/// The replacement's primary interface: the original subnet and the original groups,
+/// public IP as asked.
 fn primary_nic(
-    view: &InstanceView,
+    restore: &Restore,
     subnet: &str,
     public_ip: bool,
 ) -> InstanceNetworkInterfaceSpecification {
-    let primary = view.enis.first();
-    let groups: Vec<String> = primary
-        .and_then(|e| view.tags.get(&tags::original_groups(&e.id)))
-        .map(|v| tags::decode_groups(v))
-        .or_else(|| {
-            // No ENI left (terminated): any recorded groups.
-            view.tags
-                .iter()
-                .find(|(k, _)| k.starts_with(tags::ORIGINAL_GROUPS_PREFIX))
-                .map(|(_, v)| tags::decode_groups(v))
-        })
-        .unwrap_or_else(|| primary.map(|e| e.groups.clone()).unwrap_or_default());
-    InstanceNetworkInterfaceSpecification::builder()
+    let mut nic = InstanceNetworkInterfaceSpecification::builder()
         .device_index(0)
         .subnet_id(subnet)
-        .associate_public_ip_address(public_ip)
-        .set_groups(Some(groups))
-        .build()
-}
-
-/// The profile recorded before a revocation, else the live one.
-fn original_profile(view: &InstanceView) -> Option<String> {
-    view.tags
-        .get(tags::ORIGINAL_PROFILE)
-        .cloned()
-        .or_else(|| view.profile_arn.clone())
+        .associate_public_ip_address(public_ip);
+    if !restore.groups.is_empty() {
+        nic = nic.set_groups(Some(restore.groups.clone()));
+    }
+    nic.build()
 }

@@ -1,5 +1,6 @@
-//! `release`: undo an isolation and a profile revocation from what they recorded on
-//! the instance, then remove the records.
+//! `release`: undo an isolation and a profile revocation from what the responder
+//! recorded in its ledger (never from tags, which anyone who can tag the instance
+//! could have written), then remove the `isolated` marker.
 
 use aws_sdk_ec2::types::IamInstanceProfileSpecification;
 use responder_core::steps::release::Planned;
@@ -17,24 +18,38 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     let Some(view) = ctx.view.clone() else {
         return StepResult::skipped(format!("instance {id} not found"));
     };
+    let groups = match ctx.recorded_original_groups(id).await {
+        Ok(g) => g.unwrap_or_default(),
+        Err(e) => return StepResult::from_error(&e, false),
+    };
+    let profile = match ctx.recorded_profile(id).await {
+        Ok(p) => p,
+        Err(e) => return StepResult::from_error(&e, false),
+    };
+    if groups.is_empty() && profile.is_none() {
+        return StepResult::already(format!(
+            "the ledger holds no isolation or revocation of {id} to release"
+        ));
+    }
     let mut restored = Vec::new();
     for eni in &view.enis {
-        let Some(groups) = view
-            .tags
-            .get(&tags::original_groups(&eni.id))
-            .map(|v| tags::decode_groups(v))
-        else {
+        let Some(original) = groups.get(&eni.id) else {
             continue;
         };
-        match move_eni(ec2, &eni.id, groups, ctx.dry_run).await {
+        if &eni.groups == original {
+            continue;
+        }
+        match move_eni(ec2, &eni.id, original.clone(), ctx.dry_run).await {
             Ok(()) => restored.push(eni.id.clone()),
             Err(e) => return StepResult::from_error(&e, ctx.dry_run),
         }
     }
-    let profile = view.tags.get(tags::ORIGINAL_PROFILE).cloned();
     if let Some(arn) = &profile
         && view.profile_arn.is_none()
     {
+        if ctx.dry_run {
+            return StepResult::no_dry_run(format!("would associate {arn} with {id}"));
+        }
         let r = ec2
             .associate_iam_instance_profile()
             .instance_id(id)
@@ -42,28 +57,30 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
             .send()
             .await
             .map_err(err);
-        if let Err(e) = r {
-            return StepResult::from_error(&e, false)
-                .note("groups restored; the instance profile was not");
+        match r {
+            Ok(_) => restored.push(arn.clone()),
+            Err(e) => {
+                return StepResult::from_error(&e, false)
+                    .note("groups restored; the instance profile was not");
+            }
         }
-    }
-    if restored.is_empty() && profile.is_none() {
-        return StepResult::already(format!("{id} has no recorded isolation to release"));
     }
     if ctx.dry_run {
         return StepResult::new(Outcome::WouldSucceed);
     }
-    let mut del = ec2.delete_tags().resources(id);
-    for (k, v) in view.tags.iter().filter(|(k, _)| {
-        k.starts_with(tags::ORIGINAL_GROUPS_PREFIX)
-            || *k == tags::ORIGINAL_PROFILE
-            || *k == tags::ISOLATED
-    }) {
-        del = del.tags(tag(k, v));
+    if restored.is_empty() {
+        return StepResult::already(format!("{id} already has its recorded groups and profile"));
     }
-    let _ = del.send().await;
+    if let Some(v) = view.tags.get(tags::ISOLATED) {
+        let _ = ec2
+            .delete_tags()
+            .resources(id)
+            .tags(tag(tags::ISOLATED, v))
+            .send()
+            .await;
+    }
     let mut r = StepResult::done(restored);
     r.notes
-        .push(format!("isolation records ({}...) removed", tags::PREFIX));
+        .push(format!("the {} marker is removed", tags::ISOLATED));
     r
 }

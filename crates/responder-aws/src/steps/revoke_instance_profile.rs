@@ -1,14 +1,12 @@
-//! `revoke-instance-profile`: remove the association EC2 shows now, after recording
-//! its profile on the instance so that `release` can restore it.
-
-use std::collections::BTreeMap;
+//! `revoke-instance-profile`: remove the association EC2 shows now; the ledger
+//! records its profile so that `release` and `relaunch` can restore it.
 
 use responder_core::steps::revoke_instance_profile::Planned;
-use responder_core::tags;
+use serde_json::json;
 
 use crate::call::err;
 use crate::context::{Ctx, StepResult};
-use crate::tagging::{filter, write_tags};
+use crate::tagging::filter;
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     let id = a.instance_id.as_str();
@@ -35,18 +33,9 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     let Some((assoc_id, arn)) = assoc else {
         return StepResult::already(format!("{id} has no instance profile"));
     };
-    // Record the profile so `release` can restore it (never overwrite a record).
-    let recorded = ctx
-        .view
-        .as_ref()
-        .is_some_and(|v| v.tags.contains_key(tags::ORIGINAL_PROFILE));
-    if !recorded && !ctx.dry_run && !arn.is_empty() {
-        let record = BTreeMap::from([(tags::ORIGINAL_PROFILE.to_owned(), arn.clone())]);
-        if let Err(e) = write_tags(ec2, &[id.to_owned()], &record, false).await {
-            return StepResult::from_error(&e, false)
-                .note("not revoking: the profile could not be recorded");
-        }
-    }
+    // The profile is recorded (the ledger keeps the step's state) so that `release`
+    // and `relaunch` can restore it; never on a tag anyone could overwrite.
+    ctx.original_profile = Some(arn.clone());
     if ctx.dry_run {
         return StepResult::no_dry_run(format!("would remove {arn} from {id}"));
     }
@@ -57,7 +46,11 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         .await
         .map_err(err)
     {
-        Ok(_) => StepResult::done(vec![arn]),
+        Ok(_) => {
+            let mut r = StepResult::done(vec![arn.clone()]);
+            r.state = Some(json!({ "original_profile": arn }));
+            r
+        }
         Err(e) if e.code == "InvalidAssociationID.NotFound" => {
             StepResult::already("the association is already gone")
         }

@@ -53,26 +53,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         Ok(created) => created,
         Err(e) => return StepResult::from_error(&e, dry_run),
     };
-    // Concurrent deliveries may each have created a set. After a settle delay every
-    // one of them sees all sets; the set holding the lowest snapshot id stays, the
-    // others delete their own. Converges without a lock for deliveries that start
-    // within the delay of each other (a conditional write in a table is the general fix).
-    ctx.settle().await;
-    let all = match ours(ec2, &ctx.finding.id, instance_id).await {
-        Ok(s) => s,
-        Err(e) => return StepResult::from_error(&e, false),
-    };
-    let lowest_other = all.iter().filter(|s| !created.contains(s)).min();
-    if let (Some(other), Some(mine)) = (lowest_other, created.iter().min())
-        && other < mine
-    {
-        for s in &created {
-            let _ = ec2.delete_snapshot().snapshot_id(s).send().await;
-        }
-        return StepResult::already(format!(
-            "a concurrent response snapshotted {instance_id} first"
-        ));
-    }
+    // Concurrent deliveries: the ledger's claim lets one of them create the set.
     if a.wait && !created.is_empty() {
         let waited = ec2
             .wait_until_snapshot_completed()

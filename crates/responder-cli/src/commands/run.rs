@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use responder_aws::ledger::Ledger;
 use responder_aws::render::report_text;
+use responder_aws::responder::{Answer, Responder};
+use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
 use responder_aws::{Clients, ExecOptions, Executor};
 use responder_core::plan::Settings;
 use serde_json::{Value, json};
@@ -23,6 +26,14 @@ pub struct RunArgs<'a> {
     pub dry_run: bool,
     /// Default SNS topic.
     pub topic_arn: Option<&'a str>,
+    /// Ask GuardDuty to confirm each finding first.
+    pub verify: bool,
+    /// The verifying detector (else ListDetectors).
+    pub detector_id: Option<String>,
+    /// The ledger table.
+    pub ledger_table: Option<String>,
+    /// The blast-radius budget per hour.
+    pub max_destructive_per_hour: u32,
     /// Output format.
     pub format: Format,
     /// Finding files.
@@ -41,13 +52,32 @@ pub fn run(args: RunArgs<'_>) -> u8 {
     };
     runtime.block_on(async {
         let config = Clients::load(args.endpoint_url, args.region).await;
-        let executor = Executor::new(
-            Clients::new(&config),
+        let clients = Clients::new(&config);
+        let verifier = if args.verify {
+            Some(Verifier::new(
+                clients.guardduty.clone(),
+                match &args.detector_id {
+                    Some(id) => DetectorSource::Fixed(id.clone()),
+                    None => DetectorSource::Discover,
+                },
+                RetryPolicy::default(),
+            ))
+        } else {
+            eprintln!("warning: --no-verify: findings are acted on without GuardDuty confirming them");
+            None
+        };
+        let mut executor = Executor::new(
+            clients,
             ExecOptions {
                 dry_run: args.dry_run,
                 topic_arn: args.topic_arn.map(str::to_owned),
             },
         );
+        if let Some(table) = &args.ledger_table {
+            executor = executor.with_ledger(Ledger::from_config(&config, table));
+        }
+        let responder = Responder::new(engine, executor, verifier, args.max_destructive_per_hour);
+        let owner = format!("cli-{}-{}", std::process::id(), now_millis());
         let mut out: Vec<Value> = Vec::new();
         let mut code = 0;
         for path in args.files {
@@ -71,8 +101,16 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                         continue;
                     }
                 };
-                let plan = match engine.plan(&f, false) {
-                    Ok(p) => p,
+                let report = match responder.answer(&f, &owner).await {
+                    Ok(Answer::Responded(report)) => report,
+                    Ok(Answer::NoAction { plan, .. }) => {
+                        let v = json!({"source": source, "finding_id": f.id, "status": "no-action", "reason": plan.decision});
+                        if args.format == Format::Text {
+                            println!("{source}: {}: no action ({})", f.id, plan.decision);
+                        }
+                        out.push(v);
+                        continue;
+                    }
                     Err(e) => {
                         eprintln!("{source}: {e}");
                         out.push(
@@ -82,7 +120,6 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                         continue;
                     }
                 };
-                let report = executor.respond(&f, &plan).await;
                 if report.is_failure() {
                     code = code.max(1);
                 }
@@ -104,4 +141,12 @@ pub fn run(args: RunArgs<'_>) -> u8 {
         }
         code
     })
+}
+
+/// Milliseconds since the epoch: with the process id, a claim owner no other run has.
+fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }

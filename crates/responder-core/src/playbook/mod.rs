@@ -5,4 +5,4 @@ pub mod model;
 pub mod validate;
 mod yaml_path;
 pub use load::{Diagnostic, Level, LoadedPlaybook, load_dir, load_str};
-pub use model::{Acknowledgement, Criteria, Mode, Playbook};
+pub use model::{Acknowledgement, Criteria, Limits, Mode, Playbook};

@@ -43,6 +43,9 @@ pub struct Playbook {
     /// Validation warnings the author has considered and accepts.
     #[serde(default)]
     pub acknowledge: Vec<Acknowledgement>,
+    /// Bounds on how much this playbook may destroy.
+    #[serde(default)]
+    pub limits: Limits,
     /// The steps, in order. `isolate` always runs first when present.
     #[schemars(with = "Vec<Step>", length(min = 1))]
     pub steps: Vec<Spanned<Step>>,
@@ -58,6 +61,20 @@ impl Playbook {
     pub fn is_destructive(&self) -> bool {
         self.steps.iter().any(|s| s.value.spec().destructive)
     }
+}
+
+/// Bounds on a playbook's destructive responses, beside the deployment's
+/// `MAX_DESTRUCTIVE_PER_HOUR`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// At most this many responses of this playbook per hour take steps that cannot
+    /// be undone (terminate, stop, relaunch, revoke); past it, responses keep their
+    /// reversible steps (isolate, snapshot, tag, notify) and say what was withheld.
+    /// Counted in the ledger, across every container and delivery.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_per_hour: Option<u32>,
 }
 
 /// Whether a playbook acts or only reports.

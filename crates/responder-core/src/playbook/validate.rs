@@ -133,6 +133,7 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
         let context = Context {
             index: i,
             earlier: p.steps[..i].iter().map(|s| &s.value).collect(),
+            later: p.steps[i + 1..].iter().map(|s| &s.value).collect(),
             acknowledge: &p.acknowledge,
         };
         for check in step.validate(&context) {

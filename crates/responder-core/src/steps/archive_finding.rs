@@ -34,6 +34,8 @@ impl Declare for Params {
         name: "archive-finding",
         summary: "Archive the finding in GuardDuty after the response.",
         destructive: false,
+        reversible: true,
+        once: true,
         needs_instance: false,
         needs_live_instance: false,
         evidence: false,

@@ -42,6 +42,8 @@ impl Declare for Params {
         name: "capture-console-output",
         summary: "Keep the instance's console output in the report.",
         destructive: false,
+        reversible: true,
+        once: true,
         needs_instance: true,
         needs_live_instance: true,
         evidence: false,

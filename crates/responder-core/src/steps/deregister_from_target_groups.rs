@@ -31,6 +31,8 @@ impl Declare for Params {
         name: "deregister-from-target-groups",
         summary: "Deregister the instance from every load-balancer target group.",
         destructive: true,
+        reversible: true,
+        once: true,
         needs_instance: true,
         needs_live_instance: true,
         evidence: false,

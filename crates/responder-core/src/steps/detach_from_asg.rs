@@ -35,6 +35,8 @@ impl Declare for Params {
         name: "detach-from-asg",
         summary: "Detach the instance from its Auto Scaling group.",
         destructive: true,
+        reversible: true,
+        once: true,
         needs_instance: true,
         needs_live_instance: true,
         evidence: false,

@@ -113,6 +113,8 @@ impl Declare for Params {
         name: "isolate",
         summary: "Cut the instance off the network: every ENI into a quarantine group with no rules.",
         destructive: true,
+        reversible: true,
+        once: false,
         needs_instance: true,
         needs_live_instance: true,
         evidence: false,

@@ -59,6 +59,16 @@ pub struct StepSpec {
     /// Changes or removes the instance, its network or its access. Archived findings
     /// never reach a playbook with such a step unless it opts in.
     pub destructive: bool,
+    /// Can be undone (`release`, a tag, an unarchive): past the blast-radius budget a
+    /// response keeps its reversible steps and withholds the destructive ones that
+    /// are not (terminate, stop, relaunch, revoke).
+    pub reversible: bool,
+    /// Taken exactly once per finding and instance: with a ledger, the executor
+    /// claims the step with a conditional write before running it and records its
+    /// outcome after, so concurrent and repeated deliveries never repeat it. Steps
+    /// that are idempotent by nature and on the path to isolation (`isolate`, `tag`)
+    /// are not claimed: a claim would be one more round trip before isolation.
+    pub once: bool,
     /// Acts on the finding's EC2 instance: planning fails for findings without one,
     /// and the executor checks the instance still exists before running it.
     pub needs_instance: bool,
@@ -149,6 +159,8 @@ pub struct Context<'a> {
     pub index: usize,
     /// The steps written before it.
     pub earlier: Vec<&'a Step>,
+    /// The steps written after it.
+    pub later: Vec<&'a Step>,
     /// The warnings the playbook acknowledges.
     pub acknowledge: &'a [Acknowledgement],
 }
@@ -157,6 +169,11 @@ impl Context<'_> {
     /// True when an earlier step has this name.
     pub fn after(&self, name: &str) -> bool {
         self.earlier.iter().any(|s| s.spec().name == name)
+    }
+
+    /// True when a later step has this name.
+    pub fn before(&self, name: &str) -> bool {
+        self.later.iter().any(|s| s.spec().name == name)
     }
 }
 

@@ -39,6 +39,8 @@ impl Declare for Params {
         name: "notify",
         summary: "Publish the report to an SNS topic.",
         destructive: false,
+        reversible: true,
+        once: true,
         needs_instance: false,
         needs_live_instance: false,
         evidence: false,

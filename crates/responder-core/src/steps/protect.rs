@@ -48,6 +48,8 @@ impl Declare for Params {
         name: "protect",
         summary: "Enable termination protection and set shutdown behaviour to stop.",
         destructive: true,
+        reversible: true,
+        once: true,
         needs_instance: true,
         needs_live_instance: true,
         evidence: false,

@@ -125,6 +125,8 @@ impl Declare for Params {
         name: "relaunch",
         summary: "Launch a clean, hardened replacement.",
         destructive: true,
+        reversible: false,
+        once: true,
         needs_instance: true,
         needs_live_instance: false,
         evidence: false,
@@ -163,9 +165,11 @@ impl Declare for Params {
 
     fn validate(&self, context: &Context<'_>) -> Vec<Check> {
         let mut out = check_tags(&self.tags);
-        if !context.after("terminate") && !context.after("stop") {
+        // The planner launches the replacement before a terminate, wherever the
+        // playbook writes it, so that a failed launch never leaves fewer instances.
+        if !context.after("terminate") && !context.after("stop") && !context.before("terminate") {
             out.push(Check::error(
-                "relaunch without an earlier terminate or stop would run the replacement beside the compromised instance",
+                "relaunch without a terminate or an earlier stop would run the replacement beside the compromised instance for good",
             ));
         }
         out

@@ -31,6 +31,8 @@ impl Declare for Params {
         name: "release",
         summary: "Undo an isolation and a profile revocation from the recorded state.",
         destructive: true,
+        reversible: true,
+        once: true,
         needs_instance: true,
         needs_live_instance: true,
         evidence: false,

@@ -32,6 +32,8 @@ impl Declare for Params {
         name: "revoke-instance-profile",
         summary: "Remove the instance's IAM instance profile (its credentials).",
         destructive: true,
+        reversible: false,
+        once: true,
         needs_instance: true,
         needs_live_instance: true,
         evidence: false,

@@ -62,6 +62,8 @@ impl Declare for Params {
         name: "snapshot",
         summary: "Snapshot every EBS volume of the instance (evidence).",
         destructive: false,
+        reversible: true,
+        once: true,
         needs_instance: true,
         needs_live_instance: true,
         evidence: true,

@@ -33,6 +33,8 @@ impl Declare for Params {
         name: "stop",
         summary: "Stop the instance (memory is lost; disks are kept).",
         destructive: true,
+        reversible: false,
+        once: true,
         needs_instance: true,
         needs_live_instance: true,
         evidence: false,

@@ -36,6 +36,8 @@ impl Declare for Params {
         name: "tag",
         summary: "Tag the instance.",
         destructive: false,
+        reversible: true,
+        once: false,
         needs_instance: true,
         needs_live_instance: false,
         evidence: false,

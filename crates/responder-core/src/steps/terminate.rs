@@ -34,6 +34,8 @@ impl Declare for Params {
         name: "terminate",
         summary: "Terminate the instance.",
         destructive: true,
+        reversible: false,
+        once: true,
         needs_instance: true,
         needs_live_instance: false,
         evidence: false,

@@ -1,5 +1,8 @@
-//! The quarantine and untrack groups: found by name in a VPC or created, and their
-//! rules made what they must be. Remembered in the executor's group cache.
+//! The quarantine and untrack groups: found by name in a VPC or created, their
+//! ownership marker checked and their rules made what they must be, on every use.
+//! Nothing is cached across responses: a group changed or deleted since the last
+//! response is seen, because the lookup runs in the same round trip as the instance
+//! describe (and the verification) and costs no time to isolation.
 
 use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, TagSpecification,
@@ -39,8 +42,6 @@ impl Kind {
     }
 }
 
-/// Finds the group by name in the VPC or creates it, and makes its rules what they
-/// must be. `Ok(None)` in a dry run when the group does not exist.
 /// The tags a group gets as it is created: the deployment role may create groups only
 /// with them (and a dry run must send them too, or it would be refused).
 pub(super) fn creation_tags(name: &str, kind: Kind) -> TagSpecification {
@@ -51,48 +52,81 @@ pub(super) fn creation_tags(name: &str, kind: Kind) -> TagSpecification {
         .build()
 }
 
+/// True when the group carries the responder's marker for `kind`: it was created by
+/// the responder (the deployment role may set that tag only on the groups it creates).
+/// A group that merely has the right name is somebody else's.
+pub(super) fn is_ours(group: &SecurityGroup, kind: Kind) -> bool {
+    group
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some(tags::ROLE) && t.value() == Some(kind.role()))
+}
+
+/// The groups with these names in this VPC: one call, whatever the number of names.
+pub(super) async fn find_groups(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    names: &[&str],
+) -> Result<Vec<SecurityGroup>, CallError> {
+    let out = ec2
+        .describe_security_groups()
+        .filters(filter("group-name", names))
+        .filters(filter("vpc-id", &[vpc]))
+        .send()
+        .await
+        .map_err(err)?;
+    Ok(out.security_groups().to_vec())
+}
+
+/// Finds the group by name among `found` (the VPC's lookup) or creates it, checks
+/// that it is the responder's, and makes its rules exactly what they must be, on
+/// every use: a group that gained a rule since the last response is put right before
+/// any ENI goes into it. `Ok(None)` in a dry run when the group does not exist.
+/// Returns the group id and whether this call created it.
 pub(super) async fn ensure_group(
     ctx: &Ctx<'_>,
     vpc: &str,
     name: &str,
     kind: Kind,
     forensics: Option<&ForensicsIngress>,
-    prefound: Option<Option<SecurityGroup>>,
-    trips: &mut u32,
+    found: &[SecurityGroup],
 ) -> Result<Option<(String, bool)>, CallError> {
-    if let Some(id) = ctx.groups.get(vpc, name) {
-        return Ok(Some((id, false)));
-    }
     let ec2 = ctx.ec2();
-    let found = match prefound {
-        Some(f) => f,
-        None => {
-            *trips += 1;
-            find_group(ec2, vpc, name).await?
-        }
-    };
-    let (group, created) = match found {
+    let named = found
+        .iter()
+        .find(|g| g.group_name() == Some(name) && g.vpc_id().is_none_or(|v| v == vpc))
+        .cloned();
+    let (group, created) = match named {
         Some(g) => (g, false),
         None if ctx.dry_run => return Ok(None),
-        None => {
-            *trips += 1;
-            match create_group(ec2, vpc, name, kind).await {
-                Ok(fresh) => (fresh, true),
-                // Another invocation created it first: use theirs.
-                Err(e) if e.code == "InvalidGroup.Duplicate" => {
-                    match find_group(ec2, vpc, name).await? {
-                        Some(g) => (g, false),
-                        None => return Err(e),
-                    }
+        None => match create_group(ec2, vpc, name, kind).await {
+            Ok(fresh) => (fresh, true),
+            // A concurrent delivery created it first: use theirs, as found now.
+            Err(e) if e.code == "InvalidGroup.Duplicate" => {
+                let again = find_groups(ec2, vpc, &[name]).await?;
+                match again.into_iter().next() {
+                    Some(g) => (g, false),
+                    None => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
-        }
+            Err(e) => return Err(e),
+        },
     };
+    if !created && !is_ours(&group, kind) {
+        return Err(CallError {
+            code: "ResponderGroupNotOwned".to_owned(),
+            message: format!(
+                "{} ({name}) in {vpc} is not the responder's {} group: it lacks the {}={} tag the responder sets when it creates one. Refusing to put ENIs into a group someone else controls: delete or rename it, or configure another group name",
+                group.group_id().unwrap_or_default(),
+                kind.role(),
+                tags::ROLE,
+                kind.role()
+            ),
+        });
+    }
     let id = group.group_id().unwrap_or_default().to_owned();
     if !ctx.dry_run {
-        configure(ec2, &group, kind, forensics, trips).await?;
-        ctx.groups.insert(vpc, name, &id);
+        configure(ec2, &group, kind, forensics).await?;
     }
     Ok(Some((id, created)))
 }
@@ -128,41 +162,26 @@ fn all_ipv4() -> IpPermission {
         .build()
 }
 
-/// The group with this name in this VPC, if any.
-pub(super) async fn find_group(
-    ec2: &aws_sdk_ec2::Client,
-    vpc: &str,
-    name: &str,
-) -> Result<Option<SecurityGroup>, CallError> {
-    let out = ec2
-        .describe_security_groups()
-        .filters(filter("group-name", &[name]))
-        .filters(filter("vpc-id", &[vpc]))
-        .send()
-        .await
-        .map_err(err)?;
-    Ok(out.security_groups().first().cloned())
-}
-
 /// Quarantine: no rules at all (forensics ingress aside). Untrack: everything open.
 async fn configure(
     ec2: &aws_sdk_ec2::Client,
     group: &SecurityGroup,
     kind: Kind,
     forensics: Option<&ForensicsIngress>,
-    trips: &mut u32,
 ) -> Result<(), CallError> {
     let id = group.group_id().unwrap_or_default();
     match kind {
         Kind::Quarantine => {
             if !group.ip_permissions_egress().is_empty() {
-                *trips += 1;
-                ec2.revoke_security_group_egress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
-                    .send()
-                    .await
-                    .map_err(err)?;
+                ignore_gone(
+                    ec2.revoke_security_group_egress()
+                        .group_id(id)
+                        .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(err),
+                )?;
             }
             let wanted = forensics.map(forensics_rules).unwrap_or_default();
             let stray: Vec<IpPermission> = group
@@ -172,12 +191,15 @@ async fn configure(
                 .cloned()
                 .collect();
             if !stray.is_empty() {
-                ec2.revoke_security_group_ingress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(stray))
-                    .send()
-                    .await
-                    .map_err(err)?;
+                ignore_gone(
+                    ec2.revoke_security_group_ingress()
+                        .group_id(id)
+                        .set_ip_permissions(Some(stray))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(err),
+                )?;
             }
             if !wanted.is_empty() {
                 ignore_duplicate(
@@ -255,6 +277,14 @@ fn forensics_rules(f: &ForensicsIngress) -> Vec<IpPermission> {
             p.build()
         })
         .collect()
+}
+
+/// A concurrent delivery revoked the same rule first: the group is as it must be.
+fn ignore_gone(r: Result<(), CallError>) -> Result<(), CallError> {
+    match r {
+        Err(e) if e.code == "InvalidPermission.NotFound" => Ok(()),
+        other => other,
+    }
 }
 
 fn ignore_duplicate(r: Result<(), CallError>) -> Result<(), CallError> {

@@ -1,33 +1,51 @@
 //! `isolate`: every ENI of the instance into the planned quarantine group of its VPC.
 //!
-//! Fast path: when the quarantine groups are known (cached from an earlier response
-//! in this process), the ENIs the finding lists (the plan's `observed` part) are moved
-//! at once, in parallel with the describe of the instance: one round trip. Then any
-//! ENI the finding did not list is isolated, and on a first isolation connections are
-//! cut by a hop through the all-open "untrack" group, when the plan names one (flows
-//! allowed by all-open rules are untracked, and the move back to the rule-less
-//! quarantine group ends them).
+//! Round 1 describes the instance and looks up the responder's groups in the VPCs
+//! the finding lists (the executor's prefetch runs both in parallel with the
+//! verification against GuardDuty). Round 2 moves every ENI that the live describe
+//! shows attached to the instance, and nothing else, while the ENIs' original groups
+//! are recorded in the ledger. Then, on a first isolation, connections are cut by a
+//! hop through the all-open "untrack" group when the plan names one (flows allowed by
+//! all-open rules are untracked, and the move back to the rule-less quarantine group
+//! ends them), and the planned connection-tracking timeouts are set.
+//!
+//! State is never read from tags: the original groups come from the ledger (what the
+//! responder recorded), the live describe (minus the responder's own groups) and
+//! GuardDuty's copy of the finding, in that order.
 
 mod groups;
 mod network_acl;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{ConnectionTrackingSpecificationRequest, SecurityGroup};
-use futures::future::join_all;
+use futures::StreamExt;
+use futures::stream;
 use responder_core::plan::ObservedEni;
 use responder_core::steps::isolate::{ConnectionTracking, Planned};
 use responder_core::tags;
+use serde_json::json;
 
-use self::groups::{Kind, ensure_group, find_group};
+use self::groups::{Kind, ensure_group, find_groups};
 use crate::call::{CallError, err};
-use crate::context::{Ctx, Phase, StepResult};
-use crate::instance::{InstanceView, describe};
+use crate::context::{Ctx, PARALLEL, Phase, StepResult};
+use crate::instance::InstanceView;
 use crate::report::Outcome;
 use crate::tagging::write_tags;
 
 /// Group ids by VPC.
 type ByVpc = BTreeMap<String, String>;
+
+/// Original security groups by ENI: what `release` and `relaunch` restore.
+pub(crate) type OriginalGroups = BTreeMap<String, Vec<String>>;
+
+/// How many of the VPCs a finding lists are looked up before the describe says
+/// which VPCs the instance is really in: an event listing hundreds of VPCs drives
+/// no more lookups than this.
+pub(crate) const PREFETCH_VPCS: usize = 4;
+
+/// How many times the move back from the all-open untrack group is tried.
+const PUT_BACK_ATTEMPTS: usize = 3;
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     match isolate(ctx, a).await {
@@ -35,42 +53,105 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     }
 }
 
+/// The names of the groups `isolate` looks up in each VPC.
+pub(crate) fn group_names(a: &Planned) -> Vec<String> {
+    let mut names = vec![a.quarantine_group.clone()];
+    names.extend(a.untrack_group.clone());
+    names
+}
+
+/// The VPCs a finding lists, sorted, once each, at most [`PREFETCH_VPCS`].
+pub(crate) fn observed_vpcs(enis: &[ObservedEni]) -> Vec<String> {
+    let set: BTreeSet<&String> = enis.iter().filter_map(|e| e.vpc_id.as_ref()).collect();
+    set.into_iter().take(PREFETCH_VPCS).cloned().collect()
+}
+
+/// Looks the responder's groups up in each VPC, at most [`PARALLEL`] calls at once.
+pub(crate) async fn lookup_groups(
+    ec2: &aws_sdk_ec2::Client,
+    vpcs: &[String],
+    names: &[String],
+) -> Result<BTreeMap<String, Vec<SecurityGroup>>, CallError> {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let names = &names;
+    let found: Vec<Result<(String, Vec<SecurityGroup>), CallError>> = stream::iter(vpcs)
+        .map(|vpc| async move { Ok((vpc.clone(), find_groups(ec2, vpc, names).await?)) })
+        .buffered(PARALLEL)
+        .collect()
+        .await;
+    found.into_iter().collect()
+}
+
 async fn isolate(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<StepResult> {
     let mut round_trips = 0u32;
-    let Located {
-        view,
-        fast_done,
-        prefound,
-    } = locate(ctx, a, &mut round_trips).await?;
-    let already_isolated = view.tags.contains_key(tags::ISOLATED);
+    let (view, mut lookups) = locate(ctx, a, &mut round_trips).await?;
     let vpcs = view.vpcs();
+    // The live VPCs the round-1 lookup did not cover (the finding listed others).
+    let missing: Vec<String> = vpcs
+        .iter()
+        .filter(|v| !lookups.contains_key(*v))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        match lookup_groups(ctx.ec2(), &missing, &group_names(a)).await {
+            Ok(found) => lookups.extend(found),
+            Err(e) => return Err(StepResult::from_error(&e, ctx.dry_run)),
+        }
+        round_trips += 1;
+    }
     let mut created = Vec::new();
     let quarantine = ensure_quarantine(
         ctx,
         a,
         &view,
         &vpcs,
-        prefound,
+        &lookups,
         &mut created,
         &mut round_trips,
     )
     .await?;
-    // Recorded before anything else changes the groups.
-    let record = original_groups(ctx, &view, &quarantine);
-    let nothing_moved =
-        move_into_quarantine(ctx, &view, &fast_done, &quarantine, &mut round_trips).await?;
+    let ours = responder_groups(&lookups, &quarantine);
+    let original = original_groups(ctx, &view, &ours).await?;
+    ctx.original_groups = Some(original.clone());
+    let pending: Vec<(String, String)> = view
+        .enis
+        .iter()
+        .filter_map(|e| {
+            let q = quarantine.get(e.vpc_id.as_ref()?)?;
+            (e.groups != [q.clone()]).then(|| (e.id.clone(), q.clone()))
+        })
+        .collect();
+    // Round 2: the moves, and at the same time the record of what they change.
+    let (moved, recorded) = futures::join!(
+        move_all(ctx.ec2(), &pending),
+        ctx.record_state(json!({ "original_groups": original }))
+    );
+    if !pending.is_empty() {
+        round_trips += 1;
+    }
+    if let Err(e) = moved {
+        return Err(
+            StepResult::from_error(&e, false).note("moving the ENIs into quarantine failed")
+        );
+    }
     ctx.isolated_after(round_trips);
-
-    let mut result = if nothing_moved && already_isolated {
+    if let Err(e) = recorded {
+        return Err(StepResult::from_error(&e, false).note(
+            "the ENIs are isolated, but their original groups could not be recorded: the response fails so that it is retried",
+        ));
+    }
+    let first_isolation = !pending.is_empty();
+    let mut result = if first_isolation {
+        StepResult::done(view.enis.iter().map(|e| e.id.clone()).collect())
+    } else {
         StepResult::already(format!(
             "every ENI of {} is already in {}",
             a.instance_id, a.quarantine_group
         ))
-    } else {
-        StepResult::done(view.enis.iter().map(|e| e.id.clone()).collect())
     };
-    if let (Some(untrack), false) = (&a.untrack_group, already_isolated) {
-        let cut = cut_connections(ctx, &view, &vpcs, untrack, &quarantine, &mut created).await?;
+    if let (Some(untrack), true) = (&a.untrack_group, first_isolation) {
+        let cut =
+            cut_connections(ctx, a, &view, &lookups, untrack, &quarantine, &mut created).await?;
         result.notes.extend(cut);
     }
     if let Some(ct) = &a.connection_tracking {
@@ -87,167 +168,122 @@ async fn isolate(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<StepResult> {
             }
         }
     }
+    // The marker people and IAM conditions see. Not state: nothing reads it back.
+    let marker = BTreeMap::from([(tags::ISOLATED.to_owned(), tags::truncate(&ctx.finding.id))]);
+    if let Err(e) = write_tags(ctx.ec2(), std::slice::from_ref(&view.id), &marker, false).await {
+        return Err(StepResult::from_error(&e, false)
+            .note("ENIs are isolated; the isolated marker tag could not be written"));
+    }
     result.resources.extend(quarantine.values().cloned());
     result
         .resources
         .extend(created.iter().map(|g| format!("created {g}")));
-    result.notes.extend(write_records(ctx, &view, record).await);
+    result.state = Some(json!({ "original_groups": original }));
     Ok(result)
 }
 
-/// What round 1 found.
-struct Located {
-    /// The instance as EC2 describes it now.
-    view: InstanceView,
-    /// ENIs the warm fast path already moved into quarantine.
-    fast_done: Vec<String>,
-    /// Cold start: the quarantine group looked up by name in each VPC the finding
-    /// lists (`None`: not there).
-    prefound: BTreeMap<String, Option<SecurityGroup>>,
-}
-
-/// Round 1: describe the instance and, at the same time, either move the listed ENIs
-/// (groups known: the warm fast path) or look the quarantine groups up.
-async fn locate(ctx: &mut Ctx<'_>, a: &Planned, round_trips: &mut u32) -> Phase<Located> {
-    let ec2 = ctx.ec2();
-    let warm = warm_moves(ctx, a);
-    let describe_fut = describe(ec2, &a.instance_id);
-    let mut prefound = BTreeMap::new();
-    let (view, fast) = match &warm {
-        Some(moves) => {
-            let moves_fut = join_all(
-                moves
-                    .iter()
-                    .map(|(eni, gid)| move_eni(ec2, eni, vec![gid.clone()], false)),
+/// Round 1: the instance as EC2 describes it now and the responder's groups in the
+/// VPCs the finding lists. Both come from the executor's prefetch when it ran
+/// (counted as one round trip); otherwise they are fetched here, in parallel.
+async fn locate(
+    ctx: &mut Ctx<'_>,
+    a: &Planned,
+    round_trips: &mut u32,
+) -> Phase<(InstanceView, BTreeMap<String, Vec<SecurityGroup>>)> {
+    let names = group_names(a);
+    let prefetched = ctx.take_prefetched_groups(&names);
+    let lookups = match prefetched {
+        Some(found) if ctx.view.is_some() || ctx.gone => found,
+        _ => {
+            let vpcs = observed_vpcs(
+                ctx.observed
+                    .map(|o| o.network_interfaces.as_slice())
+                    .unwrap_or_default(),
             );
-            let (view, results) = futures::join!(describe_fut, moves_fut);
-            (view, Some(results))
-        }
-        None => {
-            let vpcs = observed_vpcs(ctx);
-            let finds = join_all(vpcs.iter().map(|v| find_group(ec2, v, &a.quarantine_group)));
-            let (view, found) = futures::join!(describe_fut, finds);
-            for (vpc, f) in vpcs.iter().zip(found) {
-                match f {
-                    Ok(g) => {
-                        prefound.insert(vpc.clone(), g);
-                    }
-                    Err(e) => return Err(StepResult::from_error(&e, false)),
-                }
+            let ec2 = ctx.ec2();
+            let (view, found) =
+                futures::join!(ctx.view(&a.instance_id), lookup_groups(ec2, &vpcs, &names));
+            if let Err(e) = view {
+                return Err(StepResult::from_error(&e, false));
             }
-            (view, None)
+            found.map_err(|e| StepResult::from_error(&e, ctx.dry_run))?
         }
     };
     *round_trips += 1;
-    let view = match view {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            ctx.gone = true;
+    let view = match ctx.view.clone() {
+        Some(v) => v,
+        None => {
             return Err(StepResult::skipped(format!(
                 "instance {} not found: nothing to isolate",
                 a.instance_id
             )));
         }
-        Err(e) => return Err(StepResult::from_error(&e, false)),
     };
     if view.is_terminated() {
-        // Terminated by an earlier delivery of this finding, or by someone else: in
-        // the second case the response has nothing to act on.
-        if view.tags.get(tags::ISOLATED) != Some(&ctx.finding.id) {
-            ctx.gone = true;
+        // Terminated by an earlier delivery of this finding (the ledger says so), or
+        // by someone else: then the response has nothing to act on.
+        match ctx.terminated_by_this_response().await {
+            Ok(true) => {}
+            Ok(false) => ctx.gone = true,
+            Err(e) => return Err(StepResult::from_error(&e, false)),
         }
-        let skipped = StepResult::skipped(format!("instance {} is {}", a.instance_id, view.state));
-        ctx.view = Some(view);
-        return Err(skipped);
+        return Err(StepResult::skipped(format!(
+            "instance {} is {}",
+            a.instance_id, view.state
+        )));
     }
-    let mut fast_done: Vec<String> = Vec::new();
-    if let (Some(results), Some(moves)) = (fast, &warm) {
-        for (r, (eni, _)) in results.into_iter().zip(moves) {
-            match r {
-                Ok(()) => fast_done.push(eni.clone()),
-                Err(e) => {
-                    return Err(
-                        StepResult::from_error(&e, false).note(format!("moving {eni} failed"))
-                    );
-                }
-            }
-        }
-    }
-    ctx.live = Some(view.clone());
-    Ok(Located {
-        view,
-        fast_done,
-        prefound,
-    })
+    Ok((view, lookups))
 }
 
-/// The ENIs the finding lists (the plan's `observed` part).
-fn observed_enis<'a>(ctx: &Ctx<'a>) -> &'a [ObservedEni] {
-    ctx.observed
-        .map(|o| o.network_interfaces.as_slice())
-        .unwrap_or_default()
-}
-
-/// The VPCs of the ENIs the finding lists, sorted, once each.
-fn observed_vpcs(ctx: &Ctx<'_>) -> Vec<String> {
-    let mut vpcs: Vec<String> = observed_enis(ctx)
-        .iter()
-        .filter_map(|e| e.vpc_id.clone())
-        .collect();
-    vpcs.sort();
-    vpcs.dedup();
-    vpcs
-}
-
-/// The warm fast path: `(ENI, quarantine group)` for every ENI the finding lists,
-/// when every one of their VPCs' quarantine groups is cached (never in a dry run).
-fn warm_moves(ctx: &Ctx<'_>, a: &Planned) -> Option<Vec<(String, String)>> {
-    observed_enis(ctx)
-        .iter()
-        .map(|e| {
-            let vpc = e.vpc_id.as_deref()?;
-            let gid = ctx.groups.get(vpc, &a.quarantine_group)?;
-            Some((e.network_interface_id.clone(), gid))
-        })
-        .collect::<Option<Vec<_>>>()
-        .filter(|v| !v.is_empty() && !ctx.dry_run)
-}
-
-/// The quarantine group of every VPC the instance's ENIs are in, found or created
-/// with exactly its rules. A dry run ends here with the answers of the calls an
-/// isolation makes.
+/// The quarantine group of every VPC the instance's ENIs are in, found or created,
+/// checked as the responder's and with exactly its rules (at most [`PARALLEL`] VPCs
+/// at once). A dry run ends here with the answers of the calls an isolation makes.
 async fn ensure_quarantine(
     ctx: &Ctx<'_>,
     a: &Planned,
     view: &InstanceView,
     vpcs: &[String],
-    mut prefound: BTreeMap<String, Option<SecurityGroup>>,
+    lookups: &BTreeMap<String, Vec<SecurityGroup>>,
     created: &mut Vec<String>,
     round_trips: &mut u32,
 ) -> Phase<ByVpc> {
-    let mut quarantine = ByVpc::new();
-    for vpc in vpcs {
-        let found = prefound.remove(vpc);
-        let ensured = ensure_group(
-            ctx,
-            vpc,
-            &a.quarantine_group,
-            Kind::Quarantine,
-            a.forensics_ingress.as_ref(),
-            found,
-            round_trips,
-        )
+    let none = Vec::new();
+    let ensured: Vec<(String, Result<Option<(String, bool)>, CallError>)> = stream::iter(vpcs)
+        .map(|vpc| {
+            let found = lookups.get(vpc).unwrap_or(&none);
+            async move {
+                let r = ensure_group(
+                    ctx,
+                    vpc,
+                    &a.quarantine_group,
+                    Kind::Quarantine,
+                    a.forensics_ingress.as_ref(),
+                    found,
+                )
+                .await;
+                (vpc.clone(), r)
+            }
+        })
+        .buffered(PARALLEL)
+        .collect()
         .await;
-        match ensured {
+    let mut quarantine = ByVpc::new();
+    let mut any_created = false;
+    for (vpc, r) in ensured {
+        match r {
             Ok(Some((gid, new))) => {
                 if new {
+                    any_created = true;
                     created.push(gid.clone());
                 }
-                quarantine.insert(vpc.clone(), gid);
+                quarantine.insert(vpc, gid);
             }
             Ok(None) => return Err(dry_run_isolate(ctx, view, None).await),
             Err(e) => return Err(StepResult::from_error(&e, ctx.dry_run)),
         }
+    }
+    if any_created {
+        *round_trips += 1;
     }
     if ctx.dry_run {
         let q = view
@@ -261,104 +297,91 @@ async fn ensure_quarantine(
     Ok(quarantine)
 }
 
-/// The record tags of every ENI's groups before isolation, for `release` (never
-/// overwritten: on a redelivery the ENIs are already in quarantine).
-fn original_groups(
-    ctx: &Ctx<'_>,
-    view: &InstanceView,
+/// The ids of the responder's own groups (quarantine and untrack, by their marker):
+/// an ENI in one of them is there because of a response, never by its configuration.
+fn responder_groups(
+    lookups: &BTreeMap<String, Vec<SecurityGroup>>,
     quarantine: &ByVpc,
-) -> BTreeMap<String, String> {
-    let ours: Vec<&String> = quarantine.values().collect();
-    let mut record = BTreeMap::new();
-    for eni in &view.enis {
-        let key = tags::original_groups(&eni.id);
-        if view.tags.contains_key(&key) {
-            continue;
-        }
-        let mut groups: Vec<String> = eni
-            .groups
-            .iter()
-            .filter(|g| !ours.contains(g))
-            .cloned()
-            .collect();
-        if groups.is_empty() {
-            // The describe raced with the fast path: take the groups at detection time.
-            groups = observed_enis(ctx)
-                .iter()
-                .find(|p| p.network_interface_id == eni.id)
-                .map(|p| p.security_groups.clone())
-                .unwrap_or_default();
-        }
-        if !groups.is_empty() {
-            record.insert(key, tags::encode_groups(&groups));
+) -> BTreeSet<String> {
+    let mut ours: BTreeSet<String> = quarantine.values().cloned().collect();
+    for g in lookups.values().flatten() {
+        if (groups::is_ours(g, Kind::Quarantine) || groups::is_ours(g, Kind::Untrack))
+            && let Some(id) = g.group_id()
+        {
+            ours.insert(id.to_owned());
         }
     }
-    record
+    ours
 }
 
-/// Every ENI not yet in its quarantine group alone goes there now. True when none
-/// had to move (and the fast path moved none either).
-async fn move_into_quarantine(
+/// The groups each ENI had before any response: its live groups that are not the
+/// responder's, else what the ledger recorded for this instance (the ENI is already
+/// in a responder group: an earlier response, or a retry after a failed put-back),
+/// else the groups GuardDuty's copy of the finding lists. Never a tag.
+async fn original_groups(
     ctx: &Ctx<'_>,
     view: &InstanceView,
-    fast_done: &[String],
-    quarantine: &ByVpc,
-    round_trips: &mut u32,
-) -> Phase<bool> {
-    let pending: Vec<(String, String)> = view
-        .enis
-        .iter()
-        .filter(|e| !fast_done.contains(&e.id))
-        .filter_map(|e| {
-            let q = quarantine.get(e.vpc_id.as_ref()?)?;
-            (e.groups != [q.clone()]).then(|| (e.id.clone(), q.clone()))
-        })
-        .collect();
-    let nothing_moved = pending.is_empty() && fast_done.is_empty();
-    if !pending.is_empty() {
-        let ec2 = ctx.ec2();
-        let results = join_all(
-            pending
+    ours: &BTreeSet<String>,
+) -> Phase<OriginalGroups> {
+    let recorded = ctx
+        .recorded_original_groups(&view.id)
+        .await
+        .map_err(|e| StepResult::from_error(&e, false).note("reading the ledger failed"))?
+        .unwrap_or_default();
+    let observed = ctx
+        .observed
+        .map(|o| o.network_interfaces.as_slice())
+        .unwrap_or_default();
+    let mut original = OriginalGroups::new();
+    for eni in &view.enis {
+        let live: Vec<String> = eni
+            .groups
+            .iter()
+            .filter(|g| !ours.contains(*g))
+            .cloned()
+            .collect();
+        let groups = if !live.is_empty() {
+            live
+        } else if let Some(g) = recorded.get(&eni.id) {
+            g.clone()
+        } else {
+            observed
                 .iter()
-                .map(|(eni, q)| move_eni(ec2, eni, vec![q.clone()], false)),
-        )
-        .await;
-        *round_trips += 1;
-        for (r, (eni, _)) in results.into_iter().zip(&pending) {
-            if let Err(e) = r {
-                return Err(StepResult::from_error(&e, false)
-                    .note(format!("moving {eni} into quarantine failed")));
-            }
+                .find(|o| o.network_interface_id == eni.id)
+                .map(|o| {
+                    o.security_groups
+                        .iter()
+                        .filter(|g| !ours.contains(*g))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if !groups.is_empty() {
+            original.insert(eni.id.clone(), groups);
         }
     }
-    Ok(nothing_moved)
+    Ok(original)
 }
 
 /// Cuts tracked connections (first isolation only): every ENI into the untrack group
 /// of its VPC, then back to quarantine. Not counted in the round trips to isolation:
-/// the ENIs are isolated already.
+/// the ENIs are isolated already. When the move back fails it is tried again, and a
+/// failure says which ENIs may still be in the all-open group.
 async fn cut_connections(
     ctx: &Ctx<'_>,
+    a: &Planned,
     view: &InstanceView,
-    vpcs: &[String],
+    lookups: &BTreeMap<String, Vec<SecurityGroup>>,
     untrack_group: &str,
     quarantine: &ByVpc,
     created: &mut Vec<String>,
 ) -> Phase<Option<String>> {
+    let none = Vec::new();
     let mut untrack = ByVpc::new();
-    let mut after = 0;
-    for vpc in vpcs {
-        match ensure_group(
-            ctx,
-            vpc,
-            untrack_group,
-            Kind::Untrack,
-            None,
-            None,
-            &mut after,
-        )
-        .await
-        {
+    for vpc in quarantine.keys() {
+        let found = lookups.get(vpc).unwrap_or(&none);
+        match ensure_group(ctx, vpc, untrack_group, Kind::Untrack, None, found).await {
             Ok(Some((gid, new))) => {
                 if new {
                     created.push(gid.clone());
@@ -368,7 +391,7 @@ async fn cut_connections(
             Ok(None) => {}
             Err(e) => {
                 return Err(StepResult::from_error(&e, false)
-                    .note("ENIs are isolated; cutting connections failed"));
+                    .note("ENIs are isolated; cutting connections failed (they were not moved)"));
             }
         }
     }
@@ -376,38 +399,47 @@ async fn cut_connections(
         return Ok(None);
     }
     let ec2 = ctx.ec2();
-    let cut = async {
-        move_all(ec2, view, &untrack).await?;
-        move_all(ec2, view, quarantine).await
-    };
-    if let Err(e) = cut.await {
-        // Make sure no ENI is left in the open group, whatever happened.
-        let _ = move_all(ec2, view, quarantine).await;
-        return Err(StepResult::from_error(&e, false)
-            .note("cutting connections failed; ENIs put back into quarantine"));
+    let hop = moves(view, &untrack);
+    let back = moves(view, quarantine);
+    let out = move_all(ec2, &hop).await;
+    // Whatever happened to the hop, every ENI goes back to quarantine.
+    let mut last = Ok(());
+    for _ in 0..PUT_BACK_ATTEMPTS {
+        last = move_all(ec2, &back).await;
+        if last.is_ok() {
+            break;
+        }
     }
-    Ok(Some(
-        "tracked connections cut (untrack group hop)".to_owned(),
-    ))
+    match (out, last) {
+        (Ok(()), Ok(())) => Ok(Some(
+            "tracked connections cut (untrack group hop)".to_owned(),
+        )),
+        (Err(e), Ok(())) => Err(StepResult::from_error(&e, false)
+            .note("cutting connections failed; every ENI is back in quarantine")),
+        (_, Err(e)) => Err(StepResult::from_error(&e, false).note(format!(
+            "ENIs of {} may still be in the all-open untrack group {}: moving them back to {} failed {PUT_BACK_ATTEMPTS} times. The response fails and is retried; a retry moves them into quarantine first",
+            a.instance_id,
+            untrack.values().cloned().collect::<Vec<_>>().join(", "),
+            a.quarantine_group
+        ))),
+    }
 }
 
-/// Every ENI into the group of its VPC, in parallel; the first error, once all ended.
-async fn move_all(
-    ec2: &aws_sdk_ec2::Client,
-    view: &InstanceView,
-    target: &ByVpc,
-) -> Result<(), CallError> {
-    let moves: Vec<(String, String)> = view
-        .enis
+/// `(ENI, group)` for every live ENI whose VPC has a group in `target`.
+fn moves(view: &InstanceView, target: &ByVpc) -> Vec<(String, String)> {
+    view.enis
         .iter()
         .filter_map(|e| Some((e.id.clone(), target.get(e.vpc_id.as_ref()?)?.clone())))
-        .collect();
-    let results = join_all(
-        moves
-            .iter()
-            .map(|(eni, g)| move_eni(ec2, eni, vec![g.clone()], false)),
-    )
-    .await;
+        .collect()
+}
+
+/// Every move, at most [`PARALLEL`] at once; the first error, once all ended.
+async fn move_all(ec2: &aws_sdk_ec2::Client, moves: &[(String, String)]) -> Result<(), CallError> {
+    let results: Vec<Result<(), CallError>> = stream::iter(moves)
+        .map(|(eni, g)| move_eni(ec2, eni, vec![g.clone()], false))
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
     results.into_iter().collect()
 }
 
@@ -417,25 +449,16 @@ async fn connection_tracking(
     view: &InstanceView,
     ct: &ConnectionTracking,
 ) -> Vec<String> {
-    join_all(view.enis.iter().map(|e| conntrack(ec2, &e.id, ct)))
-        .await
+    let results: Vec<Result<(), CallError>> = stream::iter(&view.enis)
+        .map(|e| conntrack(ec2, &e.id, ct))
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    results
         .into_iter()
         .filter_map(Result::err)
         .map(|e| format!("connection tracking timeouts not set: {e}"))
         .collect()
-}
-
-/// The record tags and the `isolated` marker; a failure is a note.
-async fn write_records(
-    ctx: &Ctx<'_>,
-    view: &InstanceView,
-    mut record: BTreeMap<String, String>,
-) -> Option<String> {
-    record.insert(tags::ISOLATED.to_owned(), ctx.finding.id.clone());
-    write_tags(ctx.ec2(), std::slice::from_ref(&view.id), &record, false)
-        .await
-        .err()
-        .map(|e| format!("isolation is done but its record tags failed: {e}"))
 }
 
 /// A dry run: the calls an isolation makes, each with DryRun=true.

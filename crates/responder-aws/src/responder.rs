@@ -1,0 +1,226 @@
+//! One finding's whole answer, the same in the function and in `responder run`:
+//! the event's finding is matched (pure) to know whether any playbook cares; then
+//! GuardDuty is asked for its copy while round 1 of the response (the instance
+//! describe, the group lookups) runs; the plan is made again from GuardDuty's copy
+//! with the live instance's tags; the blast-radius budget is taken in the ledger;
+//! and the executor runs the plan.
+//!
+//! Nothing in the event is trusted: an unknown finding, an archived one, or one
+//! whose type, account or resource differs from the event ends as an "unverified"
+//! report with no action; a sample finding never reaches a destructive step.
+
+use std::time::SystemTime;
+
+use responder_core::plan::{Plan, PlanError};
+use responder_core::{Engine, Finding};
+
+use crate::executor::{Executor, Response, Withhold, WithholdScope};
+use crate::ledger::{Budget, LedgerError, ResponseKey, ResponseMeta};
+use crate::report::{Report, Status};
+use crate::verify::{Verification, Verifier, VerifyError};
+
+/// The default of `MAX_DESTRUCTIVE_PER_HOUR`.
+pub const DEFAULT_MAX_DESTRUCTIVE_PER_HOUR: u32 = 10;
+
+/// Answers findings: verification, plan, budget, execution.
+#[derive(Debug)]
+pub struct Responder {
+    engine: Engine,
+    executor: Executor,
+    verifier: Option<Verifier>,
+    max_destructive_per_hour: u32,
+}
+
+/// What became of one finding.
+#[derive(Debug)]
+pub enum Answer {
+    /// No playbook answers it (`decision` says why): nothing was asked or done.
+    NoAction {
+        /// The engine's decision.
+        decision: String,
+        /// The plan that says so.
+        plan: Box<Plan>,
+    },
+    /// A playbook answered: what the response did (or, unverified, why it did nothing).
+    Responded(Box<Report>),
+}
+
+/// The answer could not be given: the invocation must fail, so that Lambda retries
+/// the event and then dead-letters it.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The matched playbook cannot be planned for this finding.
+    #[error("the plan failed: {0}")]
+    Plan(#[from] PlanError),
+    /// GuardDuty could not be asked.
+    #[error("verification failed: {0}")]
+    Verify(#[from] VerifyError),
+    /// The ledger could not count the response against the blast-radius budget.
+    #[error("the blast-radius budget could not be read: {0}")]
+    Budget(#[from] LedgerError),
+}
+
+impl Responder {
+    /// A responder. `verifier: None` turns verification off (`VERIFY_FINDINGS=off`,
+    /// `responder run --no-verify`): for emulators without GuardDuty findings only.
+    pub fn new(
+        engine: Engine,
+        executor: Executor,
+        verifier: Option<Verifier>,
+        max_destructive_per_hour: u32,
+    ) -> Responder {
+        Responder {
+            engine,
+            executor,
+            verifier,
+            max_destructive_per_hour,
+        }
+    }
+
+    /// The validated playbooks.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The executor.
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// Answers one finding as the event describes it. `owner` names this
+    /// invocation in the ledger's claims (the Lambda request id).
+    pub async fn answer(&self, event: &Finding, owner: &str) -> Result<Answer, AnswerError> {
+        let first = self.engine.plan(event, false)?;
+        if first.playbook.is_none() {
+            return Ok(Answer::NoAction {
+                decision: first.decision.clone(),
+                plan: Box::new(first),
+            });
+        }
+        let verify = async {
+            match &self.verifier {
+                Some(v) => v.verify(event).await,
+                None => Ok(Verification::Verified {
+                    finding: Box::new(event.clone()),
+                    sample: event.is_sample(),
+                }),
+            }
+        };
+        let (verification, prefetch) = futures::join!(verify, self.executor.prefetch(&first));
+        let (mut finding, sample) = match verification? {
+            Verification::Verified { finding, sample } => (*finding, sample),
+            Verification::Unverified { reason } => {
+                tracing::warn!(finding_id = %event.id, %reason, "unverified: GuardDuty does not confirm the event's finding; no action");
+                return Ok(Answer::Responded(Box::new(unverified(
+                    event, &first, reason,
+                ))));
+            }
+        };
+        // Playbooks match the instance's tags as they are now (an exempt tag added
+        // or removed since detection counts), never as the event says.
+        if let (Some(live), Some(instance)) = (
+            prefetch.as_ref().and_then(|p| p.live_tags()),
+            finding.instance.as_mut(),
+        ) {
+            instance.tags = live;
+        }
+        let plan = self.engine.plan(&finding, false)?;
+        if plan.playbook.is_none() {
+            return Ok(Answer::NoAction {
+                decision: plan.decision.clone(),
+                plan: Box::new(plan),
+            });
+        }
+        let withhold = if sample {
+            Some(Withhold {
+                scope: WithholdScope::Destructive,
+                reason:
+                    "a sample finding (GuardDuty CreateSampleFindings): no destructive step runs"
+                        .to_owned(),
+            })
+        } else {
+            self.budget(&finding, &plan).await?
+        };
+        let report = self
+            .executor
+            .respond_with(
+                &finding,
+                &plan,
+                Response {
+                    prefetch,
+                    owner: Some(owner),
+                    withhold,
+                },
+            )
+            .await;
+        Ok(Answer::Responded(Box::new(report)))
+    }
+
+    /// Takes the response's place in the blast-radius budget (deployment-wide and,
+    /// when the playbook sets one, per playbook) when it would take a step that
+    /// cannot be undone; `Some` withholds those steps past the budget. No ledger,
+    /// or a response that only plans: no budget.
+    async fn budget(
+        &self,
+        finding: &Finding,
+        plan: &Plan,
+    ) -> Result<Option<Withhold>, LedgerError> {
+        let Some(ledger) = self.executor.ledger() else {
+            return Ok(None);
+        };
+        let irreversible = plan
+            .steps
+            .iter()
+            .any(|s| WithholdScope::Irreversible.covers(s.action.spec()));
+        if !irreversible || !self.executor.enforces(plan) {
+            return Ok(None);
+        }
+        let playbook = plan.playbook.clone().unwrap_or_default();
+        let mut scopes = vec![("all".to_owned(), self.max_destructive_per_hour)];
+        if let Some(max) = plan.max_per_hour {
+            scopes.push((format!("playbook#{playbook}"), max));
+        }
+        let key = ResponseKey {
+            finding_id: finding.id.clone(),
+            instance_id: finding.instance_id().unwrap_or_default().to_owned(),
+        };
+        let meta = ResponseMeta {
+            playbook,
+            finding_type: finding.finding_type.name.clone(),
+            account: finding.account_id.clone().unwrap_or_default(),
+            region: finding.region.clone().unwrap_or_default(),
+        };
+        match ledger
+            .budget(&key, &meta, &scopes, SystemTime::now())
+            .await?
+        {
+            Budget::Granted { .. } => Ok(None),
+            Budget::Exhausted { scope, used, max } => {
+                tracing::warn!(finding_id = %finding.id, %scope, used, max, "blast-radius budget exhausted: irreversible steps withheld");
+                Ok(Some(Withhold {
+                    scope: WithholdScope::Irreversible,
+                    reason: format!(
+                        "the blast-radius budget is spent ({used} of {max} destructive responses this hour, scope {scope}): terminate, stop, relaunch and revoke are withheld; the reversible steps ran"
+                    ),
+                }))
+            }
+        }
+    }
+}
+
+/// The report of a finding GuardDuty does not confirm.
+fn unverified(event: &Finding, plan: &Plan, reason: String) -> Report {
+    Report {
+        finding_id: event.id.clone(),
+        finding_type: event.finding_type.name.clone(),
+        playbook: plan.playbook.clone(),
+        dry_run: false,
+        status: Status::Unverified,
+        reason: Some(reason),
+        account: event.account_id.clone(),
+        steps: Vec::new(),
+        round_trips_to_isolation: None,
+        ms_to_isolation: None,
+        duration_ms: 0,
+    }
+}
