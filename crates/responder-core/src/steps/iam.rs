@@ -233,6 +233,18 @@ pub const ENI_GROUPS_ONLY: Condition = Condition::new(
     "ec2:Attribute",
     &["groupSet", "SecurityGroupId"],
 );
+/// `ModifyNetworkInterfaceAttribute` changing the groups or the connection tracking
+/// timeouts (isolation shortens them), never source/destination checks, attachments
+/// or descriptions.
+pub const ENI_GROUPS_AND_TRACKING: Condition = Condition::new(
+    "StringEqualsIgnoreCase",
+    "ec2:Attribute",
+    &[
+        "groupSet",
+        "SecurityGroupId",
+        "connectionTrackingSpecification",
+    ],
+);
 /// The instance carries the exempt tag (any value).
 pub const EXEMPT_INSTANCE: Condition = Condition::new("Null", EXEMPT_RESOURCE, &["false"]);
 /// The request writes or removes the exempt tag.

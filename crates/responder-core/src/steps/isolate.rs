@@ -151,12 +151,13 @@ impl Declare for Params {
                 &[super::Resource::SecurityGroup],
             )
             .when(&[super::iam::OWN_GROUP]),
-            // ENIs: their groups only, and only into the responder's own groups.
+            // ENIs: their groups and connection tracking only, and only into the
+            // responder's own groups.
             super::Iam::on(
                 "ec2:ModifyNetworkInterfaceAttribute",
                 &[super::Resource::NetworkInterface],
             )
-            .when(&[super::iam::ENI_GROUPS_ONLY]),
+            .when(&[super::iam::ENI_GROUPS_AND_TRACKING]),
             super::Iam::on(
                 "ec2:ModifyNetworkInterfaceAttribute",
                 &[super::Resource::SecurityGroup],
