@@ -124,11 +124,11 @@ impl Declare for Params {
             super::Iam::read("ec2:DescribeNetworkAcls"),
             // Groups: created only as the quarantine or untrack group, tagged only as
             // they are created, configured only when they carry that role tag.
-            super::Iam::on(
-                "ec2:CreateSecurityGroup",
-                &[super::Resource::Vpc, super::Resource::SecurityGroup],
-            )
-            .when(&[super::iam::CREATES_OWN_GROUP]),
+            // (Request tags are in the context of the resources they tag: the VPC
+            // side carries no condition, the new group's side does.)
+            super::Iam::on("ec2:CreateSecurityGroup", &[super::Resource::SecurityGroup])
+                .when(&[super::iam::CREATES_OWN_GROUP]),
+            super::Iam::on("ec2:CreateSecurityGroup", &[super::Resource::Vpc]),
             super::Iam::on("ec2:CreateTags", &[super::Resource::SecurityGroup])
                 .when(&[super::iam::created_by(&["CreateSecurityGroup"])]),
             super::Iam::on(
@@ -167,11 +167,9 @@ impl Declare for Params {
             super::Iam::on("ec2:CreateTags", &[super::Resource::Instance])
                 .when(&[super::iam::TAG_KEYS_SENT, super::iam::ONLY_OWN_TAG_KEYS]),
             // Opt-in subnet deny-all: created as such, swapped in only as such.
-            super::Iam::on(
-                "ec2:CreateNetworkAcl",
-                &[super::Resource::Vpc, super::Resource::NetworkAcl],
-            )
-            .when(&[super::iam::CREATES_DENY_ALL_ACL]),
+            super::Iam::on("ec2:CreateNetworkAcl", &[super::Resource::NetworkAcl])
+                .when(&[super::iam::CREATES_DENY_ALL_ACL]),
+            super::Iam::on("ec2:CreateNetworkAcl", &[super::Resource::Vpc]),
             super::Iam::on("ec2:CreateTags", &[super::Resource::NetworkAcl])
                 .when(&[super::iam::created_by(&["CreateNetworkAcl"])]),
             super::Iam::on(

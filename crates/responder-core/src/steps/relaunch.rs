@@ -132,11 +132,14 @@ impl Declare for Params {
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
             super::Iam::read("ec2:DescribeInstances"),
-            // Only instances launched with the `replaces` marker.
+            // Only instances launched with the `replaces` marker (the request tags are
+            // in the context of the instance, which every launch needs); what it is
+            // launched from and into carries no condition.
+            super::Iam::on("ec2:RunInstances", &[super::Resource::Instance])
+                .when(&[super::iam::LAUNCHES_REPLACEMENT]),
             super::Iam::on(
                 "ec2:RunInstances",
                 &[
-                    super::Resource::Instance,
                     super::Resource::NetworkInterface,
                     super::Resource::Volume,
                     super::Resource::Subnet,
@@ -145,8 +148,7 @@ impl Declare for Params {
                     super::Resource::KeyPair,
                     super::Resource::Image,
                 ],
-            )
-            .when(&[super::iam::LAUNCHES_REPLACEMENT]),
+            ),
             super::Iam::on("ec2:CreateTags", &[super::Resource::Instance])
                 .when(&[super::iam::created_by(&["RunInstances"])]),
             // A twin launch of a concurrent delivery.

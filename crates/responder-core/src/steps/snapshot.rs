@@ -71,16 +71,14 @@ impl Declare for Params {
             super::Iam::read("ec2:DescribeInstances"),
             super::Iam::read("ec2:DescribeSnapshots"),
             super::iam::modify_instance(&[super::iam::attributes(&["blockDeviceMapping"])]),
-            // Only with the finding marker, which the duplicate clean-up requires.
+            // Snapshots only with the finding marker, which the duplicate clean-up
+            // requires (request tags are in the context of the snapshots they tag).
+            super::Iam::on("ec2:CreateSnapshots", &[super::Resource::Snapshot])
+                .when(&[super::iam::SNAPSHOT_MARKED]),
             super::Iam::on(
                 "ec2:CreateSnapshots",
-                &[
-                    super::Resource::Instance,
-                    super::Resource::Volume,
-                    super::Resource::Snapshot,
-                ],
-            )
-            .when(&[super::iam::SNAPSHOT_MARKED]),
+                &[super::Resource::Instance, super::Resource::Volume],
+            ),
             super::Iam::on("ec2:CreateTags", &[super::Resource::Snapshot])
                 .when(&[super::iam::created_by(&["CreateSnapshots"])]),
             super::Iam::on("ec2:DeleteSnapshot", &[super::Resource::Snapshot])
