@@ -39,6 +39,10 @@ pub const ORIGINAL_PROFILE: &str = "guardduty-responder:original-profile";
 pub const ROLE: &str = "guardduty-responder:role";
 /// On a deny-all network ACL: the ACL it replaced on the subnet.
 pub const ORIGINAL_ACL: &str = "guardduty-responder:original-acl";
+/// On an instance, set by its owners: never act on it. Playbooks exclude it, and the
+/// deployment roles deny changing such an instance and writing or removing the key
+/// (`steps::iam::DENIES`).
+pub const EXEMPT: &str = "guardduty-responder:exempt";
 /// Prefix of the per-ENI record of the groups before isolation.
 pub const ORIGINAL_GROUPS_PREFIX: &str = "guardduty-responder:original-groups:";
 
@@ -110,6 +114,7 @@ mod tests {
             ORIGINAL_PROFILE,
             ROLE,
             ORIGINAL_ACL,
+            EXEMPT,
         ] {
             assert!(key.starts_with(PREFIX) && is_reserved(key), "{key}");
         }

@@ -1,36 +1,48 @@
 //! The deployment templates' IAM policies against the steps' own declarations
-//! (`StepSpec::iam_actions`): the responder function's execution role
-//! (infra/template.yaml) and the member-account role (infra/member-role.yaml) grant
-//! every action any step may call, since the deployment must run any shipped or user
-//! playbook, and no write action that no step needs.
+//! (`StepSpec::iam_actions`, `BASE_IAM_ACTIONS`, `steps::iam::DENIES`): the responder
+//! function's execution role (infra/template.yaml) and the member-account role
+//! (infra/member-role.yaml) grant every declared grant in exactly its declared scope
+//! (action, resource, conditions), since the deployment must run any shipped or user
+//! playbook; they grant nothing in a form no step declares, and deny exactly what
+//! `DENIES` declares.
 //!
-//! A write is any action whose name (after `service:`) does not start with
-//! `Describe`, `Get` or `List`. Policies whose actions cannot be read here (managed
-//! policies, SAM policy templates) fail the test: write their statements out. What
-//! SAM adds to the function's role by itself (AWSLambdaBasicExecutionRole for logs,
-//! AWSXrayWriteOnlyAccess for `Tracing: Active`, sqs:SendMessage on the dead-letter
-//! queue) is not in the template and not checked here.
+//! Statements are compared in a normal form: one grant per action and resource, with
+//! the statement's conditions. ARNs are written with `Fn::Sub` and the deployment's
+//! own partition, account and Region (`*` for the Region in the member role, which
+//! serves every Region of its account); template resources and parameters by `Ref` or
+//! `Fn::GetAtt`. A write is any action whose name (after `service:`) does not start
+//! with `Describe`, `Get` or `List`. Policies whose statements cannot be read here
+//! (managed policies, SAM policy templates) fail the test: write their statements out.
+//! What SAM adds to the function's role by itself (AWSLambdaBasicExecutionRole for
+//! logs, AWSXrayWriteOnlyAccess for `Tracing: Active`, sqs:SendMessage on the
+//! dead-letter queue) is not in the template and not checked here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::Path;
 
-use responder_core::steps::{ALL, BASE_IAM_ACTIONS, iam_actions};
-use serde_json::Value;
+use responder_core::steps::iam::{self, Iam, Resource};
+use responder_core::steps::{ALL, BASE_IAM_ACTIONS, iam_actions, iam_grants};
+use responder_core::tags;
+use serde_json::{Value, json};
 
 const TEMPLATE: &str = "infra/template.yaml";
 const MEMBER_ROLE: &str = "infra/member-role.yaml";
 
 /// The function in infra/template.yaml whose execution role is checked.
 const FUNCTION: &str = "ResponderFunction";
+/// Its EventBridge event: SAM names the rule `<function><event>`.
+const RULE_EVENT: &str = "GuardDutyFindings";
 /// The role in infra/member-role.yaml.
 const MEMBER: &str = "MemberRole";
+/// The template condition under which `iam:PassRole` exists at all.
+const HAS_INSTANCE_ROLES: &str = "HasInstanceRoles";
 
 /// Write actions a role may grant although no step declares them: `(file, action,
 /// reason)`. Each is a permission no playbook accounts for, so each needs a reason
-/// that can be checked in the code or the templates. Reads need no entry
-/// (`guardduty:GetFindings`, granted to the function, is one).
+/// that can be checked in the code or the templates. Their scope is not compared.
 const NOT_STEPS: &[(&str, &str, &str)] = &[(
     TEMPLATE,
     "sts:AssumeRole",
@@ -38,7 +50,7 @@ const NOT_STEPS: &[(&str, &str, &str)] = &[(
      deploys there, and only that role (Resource: role/${MemberRoleName})",
 )];
 
-/// Step actions the member role must NOT grant: they act on the administrator
+/// Declared actions the member role must NOT grant: they act on the administrator
 /// account's own resources, which the function reaches with its own role.
 const ADMINISTRATOR_ONLY: &[(&str, &str)] = &[
     (
@@ -47,10 +59,25 @@ const ADMINISTRATOR_ONLY: &[(&str, &str)] = &[
          included (ArchiveFindings API reference)",
     ),
     (
+        "guardduty:GetFindings",
+        "verification reads member findings with the administrator's own detector",
+    ),
+    (
+        "guardduty:ListDetectors",
+        "the detector verification uses is the administrator's",
+    ),
+    ("dynamodb:GetItem", LEDGER_IS_CENTRAL),
+    ("dynamodb:PutItem", LEDGER_IS_CENTRAL),
+    ("dynamodb:UpdateItem", LEDGER_IS_CENTRAL),
+    ("dynamodb:ConditionCheckItem", LEDGER_IS_CENTRAL),
+    ("dynamodb:Query", LEDGER_IS_CENTRAL),
+    (
         "sns:Publish",
         "the report topic is the stack's ReportTopic, in the administrator account",
     ),
 ];
+const LEDGER_IS_CENTRAL: &str =
+    "the ledger is the stack's LedgerTable, in the administrator account";
 
 fn load(file: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,6 +87,59 @@ fn load(file: &str) -> Value {
         .unwrap_or_else(|e| panic!("{file}: cannot read {}: {e}", path.display()));
     serde_saphyr::from_str::<Value>(&text)
         .unwrap_or_else(|e| panic!("{file}: not plain YAML (long-form intrinsics only): {e}"))
+}
+
+/// Conditions in normal form: `(operator, key, values)`, values sorted.
+type Conditions = BTreeSet<(String, String, BTreeSet<String>)>;
+
+/// One action on one resource under a statement's conditions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Grant {
+    action: String,
+    /// An ARN pattern as [`Resource::arn`] writes it.
+    resource: String,
+    conditions: Conditions,
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {}", self.action, self.resource)?;
+        if self.conditions.is_empty() {
+            return f.write_str(" without condition");
+        }
+        let parts: Vec<String> = self
+            .conditions
+            .iter()
+            .map(|(op, key, values)| {
+                let v: Vec<&str> = values.iter().map(String::as_str).collect();
+                format!("{op} {key} {v:?}")
+            })
+            .collect();
+        write!(f, " when {}", parts.join(" and "))
+    }
+}
+
+/// A declaration in normal form: one grant per resource.
+fn normal(g: &Iam) -> Vec<Grant> {
+    let conditions: Conditions = g
+        .conditions
+        .iter()
+        .map(|c| {
+            (
+                c.operator.to_owned(),
+                c.key.to_owned(),
+                c.values.iter().map(|v| (*v).to_owned()).collect(),
+            )
+        })
+        .collect();
+    g.resources
+        .iter()
+        .map(|r| Grant {
+            action: g.action.to_owned(),
+            resource: r.arn().to_owned(),
+            conditions: conditions.clone(),
+        })
+        .collect()
 }
 
 /// One statement of a policy, as far as this test reads it.
@@ -74,6 +154,12 @@ struct Statement {
     not_resource: bool,
     /// `Resource: "*"` (alone or in the list).
     any_resource: bool,
+    /// Each resource as an ARN pattern, or why it cannot be read as one.
+    resources: Vec<Result<String, String>>,
+    /// The conditions, or why they cannot be read.
+    conditions: Result<Conditions, String>,
+    /// The CloudFormation condition of the policy resource, if any.
+    cfn_condition: Option<String>,
 }
 
 impl Statement {
@@ -85,6 +171,24 @@ impl Statement {
     fn covers(&self, action: &str) -> bool {
         !self.not_action && self.actions.iter().any(|p| matches(p, action))
     }
+
+    /// Its grants in normal form, for exact actions (wildcards are reported apart).
+    fn grants(&self) -> Vec<Grant> {
+        let Ok(conditions) = &self.conditions else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for action in self.actions.iter().filter(|a| !a.contains(['*', '?'])) {
+            for resource in self.resources.iter().flatten() {
+                out.push(Grant {
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    conditions: conditions.clone(),
+                });
+            }
+        }
+        out
+    }
 }
 
 /// A role: its statements, and what could not be read.
@@ -92,16 +196,19 @@ impl Statement {
 struct Role {
     file: &'static str,
     name: String,
+    /// How a Region is written in this role's ARNs.
+    region: &'static str,
     statements: Vec<Statement>,
     /// Policies whose actions this test cannot see.
     opaque: Vec<String>,
 }
 
 impl Role {
-    fn new(file: &'static str, name: String) -> Role {
+    fn new(file: &'static str, name: String, region: &'static str) -> Role {
         Role {
             file,
             name,
+            region,
             statements: Vec::new(),
             opaque: Vec::new(),
         }
@@ -113,10 +220,21 @@ impl Role {
             .any(|s| s.allow() && s.covers(action))
     }
 
-    /// A policy document's statements.
-    fn document(&mut self, doc: &Value, at: &str) {
-        let list = match &doc["Statement"] {
-            Value::Array(list) => list.clone(),
+    /// Every grant of the given effect, with the statement it comes from.
+    fn normal(&self, allow: bool) -> BTreeMap<Grant, &str> {
+        let mut out = BTreeMap::new();
+        for s in self.statements.iter().filter(|s| s.allow() == allow) {
+            for g in s.grants() {
+                out.entry(g).or_insert(s.at.as_str());
+            }
+        }
+        out
+    }
+
+    /// A policy document's statements; `cfn_condition` is the policy resource's.
+    fn document(&mut self, doc: &Value, at: &str, cfn_condition: Option<&str>) {
+        let written = match &doc["Statement"] {
+            Value::Array(written) => written.clone(),
             one @ Value::Object(_) => vec![one.clone()],
             _ => {
                 self.opaque
@@ -124,7 +242,20 @@ impl Role {
                 return;
             }
         };
-        for (i, s) in list.iter().enumerate() {
+        // `Fn::If` in the list: both branches may be deployed.
+        let mut expanded = Vec::new();
+        for s in written {
+            match s["Fn::If"].as_array() {
+                Some(branches) if branches.len() == 3 => expanded.extend(
+                    branches[1..]
+                        .iter()
+                        .filter(|b| b["Ref"] != "AWS::NoValue")
+                        .cloned(),
+                ),
+                _ => expanded.push(s),
+            }
+        }
+        for (i, s) in expanded.iter().enumerate() {
             let at = match s["Sid"].as_str() {
                 Some(sid) => format!("{at} Sid {sid}"),
                 None => format!("{at} Statement[{i}]"),
@@ -136,18 +267,20 @@ impl Role {
                     .push(format!("{at}: {key} is not a string or a list of strings"));
                 continue;
             };
-            let any_resource = match &s["Resource"] {
-                Value::String(r) => r == "*",
-                Value::Array(list) => list.iter().any(|r| r == "*"),
-                _ => false,
-            };
+            let resource_list = list(&s["Resource"]);
             self.statements.push(Statement {
                 at,
                 effect: s["Effect"].as_str().unwrap_or_default().to_owned(),
                 actions,
                 not_action,
                 not_resource: s.get("NotResource").is_some(),
-                any_resource,
+                any_resource: resource_list.iter().any(|r| r == "*"),
+                resources: resource_list
+                    .iter()
+                    .map(|r| arn_pattern(r, self.region))
+                    .collect(),
+                conditions: conditions(&s["Condition"]),
+                cfn_condition: cfn_condition.map(str::to_owned),
             });
         }
     }
@@ -172,6 +305,7 @@ impl Role {
             self.document(
                 &p["PolicyDocument"],
                 &format!("Resources.{id}.Properties.Policies[{i}]"),
+                None,
             );
         }
     }
@@ -182,7 +316,7 @@ impl Role {
         let Some(resources) = template["Resources"].as_object() else {
             return;
         };
-        let reference = serde_json::json!({ "Ref": id });
+        let reference = json!({ "Ref": id });
         for (name, r) in resources {
             let props = &r["Properties"];
             let attached = match r["Type"].as_str() {
@@ -196,10 +330,106 @@ impl Role {
                 self.document(
                     &props["PolicyDocument"],
                     &format!("Resources.{name}.Properties.PolicyDocument"),
+                    r["Condition"].as_str(),
                 );
             }
         }
     }
+}
+
+/// A `Resource` entry as the ARN pattern [`Resource::arn`] would write it.
+fn arn_pattern(v: &Value, region: &str) -> Result<String, String> {
+    let sub = match v {
+        Value::String(s) if s == "*" => return Ok("*".to_owned()),
+        Value::String(s) => {
+            return Err(format!(
+                "literal ARN {s:?}: write it with Fn::Sub and ${{AWS::Partition}}, the Region and ${{AWS::AccountId}}"
+            ));
+        }
+        _ => match (&v["Fn::Sub"], &v["Ref"], &v["Fn::GetAtt"]) {
+            (Value::String(s), _, _) => s.clone(),
+            (_, Value::String(name), _) => return Ok(format!("${{{name}}}")),
+            (_, _, Value::Array(parts)) => {
+                let parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+                return Ok(format!("${{{}}}", parts.join(".")));
+            }
+            (_, _, Value::String(dotted)) => return Ok(format!("${{{dotted}}}")),
+            _ => return Err(format!("resource {v} is not an ARN this test can read")),
+        },
+    };
+    // The pseudo parameters hold `::`: name them without colons to split the ARN.
+    let token = |s: &str| {
+        s.replace("${AWS::Partition}", "{P}")
+            .replace("${AWS::Region}", "{R}")
+            .replace("${AWS::AccountId}", "{A}")
+    };
+    let tokenized = token(&sub);
+    let Some(rest) = tokenized.strip_prefix("arn:{P}:") else {
+        // `${LedgerTable.Arn}/index/*` and the like.
+        return if sub.starts_with("arn:") {
+            Err(format!(
+                "{sub:?}: the partition must be ${{AWS::Partition}}"
+            ))
+        } else {
+            Ok(sub)
+        };
+    };
+    let parts: Vec<&str> = rest.splitn(4, ':').collect();
+    let [service, arn_region, account, resource] = parts[..] else {
+        return Err(format!("{sub:?} is not an ARN"));
+    };
+    if arn_region.is_empty() {
+        return Err(format!(
+            "{sub:?}: an ARN without Region, which no declared resource is (instance roles \
+             come from the InstanceRoleArns parameter)"
+        ));
+    }
+    if arn_region != token(region) {
+        return Err(format!(
+            "{sub:?}: the Region must be {region:?} in this role"
+        ));
+    }
+    let account = match account {
+        "{A}" => "${Account}",
+        "" => "",
+        other => {
+            return Err(format!(
+                "{sub:?}: account {other:?} is not the deployment's own (${{AWS::AccountId}})"
+            ));
+        }
+    };
+    if resource.contains(['{', '$']) {
+        return Err(format!("{sub:?}: a parameter in the resource part"));
+    }
+    Ok(format!(
+        "arn:${{Partition}}:{service}:${{Region}}:{account}:{resource}"
+    ))
+}
+
+/// A statement's `Condition` in normal form (absent: none).
+fn conditions(v: &Value) -> Result<Conditions, String> {
+    let mut out = Conditions::new();
+    let operators = match v {
+        Value::Null => return Ok(out),
+        Value::Object(o) => o,
+        other => return Err(format!("Condition {other} is not a map")),
+    };
+    for (op, keys) in operators {
+        let Value::Object(keys) = keys else {
+            return Err(format!("Condition {op}: not a map of keys"));
+        };
+        for (key, values) in keys {
+            let values = list(values)
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            out.insert((op.clone(), key.clone(), values));
+        }
+    }
+    Ok(out)
 }
 
 /// The function's execution role: SAM's `Policies` (or the role `Role` names) and
@@ -210,7 +440,11 @@ fn function_role(template: &Value, file: &'static str) -> Role {
         function["Type"], "AWS::Serverless::Function",
         "{file}: Resources.{FUNCTION} is not the responder function"
     );
-    let mut role = Role::new(file, format!("{FUNCTION}'s execution role"));
+    let mut role = Role::new(
+        file,
+        format!("{FUNCTION}'s execution role"),
+        "${AWS::Region}",
+    );
     let props = &function["Properties"];
     let role_id = match props.get("Role") {
         Some(r) => match referenced(template, r) {
@@ -229,7 +463,7 @@ fn function_role(template: &Value, file: &'static str) -> Role {
             for (i, p) in list(&props["Policies"]).iter().enumerate() {
                 let at = format!("Resources.{FUNCTION}.Properties.Policies[{i}]");
                 if p.get("Statement").is_some() {
-                    role.document(p, &at);
+                    role.document(p, &at, None);
                 } else {
                     role.opaque.push(format!(
                         "{at}: a managed policy or SAM policy template ({p}); write its statements out"
@@ -246,7 +480,7 @@ fn function_role(template: &Value, file: &'static str) -> Role {
 
 /// The member-account role and the policy resources attached to it.
 fn member_role(template: &Value, file: &'static str) -> Role {
-    let mut role = Role::new(file, format!("{MEMBER} (member-account role)"));
+    let mut role = Role::new(file, format!("{MEMBER} (member-account role)"), "*");
     role.iam_role(template, MEMBER);
     role.attached(template, MEMBER);
     role
@@ -305,32 +539,54 @@ fn is_write(action: &str) -> bool {
         .any(|read| name.starts_with(read))
 }
 
-/// Every step action, with the steps that declare it (`(base)` for the actions every
-/// response needs).
-fn declared() -> BTreeMap<&'static str, Vec<&'static str>> {
-    let mut out: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
-    for action in BASE_IAM_ACTIONS {
-        out.entry(action).or_default().push("(base)");
-    }
-    for spec in ALL {
-        for action in spec.iam_actions {
-            out.entry(action).or_default().push(spec.name);
+/// Every declared grant in normal form, with the steps that declare it (`(base)` for
+/// what every response needs).
+fn declared() -> BTreeMap<Grant, Vec<&'static str>> {
+    let mut out: BTreeMap<Grant, Vec<&'static str>> = BTreeMap::new();
+    for g in BASE_IAM_ACTIONS {
+        for n in normal(g) {
+            out.entry(n).or_default().push("(base)");
         }
     }
+    for spec in ALL {
+        for g in spec.iam_actions {
+            for n in normal(g) {
+                let steps = out.entry(n).or_default();
+                if !steps.contains(&spec.name) {
+                    steps.push(spec.name);
+                }
+            }
+        }
+    }
+    let names: BTreeSet<&str> = out.keys().map(|g| g.action.as_str()).collect();
     assert_eq!(
-        out.keys().copied().collect::<BTreeSet<_>>(),
+        names,
         iam_actions(ALL.iter().copied()),
         "declared() must agree with steps::iam_actions"
+    );
+    let from_grants: BTreeSet<Grant> = iam_grants(ALL.iter().copied())
+        .iter()
+        .flat_map(normal)
+        .collect();
+    assert_eq!(
+        out.keys().cloned().collect::<BTreeSet<_>>(),
+        from_grants,
+        "declared() must agree with steps::iam_grants"
     );
     out
 }
 
+/// `DENIES` in normal form.
+fn declared_denies() -> BTreeSet<Grant> {
+    iam::DENIES.iter().flat_map(normal).collect()
+}
+
 /// Everything wrong with the role, one line each, naming the file, the role and the
-/// action. `exempt`: step actions the role must not grant, with the reason.
+/// grant. `exempt`: declared actions the role must not grant, with the reason.
 fn problems(role: &Role, exempt: &[(&str, &str)]) -> Vec<String> {
     let who = format!("{}: {}", role.file, role.name);
     let declared = declared();
-    let needed_by_a_step = |action: &str| declared.keys().any(|d| d.eq_ignore_ascii_case(action));
+    let exempted = |action: &str| exempt.iter().find(|(a, _)| a.eq_ignore_ascii_case(action));
     let excepted = |action: &str| {
         NOT_STEPS
             .iter()
@@ -341,36 +597,82 @@ fn problems(role: &Role, exempt: &[(&str, &str)]) -> Vec<String> {
         .iter()
         .map(|o| format!("{who}: {o}: its actions cannot be checked"))
         .collect();
+    let granted = role.normal(true);
+    let denied = role.normal(false);
 
-    // (a) Every step action is granted, and no Deny takes it away.
-    for (action, steps) in &declared {
-        if let Some((_, why)) = exempt.iter().find(|(a, _)| a == action) {
-            if role.grants(action) {
-                out.push(format!("{who}: grants {action}, which it must not: {why}"));
+    // (a) Every declared grant, in exactly its declared scope.
+    for (grant, steps) in &declared {
+        if let Some((_, why)) = exempted(&grant.action) {
+            if role.grants(&grant.action) {
+                out.push(format!(
+                    "{who}: grants {}, which it must not: {why}",
+                    grant.action
+                ));
             }
             continue;
         }
-        if !role.grants(action) {
+        if !granted.contains_key(grant) {
             out.push(format!(
-                "{who}: does not grant {action}, which {} declare(s) in StepSpec::iam_actions",
+                "{who}: does not grant {grant}, which {} declare(s) in StepSpec::iam_actions",
                 steps.join(", ")
             ));
         }
-        for s in role
-            .statements
-            .iter()
-            .filter(|s| !s.allow() && s.covers(action))
-        {
+    }
+    out.sort();
+    out.dedup();
+
+    // (b) Nothing granted in a form no step declares.
+    for (grant, at) in &granted {
+        if excepted(&grant.action) || exempted(&grant.action).is_some() {
+            continue;
+        }
+        if !declared.contains_key(grant) {
+            let forms: Vec<String> = declared
+                .keys()
+                .filter(|d| d.action.eq_ignore_ascii_case(&grant.action))
+                .map(ToString::to_string)
+                .collect();
+            let hint = if forms.is_empty() {
+                "no step declares the action: remove it, or (if the code calls it outside a \
+                 step) add it to NOT_STEPS in crates/responder-core/tests/permissions.rs with \
+                 the reason"
+                    .to_owned()
+            } else {
+                format!("declared: {}", forms.join("; "))
+            };
             out.push(format!(
-                "{who}: {}: denies {action}, which {} need(s)",
-                s.at,
-                steps.join(", ")
+                "{who}: {at}: grants {grant}, which no step declares in that form ({hint})"
+            ));
+        }
+    }
+
+    // (d) The denies, exactly.
+    let denies = declared_denies();
+    for d in &denies {
+        if !denied.contains_key(d) {
+            out.push(format!(
+                "{who}: does not deny {d}, which steps::iam::DENIES declares"
+            ));
+        }
+    }
+    for (d, at) in &denied {
+        if !denies.contains(d) {
+            out.push(format!(
+                "{who}: {at}: denies {d}, which steps::iam::DENIES does not declare"
             ));
         }
     }
 
     for s in &role.statements {
         let at = format!("{who}: {}", s.at);
+        if let Err(e) = &s.conditions {
+            out.push(format!("{at}: {e}"));
+        }
+        if !s.actions.iter().all(|a| excepted(a)) {
+            for e in s.resources.iter().filter_map(|r| r.as_ref().err()) {
+                out.push(format!("{at}: {e}"));
+            }
+        }
         match s.effect.as_str() {
             "Allow" => {}
             "Deny" => {
@@ -378,6 +680,17 @@ fn problems(role: &Role, exempt: &[(&str, &str)]) -> Vec<String> {
                     out.push(format!(
                         "{at}: a Deny with NotAction takes away what it does not list: list the denied actions"
                     ));
+                }
+                if s.conditions.as_ref().is_ok_and(BTreeSet::is_empty) {
+                    for (grant, steps) in &declared {
+                        if s.covers(&grant.action) {
+                            out.push(format!(
+                                "{at}: denies {} without condition, which {} need(s)",
+                                grant.action,
+                                steps.join(", ")
+                            ));
+                        }
+                    }
                 }
                 continue;
             }
@@ -414,19 +727,18 @@ fn problems(role: &Role, exempt: &[(&str, &str)]) -> Vec<String> {
                 ));
                 continue;
             }
-            // (b) Every write is needed by a step, or is an exception with its reason.
-            if !needed_by_a_step(action) && !excepted(action) {
-                out.push(format!(
-                    "{at}: grants write action {action}, which no step declares: remove it, \
-                     or (if the code calls it outside a step) add it to NOT_STEPS in \
-                     crates/responder-core/tests/permissions.rs with the reason"
-                ));
-            }
             if s.any_resource {
                 out.push(format!(
                     "{at}: grants write action {action} on Resource \"*\": name the resources"
                 ));
             }
+        }
+        // iam:PassRole exists only when the deployment lists instance roles.
+        if s.covers("iam:PassRole") && s.cfn_condition.as_deref() != Some(HAS_INSTANCE_ROLES) {
+            out.push(format!(
+                "{at}: grants iam:PassRole unconditionally: put it in a policy resource with \
+                 Condition: {HAS_INSTANCE_ROLES}, so that no role is passable by default"
+            ));
         }
     }
 
@@ -438,6 +750,8 @@ fn problems(role: &Role, exempt: &[(&str, &str)]) -> Vec<String> {
             ));
         }
     }
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -472,7 +786,7 @@ fn step_names_are_unique_and_every_step_declares_its_actions() {
 }
 
 #[test]
-fn declared_actions_are_exact_action_names() {
+fn declared_grants_are_exact_and_scoped() {
     let well_formed = |a: &str| {
         a.split_once(':').is_some_and(|(service, name)| {
             !service.is_empty()
@@ -483,45 +797,349 @@ fn declared_actions_are_exact_action_names() {
                 && name.bytes().all(|b| b.is_ascii_alphanumeric())
         })
     };
-    for spec in ALL {
-        let mut seen = BTreeSet::new();
-        for action in spec.iam_actions {
-            assert!(
-                well_formed(action),
-                "step {}: {action:?} is not an exact `service:Action` (no wildcard)",
-                spec.name
+    let everything = BASE_IAM_ACTIONS
+        .iter()
+        .map(|g| ("(base)", g))
+        .chain(
+            ALL.iter()
+                .flat_map(|s| s.iam_actions.iter().map(move |g| (s.name, g))),
+        )
+        .chain(iam::DENIES.iter().map(|g| ("DENIES", g)));
+    for (who, g) in everything {
+        assert!(
+            well_formed(g.action),
+            "{who}: {:?} is not an exact `service:Action` (no wildcard)",
+            g.action
+        );
+        assert!(
+            !g.resources.is_empty(),
+            "{who}: {} names no resource",
+            g.action
+        );
+        if g.resources.contains(&Resource::Any) {
+            assert_eq!(
+                g.resources,
+                &[Resource::Any],
+                "{who}: {}: `*` stands alone",
+                g.action
             );
             assert!(
-                seen.insert(action),
-                "step {} lists {action} twice",
-                spec.name
+                !is_write(g.action),
+                "{who}: write action {} on every resource: name the resources",
+                g.action
+            );
+        }
+        for c in g.conditions {
+            assert!(
+                !c.values.is_empty() && c.values.iter().all(|v| !v.is_empty()),
+                "{who}: {}: condition {} without values",
+                g.action,
+                c.key
             );
         }
     }
-    for action in BASE_IAM_ACTIONS {
-        assert!(well_formed(action), "BASE_IAM_ACTIONS: {action:?}");
+    for spec in ALL {
+        let mut seen = BTreeSet::new();
+        for g in spec.iam_actions {
+            assert!(
+                seen.insert(g),
+                "step {} lists {} twice",
+                spec.name,
+                g.action
+            );
+        }
+    }
+    // Every instance-changing grant is covered by the exempt Deny.
+    for (grant, steps) in declared() {
+        if grant.resource == Resource::Instance.arn()
+            && is_write(&grant.action)
+            && !["ec2:RunInstances", "ec2:CreateSnapshots"].contains(&grant.action.as_str())
+        {
+            assert!(
+                iam::EXEMPT_PROTECTED_ACTIONS.contains(&grant.action.as_str()),
+                "{} ({}) changes an instance but is not in EXEMPT_PROTECTED_ACTIONS",
+                grant.action,
+                steps.join(", ")
+            );
+        }
+    }
+    for action in iam::EXEMPT_PROTECTED_ACTIONS {
         assert!(
-            !is_write(action),
-            "BASE_IAM_ACTIONS holds what every response does, reads only: {action}"
+            iam::DENIES
+                .iter()
+                .any(|d| d.action == *action && d.conditions == [iam::EXEMPT_INSTANCE]),
+            "DENIES does not refuse {action} on exempt instances"
         );
     }
 }
 
 #[test]
-fn the_function_role_grants_every_step_action_and_no_other_write() {
+fn the_function_role_grants_every_declared_scope_and_nothing_else() {
     let role = function_role(&load(TEMPLATE), TEMPLATE);
     assert_clean(&role, &[]);
 }
 
 #[test]
-fn the_member_role_grants_every_step_action_and_no_other_write() {
+fn the_member_role_grants_every_declared_scope_and_nothing_else() {
     let role = member_role(&load(MEMBER_ROLE), MEMBER_ROLE);
     assert_clean(&role, ADMINISTRATOR_ONLY);
 }
 
-/// The check itself: each kind of problem is reported, naming file, role and action.
+/// The function's role, from the policy `responder permissions` prints, matches the
+/// template: what is generated and what is deployed are the same grants.
 #[test]
-fn the_check_reports_missing_surplus_wildcard_and_opaque_grants() {
+fn the_generated_policy_is_the_deployed_one() {
+    let doc = iam::policy(&iam_grants(ALL.iter().copied()));
+    let mut generated = Role::new(TEMPLATE, "generated".to_owned(), "${AWS::Region}");
+    // The generated ARNs use the placeholders themselves: read them back as Fn::Sub.
+    let mut statements = Vec::new();
+    for s in doc["Statement"].as_array().unwrap() {
+        let mut s = s.clone();
+        let resources: Vec<Value> = list(&s["Resource"])
+            .iter()
+            .map(|r| {
+                let r = r.as_str().unwrap();
+                if r == "*" {
+                    json!("*")
+                } else {
+                    json!({ "Fn::Sub": r
+                        .replace("${Partition}", "${AWS::Partition}")
+                        .replace("${Region}", "${AWS::Region}")
+                        .replace("${Account}", "${AWS::AccountId}") })
+                }
+            })
+            .collect();
+        s["Resource"] = Value::Array(resources);
+        statements.push(s);
+    }
+    generated.document(&json!({ "Statement": statements }), "generated", None);
+    let deployed = function_role(&load(TEMPLATE), TEMPLATE);
+    assert!(generated.opaque.is_empty(), "{:?}", generated.opaque);
+    let mine: BTreeSet<Grant> = generated.normal(true).into_keys().collect();
+    let theirs: BTreeSet<Grant> = deployed
+        .normal(true)
+        .into_keys()
+        .filter(|g| !NOT_STEPS.iter().any(|(_, a, _)| *a == g.action))
+        .collect();
+    let missing: Vec<String> = mine.difference(&theirs).map(ToString::to_string).collect();
+    let extra: Vec<String> = theirs.difference(&mine).map(ToString::to_string).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "generated but not deployed:\n{}\ndeployed but not generated:\n{}",
+        missing.join("\n"),
+        extra.join("\n")
+    );
+    assert_eq!(
+        generated.normal(false).keys().collect::<Vec<_>>(),
+        deployed.normal(false).keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn pass_role_is_limited_to_listed_instance_roles_none_by_default() {
+    for (file, role) in [
+        (TEMPLATE, function_role(&load(TEMPLATE), TEMPLATE)),
+        (MEMBER_ROLE, member_role(&load(MEMBER_ROLE), MEMBER_ROLE)),
+    ] {
+        let template = load(file);
+        let parameter = &template["Parameters"]["InstanceRoleArns"];
+        assert_eq!(parameter["Type"], "CommaDelimitedList", "{file}");
+        assert_eq!(parameter["Default"], "", "{file}: no role by default");
+        assert!(
+            template["Conditions"].get(HAS_INSTANCE_ROLES).is_some(),
+            "{file}: Conditions.{HAS_INSTANCE_ROLES}"
+        );
+        let passing: Vec<&Statement> = role
+            .statements
+            .iter()
+            .filter(|s| s.allow() && s.covers("iam:PassRole"))
+            .collect();
+        assert!(!passing.is_empty(), "{file}: no iam:PassRole grant");
+        for s in passing {
+            assert_eq!(
+                s.resources,
+                vec![Ok("${InstanceRoleArns}".to_owned())],
+                "{file}: {}",
+                s.at
+            );
+        }
+    }
+}
+
+#[test]
+fn the_dead_letter_queue_accepts_only_the_stacks_rule() {
+    let template = load(TEMPLATE);
+    let function = &template["Resources"][FUNCTION]["Properties"];
+    assert_eq!(
+        function["Events"][RULE_EVENT]["Type"], "EventBridgeRule",
+        "SAM names the rule {FUNCTION}{RULE_EVENT} only for this event"
+    );
+    let rule = json!({ "Fn::GetAtt": [format!("{FUNCTION}{RULE_EVENT}"), "Arn"] });
+    let policy = &template["Resources"]["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"];
+    let statements = list(&policy["Statement"]);
+    assert!(!statements.is_empty());
+    for s in &statements {
+        assert_eq!(s["Effect"], "Allow");
+        assert!(
+            s["Principal"].get("AWS").is_none() && s["Principal"] != "*",
+            "only a service principal: {s}"
+        );
+        assert_eq!(
+            s["Condition"]["ArnEquals"]["aws:SourceArn"], rule,
+            "{}: a delivery from any other rule would be accepted",
+            s["Sid"]
+        );
+    }
+}
+
+#[test]
+fn the_member_role_trusts_exactly_the_function_role() {
+    let template = load(MEMBER_ROLE);
+    let parameter = &template["Parameters"]["ResponderRoleArn"];
+    assert_eq!(parameter["Type"], "String");
+    assert!(
+        parameter.get("Default").is_none(),
+        "no default: it must be given"
+    );
+    let pattern = parameter["AllowedPattern"].as_str().unwrap();
+    assert!(
+        pattern.starts_with("^arn:") && pattern.contains(":role/") && pattern.ends_with('$'),
+        "{pattern}"
+    );
+    let trust = &template["Resources"][MEMBER]["Properties"]["AssumeRolePolicyDocument"];
+    let statements = list(&trust["Statement"]);
+    assert!(!statements.is_empty());
+    for s in &statements {
+        assert_eq!(s["Effect"], "Allow", "{s}");
+        assert_eq!(
+            s["Principal"],
+            json!({ "AWS": { "Ref": "ResponderRoleArn" } }),
+            "the principal is the function's role ARN itself, no account root or pattern"
+        );
+        for action in strings(&s["Action"]).unwrap() {
+            assert!(
+                ["sts:AssumeRole", "sts:SetSourceIdentity"].contains(&action.as_str()),
+                "{action}"
+            );
+        }
+        assert!(
+            !s.to_string().contains('*'),
+            "no wildcard in the trust: {s}"
+        );
+    }
+    // The administrator stack says what to pass.
+    let admin = load(TEMPLATE);
+    assert_eq!(
+        admin["Outputs"]["ResponderRoleArn"]["Value"],
+        json!({ "Fn::GetAtt": [format!("{FUNCTION}Role"), "Arn"] })
+    );
+}
+
+/// The names the code reads are fixed: the ledger table, its keys and index, and the
+/// function's settings.
+#[test]
+fn the_ledger_table_and_the_settings_are_what_the_code_reads() {
+    let template = load(TEMPLATE);
+    let table = &template["Resources"]["LedgerTable"];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    assert_eq!(table["DeletionPolicy"], "Retain", "an audit record");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain", "an audit record");
+    let p = &table["Properties"];
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        json!({ "AttributeName": "expires_at", "Enabled": true })
+    );
+    assert_eq!(
+        p["KeySchema"],
+        json!([
+            { "AttributeName": "pk", "KeyType": "HASH" },
+            { "AttributeName": "sk", "KeyType": "RANGE" },
+        ])
+    );
+    let attributes: BTreeMap<&str, &str> = p["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap(),
+                a["AttributeType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attributes,
+        BTreeMap::from([
+            ("instance_id", "S"),
+            ("pk", "S"),
+            ("recorded_at", "S"),
+            ("sk", "S"),
+        ])
+    );
+    assert_eq!(
+        p["GlobalSecondaryIndexes"],
+        json!([{
+            "IndexName": "by-instance",
+            "KeySchema": [
+                { "AttributeName": "instance_id", "KeyType": "HASH" },
+                { "AttributeName": "recorded_at", "KeyType": "RANGE" },
+            ],
+            "Projection": { "ProjectionType": "ALL" },
+        }])
+    );
+
+    let env = &template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"];
+    let parameters = &template["Parameters"];
+    assert_eq!(env["LEDGER_TABLE"], json!({ "Ref": "LedgerTable" }));
+    for (variable, parameter, default) in [
+        ("VERIFY_FINDINGS", "VerifyFindings", json!("on")),
+        ("DETECTOR_ID", "DetectorId", json!("")),
+        (
+            "MAX_DESTRUCTIVE_PER_HOUR",
+            "MaxDestructivePerHour",
+            json!(10),
+        ),
+    ] {
+        assert_eq!(env[variable], json!({ "Ref": parameter }), "{variable}");
+        assert_eq!(parameters[parameter]["Default"], default, "{parameter}");
+    }
+    assert_eq!(
+        parameters["VerifyFindings"]["AllowedValues"],
+        json!(["on", "off"])
+    );
+}
+
+#[test]
+fn the_exempt_tag_key_is_the_playbooks() {
+    // The shipped playbooks exclude instances by this key; the Deny must name it.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains(&format!("{}=", tags::EXEMPT)) {
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "no shipped playbook excludes {}", tags::EXEMPT);
+    assert!(
+        iam::EXEMPT_INSTANCE.key.ends_with(tags::EXEMPT),
+        "{}",
+        iam::EXEMPT_INSTANCE.key
+    );
+}
+
+/// The check itself: each kind of problem is reported, naming file, role and grant.
+#[test]
+fn the_check_reports_missing_surplus_unscoped_wildcard_and_opaque_grants() {
     let template: Value = serde_saphyr::from_str(
         r#"
 Resources:
@@ -540,11 +1158,34 @@ Resources:
               Effect: Allow
               Action: [ec2:DescribeInstances, ec2:DeleteVpc]
               Resource:
-                Fn::Sub: arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:vpc/*
+                Fn::Sub: arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/*
             - Sid: Star
               Effect: Allow
               Action: ec2:CreateTags
               Resource: "*"
+            - Sid: TerminateTagged
+              Effect: Allow
+              Action: ec2:TerminateInstances
+              Resource:
+                Fn::Sub: arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*
+              Condition:
+                "Null":
+                  aws:ResourceTag/guardduty-responder:isolated: "false"
+            - Sid: AnyAccount
+              Effect: Allow
+              Action: ec2:StopInstances
+              Resource:
+                Fn::Sub: arn:${AWS::Partition}:ec2:${AWS::Region}:*:instance/*
+            - Sid: UnconditionedEni
+              Effect: Allow
+              Action: ec2:ModifyNetworkInterfaceAttribute
+              Resource:
+                Fn::Sub: arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*
+            - Sid: AnyRole
+              Effect: Allow
+              Action: iam:PassRole
+              Resource:
+                Fn::Sub: arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*
             - Sid: Taken
               Effect: Deny
               Action: ec2:Create*
@@ -554,13 +1195,25 @@ Resources:
     .unwrap();
     let role = function_role(&template, TEMPLATE);
     let reported = problems(&role, &[]).join("\n");
+    let instance = Resource::Instance.arn();
     for expected in [
         "infra/template.yaml: ResponderFunction's execution role: Resources.ResponderFunction.Properties.Policies[0]: a managed policy",
         "Sid Wide: grants \"ec2:*\"",
-        "Sid Surplus: grants write action ec2:DeleteVpc, which no step declares",
+        "Sid Surplus: grants ec2:DeleteVpc on arn:${Partition}:ec2:${Region}:${Account}:vpc/* without condition, which no step declares in that form (no step declares the action",
         "Sid Star: grants write action ec2:CreateTags on Resource \"*\"",
-        "Sid Taken: denies ec2:CreateSnapshots",
-        "does not grant sns:Publish, which notify declare(s)",
+        &format!(
+            "Sid TerminateTagged: grants ec2:TerminateInstances on {instance} when Null aws:ResourceTag/guardduty-responder:isolated [\"false\"], which no step declares in that form (declared: ec2:TerminateInstances on {instance} without condition)"
+        ),
+        &format!(
+            "does not grant ec2:TerminateInstances on {instance} without condition, which terminate, relaunch declare(s)"
+        ),
+        "Sid AnyAccount: \"arn:${AWS::Partition}:ec2:${AWS::Region}:*:instance/*\": account \"*\" is not the deployment's own",
+        "Sid UnconditionedEni: grants ec2:ModifyNetworkInterfaceAttribute on arn:${Partition}:ec2:${Region}:${Account}:network-interface/* without condition, which no step declares in that form (declared: ec2:ModifyNetworkInterfaceAttribute on arn:${Partition}:ec2:${Region}:${Account}:network-interface/* when StringEqualsIgnoreCase ec2:Attribute",
+        "Sid AnyRole: \"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*\": an ARN without Region",
+        "Sid AnyRole: grants iam:PassRole unconditionally",
+        "Sid Taken: denies ec2:CreateSnapshots without condition, which snapshot need(s)",
+        "does not grant sns:Publish on ${ReportTopic} without condition, which notify declare(s)",
+        "does not deny ec2:TerminateInstances on arn:${Partition}:ec2:${Region}:${Account}:instance/* when Null ec2:ResourceTag/guardduty-responder:exempt [\"false\"], which steps::iam::DENIES declares",
         "NOT_STEPS lists sts:AssumeRole for this role, which no longer grants it",
     ] {
         assert!(
@@ -568,10 +1221,6 @@ Resources:
             "not reported: {expected}\nreported:\n{reported}"
         );
     }
-    assert!(
-        !reported.contains("does not grant ec2:CreateSecurityGroup"),
-        "ec2:* grants it (and is reported as too wide):\n{reported}"
-    );
 
     let member: Value = serde_saphyr::from_str(
         r#"
@@ -593,6 +1242,19 @@ Resources:
               - Effect: Allow
                 Action: sns:Publish
                 Resource: arn:aws:sns:eu-west-1:111122223333:reports
+              - Sid: OwnRegionOnly
+                Effect: Allow
+                Action: ec2:StopInstances
+                Resource:
+                  Fn::Sub: arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*
+              - Sid: ExtraDeny
+                Effect: Deny
+                Action: ec2:RunInstances
+                Resource:
+                  Fn::Sub: arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*
+                Condition:
+                  StringEquals:
+                    aws:RequestTag/x: "y"
 "#,
     )
     .unwrap();
@@ -602,7 +1264,10 @@ Resources:
         "infra/member-role.yaml: MemberRole (member-account role): Resources.MemberRole.Properties.ManagedPolicyArns",
         "Policies[0] Statement[0]: Allow with NotAction",
         "grants sns:Publish, which it must not",
-        "does not grant ec2:DescribeInstances, which (base), isolate",
+        "literal ARN \"arn:aws:sns:eu-west-1:111122223333:reports\"",
+        "Sid OwnRegionOnly: \"arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*\": the Region must be \"*\" in this role",
+        "does not grant ec2:DescribeInstances on * without condition, which (base), isolate",
+        "Sid ExtraDeny: denies ec2:RunInstances on arn:${Partition}:ec2:${Region}:${Account}:instance/* when StringEquals aws:RequestTag/x [\"y\"], which steps::iam::DENIES does not declare",
     ] {
         assert!(
             reported.contains(expected),

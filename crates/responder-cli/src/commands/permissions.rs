@@ -1,10 +1,15 @@
 //! `responder permissions`: the IAM actions the playbooks need, derived from the
-//! steps' own declarations (the same lists the deployment templates are tested
-//! against).
+//! steps' own declarations (the same declarations the deployment templates are tested
+//! against, statement by statement). Text: one action name a line. JSON: the names,
+//! each step's grants with their resources and conditions, and the policy document
+//! built from them (`Allow` statements, then the `Deny` statements every deployment
+//! carries), with `${Partition}`, `${Region}`, `${Account}` and the template's
+//! resources (`${LedgerTable.Arn}`) as placeholders.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use responder_core::steps::iam::{self, Iam};
 use responder_core::steps::{self, StepSpec};
 
 use crate::{Format, input};
@@ -38,15 +43,31 @@ pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
         Format::Json => {
             let by_step: serde_json::Map<String, serde_json::Value> = used
                 .iter()
-                .map(|s| (s.name.to_owned(), serde_json::json!(s.iam_actions)))
+                .map(|s| (s.name.to_owned(), grants_json(s.iam_actions)))
                 .collect();
             let doc = serde_json::json!({
                 "actions": actions,
-                "base": steps::BASE_IAM_ACTIONS,
+                "base": grants_json(steps::BASE_IAM_ACTIONS),
                 "steps": by_step,
+                "denies": grants_json(iam::DENIES),
+                "policy": iam::policy(&steps::iam_grants(used.iter().copied())),
             });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
     0
+}
+
+/// Grants as JSON: `[{action, resources, conditions}]`.
+fn grants_json(grants: &[Iam]) -> serde_json::Value {
+    grants
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "action": g.action,
+                "resources": g.resources.iter().map(|r| r.arn()).collect::<Vec<_>>(),
+                "conditions": g.condition_json(),
+            })
+        })
+        .collect()
 }

@@ -41,7 +41,10 @@ impl Declare for Params {
         evidence: false,
         needs_evidence: false,
         default_on_failure: OnFailure::Continue,
-        iam_actions: &["guardduty:ArchiveFindings"],
+        iam_actions: &[super::Iam::on(
+            "guardduty:ArchiveFindings",
+            &[super::Resource::Detector],
+        )],
     };
     type Planned = Planned;
 

@@ -49,7 +49,10 @@ impl Declare for Params {
         evidence: false,
         needs_evidence: false,
         default_on_failure: OnFailure::Continue,
-        iam_actions: &["ec2:GetConsoleOutput"],
+        iam_actions: &[super::Iam::on(
+            "ec2:GetConsoleOutput",
+            &[super::Resource::Instance],
+        )],
     };
     type Planned = Planned;
 

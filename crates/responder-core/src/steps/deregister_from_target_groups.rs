@@ -39,9 +39,13 @@ impl Declare for Params {
         needs_evidence: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "elasticloadbalancing:DescribeTargetGroups",
-            "elasticloadbalancing:DescribeTargetHealth",
-            "elasticloadbalancing:DeregisterTargets",
+            super::Iam::read("elasticloadbalancing:DescribeTargetGroups"),
+            super::Iam::read("elasticloadbalancing:DescribeTargetHealth"),
+            // No condition: the target group is the one the instance is registered in.
+            super::Iam::on(
+                "elasticloadbalancing:DeregisterTargets",
+                &[super::Resource::TargetGroup],
+            ),
         ],
     };
     type Planned = Planned;

@@ -43,8 +43,12 @@ impl Declare for Params {
         needs_evidence: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "autoscaling:DescribeAutoScalingInstances",
-            "autoscaling:DetachInstances",
+            super::Iam::read("autoscaling:DescribeAutoScalingInstances"),
+            // No condition: the group is the one the instance belongs to.
+            super::Iam::on(
+                "autoscaling:DetachInstances",
+                &[super::Resource::AutoScalingGroup],
+            ),
         ],
     };
     type Planned = Planned;

@@ -121,18 +121,64 @@ impl Declare for Params {
         needs_evidence: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "ec2:DescribeInstances",
-            "ec2:DescribeSecurityGroups",
-            "ec2:CreateSecurityGroup",
-            "ec2:CreateTags",
-            "ec2:AuthorizeSecurityGroupIngress",
-            "ec2:AuthorizeSecurityGroupEgress",
-            "ec2:RevokeSecurityGroupIngress",
-            "ec2:RevokeSecurityGroupEgress",
-            "ec2:ModifyNetworkInterfaceAttribute",
-            "ec2:DescribeNetworkAcls",
-            "ec2:CreateNetworkAcl",
-            "ec2:ReplaceNetworkAclAssociation",
+            super::Iam::read("ec2:DescribeInstances"),
+            super::Iam::read("ec2:DescribeSecurityGroups"),
+            super::Iam::read("ec2:DescribeNetworkAcls"),
+            // Groups: created only as the quarantine or untrack group, tagged only as
+            // they are created, configured only when they carry that role tag.
+            // (Request tags are in the context of the resources they tag: the VPC
+            // side carries no condition, the new group's side does.)
+            super::Iam::on("ec2:CreateSecurityGroup", &[super::Resource::SecurityGroup])
+                .when(&[super::iam::CREATES_OWN_GROUP]),
+            super::Iam::on("ec2:CreateSecurityGroup", &[super::Resource::Vpc]),
+            super::Iam::on("ec2:CreateTags", &[super::Resource::SecurityGroup])
+                .when(&[super::iam::created_by(&["CreateSecurityGroup"])]),
+            super::Iam::on(
+                "ec2:AuthorizeSecurityGroupIngress",
+                &[super::Resource::SecurityGroup],
+            )
+            .when(&[super::iam::OWN_GROUP]),
+            super::Iam::on(
+                "ec2:AuthorizeSecurityGroupEgress",
+                &[super::Resource::SecurityGroup],
+            )
+            .when(&[super::iam::OWN_GROUP]),
+            super::Iam::on(
+                "ec2:RevokeSecurityGroupIngress",
+                &[super::Resource::SecurityGroup],
+            )
+            .when(&[super::iam::OWN_GROUP]),
+            super::Iam::on(
+                "ec2:RevokeSecurityGroupEgress",
+                &[super::Resource::SecurityGroup],
+            )
+            .when(&[super::iam::OWN_GROUP]),
+            // ENIs: their groups and connection tracking only, and only into the
+            // responder's own groups.
+            super::Iam::on(
+                "ec2:ModifyNetworkInterfaceAttribute",
+                &[super::Resource::NetworkInterface],
+            )
+            .when(&[super::iam::ENI_GROUPS_AND_TRACKING]),
+            super::Iam::on(
+                "ec2:ModifyNetworkInterfaceAttribute",
+                &[super::Resource::SecurityGroup],
+            )
+            .when(&[super::iam::OWN_GROUP]),
+            // The record and markers on the instance: the responder's own keys only.
+            super::Iam::on("ec2:CreateTags", &[super::Resource::Instance])
+                .when(&[super::iam::TAG_KEYS_SENT, super::iam::ONLY_OWN_TAG_KEYS]),
+            // Opt-in subnet deny-all: created as such, swapped in only as such.
+            super::Iam::on("ec2:CreateNetworkAcl", &[super::Resource::NetworkAcl])
+                .when(&[super::iam::CREATES_DENY_ALL_ACL]),
+            super::Iam::on("ec2:CreateNetworkAcl", &[super::Resource::Vpc]),
+            super::Iam::on("ec2:CreateTags", &[super::Resource::NetworkAcl])
+                .when(&[super::iam::created_by(&["CreateNetworkAcl"])]),
+            super::Iam::on(
+                "ec2:ReplaceNetworkAclAssociation",
+                &[super::Resource::NetworkAcl],
+            )
+            .when(&[super::iam::OWN_DENY_ALL_ACL]),
         ],
     };
     type Planned = Planned;

@@ -17,6 +17,7 @@ use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+pub use self::iam::{Iam, Resource};
 use crate::finding::{Finding, Instance};
 use crate::plan::{PlanError, Settings};
 use crate::playbook::Level;
@@ -27,6 +28,7 @@ pub mod archive_finding;
 pub mod capture_console_output;
 pub mod deregister_from_target_groups;
 pub mod detach_from_asg;
+pub mod iam;
 pub mod isolate;
 pub mod notify;
 pub mod protect;
@@ -81,22 +83,45 @@ pub struct StepSpec {
     pub needs_evidence: bool,
     /// The failure policy when the playbook does not say.
     pub default_on_failure: OnFailure,
-    /// Every IAM action the step may call, for `responder permissions` and the
-    /// deployment templates' policies.
-    pub iam_actions: &'static [&'static str],
+    /// Every IAM action the step may call, each with the resources and conditions
+    /// it needs, for `responder permissions` and the deployment templates' policies
+    /// (tested statement by statement).
+    pub iam_actions: &'static [Iam],
 }
 
-/// IAM actions every response needs whatever its steps: the executor describes the
-/// instance before acting on it.
-pub const BASE_IAM_ACTIONS: &[&str] = &["ec2:DescribeInstances"];
+/// IAM grants every response needs whatever its steps: the executor describes the
+/// instance; verification reads the finding from GuardDuty (`ListDetectors` when no
+/// `DETECTOR_ID` is set; it has no resource-level permission); the ledger records
+/// and claims each step in the stack's table (transactions need no action of their
+/// own: DynamoDB authorizes each item of a `TransactWriteItems` as its `PutItem`,
+/// `UpdateItem` or `ConditionCheckItem`).
+pub const BASE_IAM_ACTIONS: &[Iam] = &[
+    Iam::read("ec2:DescribeInstances"),
+    Iam::on("guardduty:GetFindings", &[Resource::Detector]),
+    Iam::read("guardduty:ListDetectors"),
+    Iam::on("dynamodb:GetItem", &[Resource::LedgerTable]),
+    Iam::on("dynamodb:PutItem", &[Resource::LedgerTable]),
+    Iam::on("dynamodb:UpdateItem", &[Resource::LedgerTable]),
+    Iam::on("dynamodb:ConditionCheckItem", &[Resource::LedgerTable]),
+    Iam::on(
+        "dynamodb:Query",
+        &[Resource::LedgerTable, Resource::LedgerIndex],
+    ),
+];
 
-/// The IAM actions a set of steps needs: the base actions and every step's own.
+/// The IAM action names a set of steps needs: the base actions and every step's own.
 pub fn iam_actions<'a>(specs: impl IntoIterator<Item = &'a StepSpec>) -> BTreeSet<&'static str> {
-    let mut out: BTreeSet<&'static str> = BASE_IAM_ACTIONS.iter().copied().collect();
+    iam_grants(specs).iter().map(|g| g.action).collect()
+}
+
+/// The IAM grants a set of steps needs, each scope once: the base grants and every
+/// step's own, sorted.
+pub fn iam_grants<'a>(specs: impl IntoIterator<Item = &'a StepSpec>) -> Vec<Iam> {
+    let mut out: BTreeSet<Iam> = BASE_IAM_ACTIONS.iter().copied().collect();
     for spec in specs {
         out.extend(spec.iam_actions.iter().copied());
     }
-    out
+    out.into_iter().collect()
 }
 
 /// A step's parameters, declared by its file.

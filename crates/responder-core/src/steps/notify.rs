@@ -46,7 +46,12 @@ impl Declare for Params {
         evidence: false,
         needs_evidence: false,
         default_on_failure: OnFailure::Continue,
-        iam_actions: &["sns:Publish", "ec2:DescribeInstances", "ec2:CreateTags"],
+        iam_actions: &[
+            super::Iam::on("sns:Publish", &[super::Resource::ReportTopic]),
+            super::Iam::read("ec2:DescribeInstances"),
+            super::Iam::on("ec2:CreateTags", &[super::Resource::Instance])
+                .when(&[super::iam::TAG_KEYS_SENT, super::iam::ONLY_OWN_TAG_KEYS]),
+        ],
     };
     type Planned = Planned;
 

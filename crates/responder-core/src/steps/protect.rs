@@ -56,8 +56,11 @@ impl Declare for Params {
         needs_evidence: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "ec2:DescribeInstanceAttribute",
-            "ec2:ModifyInstanceAttribute",
+            super::Iam::read("ec2:DescribeInstanceAttribute"),
+            super::iam::modify_instance(&[super::iam::attributes(&[
+                "disableApiTermination",
+                "instanceInitiatedShutdownBehavior",
+            ])]),
         ],
     };
     type Planned = Planned;

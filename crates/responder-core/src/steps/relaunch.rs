@@ -133,11 +133,31 @@ impl Declare for Params {
         needs_evidence: true,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "ec2:DescribeInstances",
-            "ec2:RunInstances",
-            "ec2:CreateTags",
-            "ec2:TerminateInstances",
-            "iam:PassRole",
+            super::Iam::read("ec2:DescribeInstances"),
+            // Only instances launched with the `replaces` marker (the request tags are
+            // in the context of the instance, which every launch needs); what it is
+            // launched from and into carries no condition.
+            super::Iam::on("ec2:RunInstances", &[super::Resource::Instance])
+                .when(&[super::iam::LAUNCHES_REPLACEMENT]),
+            super::Iam::on(
+                "ec2:RunInstances",
+                &[
+                    super::Resource::NetworkInterface,
+                    super::Resource::Volume,
+                    super::Resource::Subnet,
+                    super::Resource::SecurityGroup,
+                    super::Resource::LaunchTemplate,
+                    super::Resource::KeyPair,
+                    super::Resource::Image,
+                ],
+            ),
+            super::Iam::on("ec2:CreateTags", &[super::Resource::Instance])
+                .when(&[super::iam::created_by(&["RunInstances"])]),
+            // A twin launch of a concurrent delivery.
+            super::Iam::on("ec2:TerminateInstances", &[super::Resource::Instance]),
+            // Only the instance roles the deployment lists, to EC2 only.
+            super::Iam::on("iam:PassRole", &[super::Resource::InstanceRole])
+                .when(&[super::iam::PASSED_TO_EC2]),
         ],
     };
     type Planned = Planned;

@@ -39,10 +39,25 @@ impl Declare for Params {
         needs_evidence: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "ec2:ModifyNetworkInterfaceAttribute",
-            "ec2:AssociateIamInstanceProfile",
-            "ec2:DeleteTags",
-            "iam:PassRole",
+            // Back into the ENI's original groups, whichever they are.
+            super::Iam::on(
+                "ec2:ModifyNetworkInterfaceAttribute",
+                &[super::Resource::NetworkInterface],
+            )
+            .when(&[super::iam::ENI_GROUPS_ONLY]),
+            super::Iam::on(
+                "ec2:ModifyNetworkInterfaceAttribute",
+                &[super::Resource::SecurityGroup],
+            ),
+            super::Iam::on(
+                "ec2:AssociateIamInstanceProfile",
+                &[super::Resource::Instance],
+            ),
+            // The responder's own record tags only, named.
+            super::Iam::on("ec2:DeleteTags", &[super::Resource::Instance])
+                .when(&[super::iam::TAG_KEYS_SENT, super::iam::ONLY_OWN_TAG_KEYS]),
+            super::Iam::on("iam:PassRole", &[super::Resource::InstanceRole])
+                .when(&[super::iam::PASSED_TO_EC2]),
         ],
     };
     type Planned = Planned;

@@ -40,9 +40,13 @@ impl Declare for Params {
         needs_evidence: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "ec2:DescribeIamInstanceProfileAssociations",
-            "ec2:DisassociateIamInstanceProfile",
-            "ec2:CreateTags",
+            super::Iam::read("ec2:DescribeIamInstanceProfileAssociations"),
+            super::Iam::on(
+                "ec2:DisassociateIamInstanceProfile",
+                &[super::Resource::Instance],
+            ),
+            super::Iam::on("ec2:CreateTags", &[super::Resource::Instance])
+                .when(&[super::iam::TAG_KEYS_SENT, super::iam::ONLY_OWN_TAG_KEYS]),
         ],
     };
     type Planned = Planned;

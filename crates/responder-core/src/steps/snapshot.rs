@@ -70,12 +70,21 @@ impl Declare for Params {
         needs_evidence: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "ec2:DescribeInstances",
-            "ec2:DescribeSnapshots",
-            "ec2:ModifyInstanceAttribute",
-            "ec2:CreateSnapshots",
-            "ec2:CreateTags",
-            "ec2:DeleteSnapshot",
+            super::Iam::read("ec2:DescribeInstances"),
+            super::Iam::read("ec2:DescribeSnapshots"),
+            super::iam::modify_instance(&[super::iam::attributes(&["blockDeviceMapping"])]),
+            // Snapshots only with the finding marker, which the duplicate clean-up
+            // requires (request tags are in the context of the snapshots they tag).
+            super::Iam::on("ec2:CreateSnapshots", &[super::Resource::Snapshot])
+                .when(&[super::iam::SNAPSHOT_MARKED]),
+            super::Iam::on(
+                "ec2:CreateSnapshots",
+                &[super::Resource::Instance, super::Resource::Volume],
+            ),
+            super::Iam::on("ec2:CreateTags", &[super::Resource::Snapshot])
+                .when(&[super::iam::created_by(&["CreateSnapshots"])]),
+            super::Iam::on("ec2:DeleteSnapshot", &[super::Resource::Snapshot])
+                .when(&[super::iam::MARKED_SNAPSHOT]),
         ],
     };
     type Planned = Planned;

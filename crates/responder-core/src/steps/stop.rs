@@ -40,7 +40,10 @@ impl Declare for Params {
         evidence: false,
         needs_evidence: false,
         default_on_failure: OnFailure::Abort,
-        iam_actions: &["ec2:StopInstances"],
+        iam_actions: &[super::Iam::on(
+            "ec2:StopInstances",
+            &[super::Resource::Instance],
+        )],
     };
     type Planned = Planned;
 

@@ -43,7 +43,10 @@ impl Declare for Params {
         evidence: false,
         needs_evidence: false,
         default_on_failure: OnFailure::Continue,
-        iam_actions: &["ec2:CreateTags"],
+        iam_actions: &[super::Iam::on(
+            "ec2:CreateTags",
+            &[super::Resource::Instance],
+        )],
     };
     type Planned = Planned;
 

@@ -42,10 +42,13 @@ impl Declare for Params {
         needs_evidence: true,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
-            "ec2:DescribeInstances",
-            "ec2:DescribeInstanceAttribute",
-            "ec2:ModifyInstanceAttribute",
-            "ec2:TerminateInstances",
+            super::Iam::read("ec2:DescribeInstances"),
+            super::Iam::read("ec2:DescribeInstanceAttribute"),
+            super::iam::modify_instance(&[super::iam::attributes(&["disableApiTermination"])]),
+            // No tag condition: a tag the role itself writes protects nothing. What
+            // may be terminated is decided from the ledger and live state; exempt
+            // instances are refused by DENIES.
+            super::Iam::on("ec2:TerminateInstances", &[super::Resource::Instance]),
         ],
     };
     type Planned = Planned;
