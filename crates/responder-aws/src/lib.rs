@@ -18,6 +18,7 @@ mod context;
 mod executor;
 mod group_cache;
 mod instance;
+pub mod ledger;
 pub mod render;
 pub mod report;
 mod steps;
