@@ -3,10 +3,12 @@
 //! groups, an instance with two ENIs and two volumes and an instance profile), the
 //! shipped example findings rewritten to describe it, and read-back helpers for
 //! asserting on the state moto holds afterwards, and a fault-injecting proxy for
-//! the failures moto cannot produce.
+//! the failures moto cannot produce, and DynamoDB clients that keep DynamoDB's
+//! atomicity on moto.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod account;
+pub mod dynamodb;
 pub mod fault;
 pub mod finding;
 pub mod fixture;

@@ -216,6 +216,9 @@ impl fmt::Display for RecordStatus {
 }
 
 /// The answer to a claim.
+// `Done` carries the record unboxed, as the executor matches on it: a claim is one
+// value returned per step, never stored in bulk, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// Run the step. `took_over_from` names the owner of an expired claim taken over.
@@ -739,7 +742,7 @@ fn finish_attributes(
         ("outcome", s(&finish.outcome)),
         (
             "resources",
-            AttributeValue::L(finish.resources.iter().map(|r| s(r)).collect()),
+            AttributeValue::L(finish.resources.iter().map(s).collect()),
         ),
         ("state", s(state)),
         ("finished_at", n(epoch_ms(now))),
@@ -1463,8 +1466,7 @@ impl Ledger {
             format!("budget#decision#{hour}"),
             format!("finding#{}#instance#{}", key.finding_id, key.instance_id),
         );
-        let counter_key =
-            |scope: &str| key_item(format!("budget#{scope}#{hour}"), "count".to_owned());
+        let counter_key = |scope: &str| counter_key(scope, &hour);
         let scopes_json = serde_json::to_string(scopes).map_err(|e| LedgerError::Invalid {
             field: "scopes",
             problem: e.to_string(),
@@ -1545,7 +1547,7 @@ impl Ledger {
                 .send()
                 .await;
             let reasons = match result {
-                Ok(_) => return self.granted(scopes, &counter_key).await,
+                Ok(_) => return self.granted(scopes, &hour).await,
                 Err(e) => match e.into_service_error() {
                     TransactWriteItemsError::TransactionCanceledException(t) => {
                         t.cancellation_reasons.unwrap_or_default()
@@ -1559,10 +1561,10 @@ impl Ledger {
             };
             let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
             // Decided before (a redelivery): the first decision stands.
-            if code(0) == "ConditionalCheckFailed" || reasons.is_empty() {
-                if let Some(stored) = self.get_item(decision_key.clone()).await? {
-                    return self.decode_decision(&stored).await;
-                }
+            if (code(0) == "ConditionalCheckFailed" || reasons.is_empty())
+                && let Some(stored) = self.get_item(decision_key.clone()).await?
+            {
+                return self.decode_decision(&stored).await;
             }
             // A full scope: record the refusal so that a redelivery gets it too.
             for (i, (scope, max)) in scopes.iter().enumerate() {
@@ -1654,10 +1656,8 @@ impl Ledger {
             };
             // The decision's own hour: its pk is `budget#decision#<hour>`.
             let pk = r.s("pk")?;
-            let hour = pk.rsplit('#').next().unwrap_or_default().to_owned();
-            let counter_key =
-                |scope: &str| key_item(format!("budget#{scope}#{hour}"), "count".to_owned());
-            self.granted(&scopes, &counter_key).await
+            let hour = pk.rsplit('#').next().unwrap_or_default();
+            self.granted(&scopes, hour).await
         } else {
             Ok(Budget::Exhausted {
                 scope: r.s("scope")?.to_owned(),
@@ -1667,15 +1667,11 @@ impl Ledger {
         }
     }
 
-    async fn granted(
-        &self,
-        scopes: &[(String, u32)],
-        counter_key: &dyn Fn(&str) -> Item,
-    ) -> Result<Budget, LedgerError> {
+    async fn granted(&self, scopes: &[(String, u32)], hour: &str) -> Result<Budget, LedgerError> {
         let counts = futures::future::try_join_all(
             scopes
                 .iter()
-                .map(|(scope, _)| self.counter(counter_key(scope))),
+                .map(|(scope, _)| self.counter(counter_key(scope, hour))),
         )
         .await?;
         Ok(Budget::Granted {
@@ -1694,6 +1690,11 @@ impl Ledger {
             None => Ok(0),
         }
     }
+}
+
+/// The key of a scope's counter for an hour.
+fn counter_key(scope: &str, hour: &str) -> Item {
+    key_item(format!("budget#{scope}#{hour}"), "count".to_owned())
 }
 
 fn validate_scopes(scopes: &[(String, u32)]) -> Result<(), LedgerError> {
