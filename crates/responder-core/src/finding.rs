@@ -224,6 +224,39 @@ impl Finding {
     pub fn instance_tags(&self) -> &[Tag] {
         self.instance.as_ref().map_or(&[], |i| i.tags.as_slice())
     }
+
+    /// Whether GuardDuty generated this finding as a sample (`CreateSampleFindings`).
+    ///
+    /// `service.additionalInfo` says so in one of two ways: EventBridge events carry
+    /// `sample` as a member (`true`, or the string `"true"`), while GetFindings answers
+    /// carry it inside `value`, a JSON document held in a string
+    /// (`{"value": "{\"sample\":true}", "type": "default"}`). Either counts.
+    pub fn is_sample(&self) -> bool {
+        let Some(info) = self
+            .raw
+            .get("service")
+            .and_then(|s| s.get("additionalInfo"))
+        else {
+            return false;
+        };
+        if info.get("sample").is_some_and(truthy) {
+            return true;
+        }
+        info.get("value")
+            .and_then(Value::as_str)
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .and_then(|inner| inner.get("sample").map(truthy))
+            .unwrap_or(false)
+    }
+}
+
+/// `true`, or a string that says true in any case.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
 }
 
 /// A required field was absent or not a string.
@@ -468,5 +501,31 @@ mod tests {
         .unwrap();
         assert_eq!(user.instance_id(), None);
         assert_eq!(f.resource_type, None);
+    }
+
+    #[test]
+    fn sample_in_either_form() {
+        let with = |info: Value| {
+            Finding::from_value(
+                json!({"id": "1", "type": "X:EC2/Y", "service": {"additionalInfo": info}}),
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"))
+            .is_sample()
+        };
+        assert!(with(json!({"sample": true})));
+        assert!(with(json!({"sample": "TRUE"})));
+        assert!(with(
+            json!({"value": "{\"threatListName\":\"x\",\"sample\":true}", "type": "default"})
+        ));
+        assert!(with(json!({"value": "{\"sample\":\"true\"}"})));
+        assert!(!with(
+            json!({"sample": false, "value": "{\"sample\":false}"})
+        ));
+        assert!(!with(json!({"value": "not json", "type": "default"})));
+        assert!(!with(json!({"sample": 1})));
+        assert!(!with(json!(null)));
+        let none = Finding::from_value(json!({"id": "1", "type": "X:EC2/Y"}))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(!none.is_sample());
     }
 }
