@@ -36,6 +36,11 @@ fn start(api: &RuntimeApi, endpoint: &str, playbooks: Option<&Path>, mode: &str)
     if let Some(dir) = playbooks {
         cmd.env("PLAYBOOKS_DIR", dir);
     }
+    if mode == "enforce" {
+        // Enforce mode refuses to start without a ledger table (config.rs). The
+        // function does not use it yet; the ledger's integration creates a real one.
+        cmd.env("LEDGER_TABLE", "guardduty-responder-ledger-e2e");
+    }
     let child = cmd.spawn().expect("the function binary starts");
     Function(child)
 }
