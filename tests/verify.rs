@@ -520,3 +520,62 @@ fn sync_callers_get_guardduty_errors() {
     assert_eq!(endpoint.calls(Operation::GetFindings), 1);
     assert_eq!(endpoint.requests()[0].account, DEFAULT_ACCOUNT);
 }
+
+/// Every camelCase finding of the vendored corpus (GetFindings, S3 export and
+/// console shapes, as AWS wrote them), served as GuardDuty's copy: the SDK accepts
+/// the answer, the copy verifies against itself, and `sample` is the copy's.
+#[tokio::test]
+async fn corpus_findings_verify_against_themselves() {
+    let endpoint = FindingsEndpoint::start();
+    let account = fresh_account();
+    endpoint.add_detector(&account, DETECTOR);
+    let config = sdk_config(endpoint.url()).await;
+    let verifier = Verifier::new(
+        endpoint.client(&config, &account),
+        DetectorSource::Fixed(DETECTOR.to_owned()),
+        fast(1),
+    );
+    let dir = workspace_root().join("tests/corpus/findings");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let (mut checked, mut samples) = (0, 0);
+    for path in files {
+        let value: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        if value.get("id").and_then(Value::as_str).is_none() {
+            continue; // PascalCase (CLI output): GuardDuty's API never answers so.
+        }
+        let event = responder_core::decode_value(value.clone())
+            .expect("decodes")
+            .remove(0)
+            .expect("a finding");
+        endpoint.put_finding(DETECTOR, value);
+        let name = path.display();
+        match verifier.verify(&event).await {
+            Ok(Verification::Verified { finding, sample }) => {
+                assert_eq!(finding.id, event.id, "{name}");
+                assert_eq!(sample, event.is_sample(), "{name}");
+                samples += usize::from(sample);
+            }
+            Ok(Verification::Unverified { reason }) => {
+                // Only an archived copy may fail against itself.
+                assert!(
+                    event.archived && reason.contains("archived"),
+                    "{name}: {reason}"
+                );
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} camelCase corpus findings");
+    // One call each: an answer the SDK's types reject is not retried, it is read.
+    assert_eq!(endpoint.calls(Operation::GetFindings), checked);
+    assert!(
+        samples >= 2,
+        "only {samples} sample findings among {checked}"
+    );
+}
