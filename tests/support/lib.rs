@@ -5,6 +5,14 @@
 //! asserting on the state moto holds afterwards, and a fault-injecting proxy for
 //! the failures moto cannot produce, and DynamoDB clients that keep DynamoDB's
 //! atomicity on moto.
+//!
+//! moto has no GuardDuty findings: [`guardduty::FindingsEndpoint`] is a local
+//! GuardDuty REST-JSON endpoint (ListDetectors, GetFindings, ListFindings,
+//! Archive/UnarchiveFindings) on 127.0.0.1, on its own thread, holding the detectors
+//! and findings a test puts in it, with injectable faults, delayed visibility and
+//! call counters. In-process clients come from `FindingsEndpoint::client`; the
+//! function binary reaches it through `AWS_ENDPOINT_URL_GUARDDUTY`
+//! (`FindingsEndpoint::env`) while EC2 and the rest use `AWS_ENDPOINT_URL` (moto).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod account;
@@ -12,6 +20,7 @@ pub mod dynamodb;
 pub mod fault;
 pub mod finding;
 pub mod fixture;
+pub mod guardduty;
 pub mod moto;
 pub mod playbooks;
 pub mod read;
@@ -22,3 +31,4 @@ pub mod runtime_api {
 
 pub use account::{TestAccount, fresh_account};
 pub use fixture::{Fixture, FixtureOptions};
+pub use guardduty::FindingsEndpoint;

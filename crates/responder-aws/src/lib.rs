@@ -10,7 +10,8 @@
 //!
 //! Modules, each importing only those listed before it: [`report`], `call` (AWS
 //! errors), [`clients`], `tagging`, `instance` (the live view), `group_cache`,
-//! `context` (one response's state), `steps` (one module per step), `executor`.
+//! `context` (one response's state), `steps` (one module per step), `executor`;
+//! [`verify`] (GetFindings before acting) imports only `call`.
 
 mod call;
 pub mod clients;
@@ -29,3 +30,4 @@ pub use clients::Clients;
 pub use context::ExecOptions;
 pub use executor::{Executor, Prefetch, Response, Withhold, WithholdScope};
 pub use report::{Outcome, Report, Status, StepReport};
+pub use verify::{DetectorSource, RetryPolicy, Verification, Verifier, VerifyError};

@@ -241,21 +241,40 @@ impl Verifier {
     /// the answer does not contain it.
     async fn get_finding(&self, detector: &str, id: &str) -> Result<Option<Value>, VerifyError> {
         let capture = CaptureBody::default();
-        self.client
+        let sent = self
+            .client
             .get_findings()
             .detector_id(detector)
             .finding_ids(id)
             .customize()
             .interceptor(capture.clone())
             .send()
-            .await
-            .map_err(|e| VerifyError::Api {
-                operation: "GetFindings",
-                error: call::err(e),
-            })?;
-        let body = capture
-            .take()
-            .ok_or_else(|| VerifyError::Answer("the answer's body could not be read".to_owned()))?;
+            .await;
+        let body = match (sent, capture.take()) {
+            (Ok(_), Some((_, body))) => body,
+            // A successful answer the SDK could not read into its types (a field of
+            // another type than its model says, as some exports write `launchTime`):
+            // the finding is read from the JSON, tolerantly, as every other copy is.
+            (Err(e), Some((status, body))) if (200..300).contains(&status) => {
+                tracing::warn!(
+                    finding_id = id,
+                    error = %call::err(e),
+                    "GetFindings answer read without the SDK's types"
+                );
+                body
+            }
+            (Err(e), _) => {
+                return Err(VerifyError::Api {
+                    operation: "GetFindings",
+                    error: call::err(e),
+                });
+            }
+            (Ok(_), None) => {
+                return Err(VerifyError::Answer(
+                    "the answer's body could not be read".to_owned(),
+                ));
+            }
+        };
         let answer: Value = serde_json::from_slice(&body)
             .map_err(|e| VerifyError::Answer(format!("not JSON: {e}")))?;
         let findings = answer
@@ -340,12 +359,16 @@ fn shown(value: Option<&str>) -> String {
     value.map_or_else(|| "absent".to_owned(), |v| format!("{v:?}"))
 }
 
-/// Keeps the raw body of the last deserialized response of the call it is added to.
+/// Keeps the status and raw body of the last response of the call it is added to
+/// (each attempt overwrites the previous one's).
 #[derive(Debug, Clone, Default)]
-struct CaptureBody(Arc<Mutex<Option<Vec<u8>>>>);
+struct CaptureBody(Arc<Mutex<Option<Captured>>>);
+
+/// An HTTP status and the body that came with it.
+type Captured = (u16, Vec<u8>);
 
 impl CaptureBody {
-    fn take(&self) -> Option<Vec<u8>> {
+    fn take(&self) -> Option<Captured> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
@@ -362,9 +385,13 @@ impl Intercept for CaptureBody {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         // Non-streaming answers are read into memory before deserialization, so the
-        // bytes are there; each attempt overwrites the previous one's.
-        let bytes = context.response().body().bytes().map(<[u8]>::to_vec);
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = bytes;
+        // bytes are there whether or not the SDK could deserialize them.
+        let response = context.response();
+        let captured = response
+            .body()
+            .bytes()
+            .map(|b| (response.status().as_u16(), b.to_vec()));
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = captured;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::finding::bitcoin_dns_event;
+use responder_tests::guardduty::{FindingsEndpoint, Operation};
 use responder_tests::read;
 use responder_tests::runtime_api::{Answer, RuntimeApi, function_command};
 use responder_tests::{Fixture, FixtureOptions, moto};
@@ -35,6 +36,11 @@ fn start(api: &RuntimeApi, endpoint: &str, playbooks: Option<&Path>, mode: &str)
     );
     if let Some(dir) = playbooks {
         cmd.env("PLAYBOOKS_DIR", dir);
+    }
+    if mode == "enforce" {
+        // Enforce mode refuses to start without a ledger table (config.rs). The
+        // function does not use it yet; the ledger's integration creates a real one.
+        cmd.env("LEDGER_TABLE", "guardduty-responder-ledger-e2e");
     }
     let child = cmd.spawn().expect("the function binary starts");
     Function(child)
@@ -209,4 +215,53 @@ async fn invalid_playbooks_fail_the_init() {
         .expect("the init error is reported to the Runtime API");
     assert!(error.to_string().contains("playbook error"), "{error}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The function binary reaches GuardDuty through `AWS_ENDPOINT_URL_GUARDDUTY` (the
+/// local findings endpoint) while EC2 stays on `AWS_ENDPOINT_URL` (moto): the set-up
+/// the verification tests through the binary rely on.
+#[tokio::test]
+async fn guardduty_calls_go_to_the_guardduty_endpoint() {
+    let f = Fixture::create(DEFAULT_ACCOUNT, FixtureOptions::default()).await;
+    let event = bitcoin_dns_event(&f);
+    let finding_id = event["detail"]["id"].as_str().unwrap().to_owned();
+    let detector = event["detail"]["service"]["detectorId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let guardduty = FindingsEndpoint::start();
+    guardduty.add_detector(DEFAULT_ACCOUNT, &detector);
+    guardduty.put_event_finding(&detector, &event);
+
+    let dir = std::env::temp_dir().join(format!("gdr-archive-playbooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("archive.yaml"),
+        "name: archive-only\npriority: 100\nmode: enforce\nmatch:\n  finding_types: [\"CryptoCurrency:EC2/*\"]\nsteps:\n  - archive-finding: {}\n",
+    )
+    .unwrap();
+    let mut api = RuntimeApi::start().await.unwrap();
+    let (var, url) = guardduty.env();
+    let mut cmd = function_command(
+        Path::new(env!("CARGO_BIN_EXE_guardduty-responder")),
+        &api,
+        &moto::endpoint(),
+        "enforce",
+    );
+    cmd.env("PLAYBOOKS_DIR", &dir)
+        .env("LEDGER_TABLE", "guardduty-responder-ledger-e2e")
+        .env(var, url);
+    let _function = Function(cmd.spawn().expect("the function binary starts"));
+    let id = api.invoke(event);
+    let Answer::Response(report) = answer(&api, &id).await else {
+        panic!("the response failed")
+    };
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    assert_eq!(guardduty.calls(Operation::ArchiveFindings), 1);
+    let archived = guardduty.finding(&detector, &finding_id).unwrap();
+    assert_eq!(archived["service"]["archived"], json!(true));
+    let requests = guardduty.requests();
+    assert_eq!(requests[0].account, DEFAULT_ACCOUNT, "{requests:?}");
+    assert_eq!(requests[0].body, json!({"findingIds": [finding_id]}));
 }
