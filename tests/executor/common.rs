@@ -2,23 +2,46 @@
 //! read-backs of the state moto holds.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_ec2::types::Filter;
-use responder_aws::{ExecOptions, Executor, Outcome, Report, Status, StepReport};
+use responder_aws::{ExecOptions, Executor, Outcome, Report, Response, Status, StepReport};
 use responder_core::{Finding, Plan};
 use responder_tests::fixture::describe_enis;
-use responder_tests::read::{self, ORIGINAL_GROUPS_TAG, QUARANTINE_GROUP, UNTRACK_GROUP};
+use responder_tests::read::{self, QUARANTINE_GROUP, UNTRACK_GROUP};
 use responder_tests::{Fixture, FixtureOptions};
 
 pub(crate) const FINDING_ID_TAG: &str = "guardduty-responder:finding-id";
 
-/// A new executor over new clients, as a new Lambda container would have.
-pub(crate) fn executor(f: &Fixture) -> Executor {
-    Executor::new(f.clients(), ExecOptions::default())
+/// A new executor over new clients and the account's ledger, as a new Lambda
+/// container would have.
+pub(crate) async fn executor(f: &Fixture) -> Executor {
+    Executor::new(f.clients(), ExecOptions::default()).with_ledger(f.ledger().await)
 }
 
+/// A claim owner no other delivery in this process has (a Lambda request id).
+pub(crate) fn owner() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("test-delivery-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One delivery: a fresh executor (a new container) with the ledger.
 pub(crate) async fn respond(f: &Fixture, fd: &Finding, plan: &Plan) -> Report {
-    executor(f).respond(fd, plan).await
+    deliver(&executor(f).await, fd, plan).await
+}
+
+/// One delivery through this executor, as its own invocation.
+pub(crate) async fn deliver(e: &Executor, fd: &Finding, plan: &Plan) -> Report {
+    let owner = owner();
+    e.respond_with(
+        fd,
+        plan,
+        Response {
+            owner: Some(&owner),
+            ..Response::default()
+        },
+    )
+    .await
 }
 
 pub(crate) fn step<'a>(report: &'a Report, action: &str) -> &'a StepReport {
@@ -82,20 +105,25 @@ pub(crate) async fn quarantine_group(f: &Fixture) -> String {
     g.group_id().expect("group id").to_owned()
 }
 
-/// Values of the instance's `guardduty-responder:original-groups*` tags, joined.
+/// The original groups the ledger holds for the fixture's instance, as
+/// `eni=g1,g2` pairs joined by spaces (`isolate`'s record: what `release` and
+/// `relaunch` restore).
 pub(crate) async fn recorded_groups(f: &Fixture) -> String {
-    let tags = read::instance_tags(&f.ec2(), &f.instance_id).await;
-    let recorded: Vec<String> = tags
+    let record = f
+        .ledger()
+        .await
+        .last_done(&f.instance_id, "isolate")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no isolate record for {} in the ledger", f.instance_id));
+    let groups: BTreeMap<String, Vec<String>> =
+        serde_json::from_value(record.state["original_groups"].clone()).unwrap();
+    assert!(!groups.is_empty(), "empty record: {record:?}");
+    groups
         .iter()
-        .filter(|(k, _)| k.starts_with(ORIGINAL_GROUPS_TAG))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    assert!(
-        !recorded.is_empty(),
-        "no {ORIGINAL_GROUPS_TAG}* tag on {}: {tags:?}",
-        f.instance_id
-    );
-    recorded.join(" ")
+        .map(|(eni, g)| format!("{eni}={}", g.join(",")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Asserts every fixture ENI is in the quarantine group alone (read by ENI id, so it

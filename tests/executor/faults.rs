@@ -105,3 +105,37 @@ async fn a_failed_isolation_stops_every_later_step() {
     assert_eq!(after.eni_groups, before.eni_groups, "{}", pretty(&report));
     assert!(after.snapshots.is_empty());
 }
+
+/// Class 4b of the trust issue: the replacement is launched before the terminate,
+/// and a launch that fails (a deleted launch template, here any RunInstances error)
+/// stops the response. The isolated instance keeps running: the service never has
+/// fewer instances than before, and every retry ends the same safe way.
+#[tokio::test]
+async fn a_failed_relaunch_never_lets_the_terminate_run() {
+    let f = default_fixture().await;
+    let fd = finding(&bitcoin_dns_event(&f));
+    let plan = shipped_plan(&fd);
+    let (_proxy, exec) = faulty_executor(
+        &f,
+        vec![Fault::ec2("RunInstances", "InvalidLaunchTemplateId.NotFound")],
+    )
+    .await;
+    for _ in 0..2 {
+        let report = exec.respond(&fd, &plan).await;
+        assert_status(&report, Status::Failed);
+        assert!(
+            matches!(&step(&report, "relaunch").outcome, Outcome::Failed { code, .. } if code == "InvalidLaunchTemplateId.NotFound"),
+            "{}",
+            pretty(&report)
+        );
+        assert_skipped(&report, "terminate");
+        assert_eq!(
+            read::instance_state(&f.ec2(), &f.instance_id)
+                .await
+                .as_deref(),
+            Some("running"),
+            "the instance must outlive a failed relaunch"
+        );
+        assert_isolated(&f).await;
+    }
+}

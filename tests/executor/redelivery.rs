@@ -1,6 +1,7 @@
 //! Redelivery, sequential and concurrent: the response acts once.
 
-use responder_aws::{Executor, Report, Status};
+use futures::future::join_all;
+use responder_aws::{Executor, Outcome, Report, Status};
 use responder_core::Finding;
 use responder_tests::finding::{bitcoin_dns_event, finding};
 use responder_tests::playbooks::shipped_plan;
@@ -8,7 +9,7 @@ use responder_tests::{Fixture, read};
 
 use crate::common::{
     assert_not_failed, assert_one_hardened_replacement, assert_snapshot_set, assert_terminated,
-    default_fixture, executor, respond,
+    default_fixture, deliver, executor, respond,
 };
 
 async fn assert_after_redelivery(f: &Fixture, fd: &Finding, reports: &[Report]) {
@@ -51,23 +52,30 @@ async fn redelivered_ten_times_concurrently_acts_once() {
     let f = default_fixture().await;
     let fd = finding(&bitcoin_dns_event(&f));
     let plan = shipped_plan(&fd);
-    // Ten containers: each its own clients and executor.
-    let e: Vec<Executor> = (0..10).map(|_| executor(&f)).collect();
-    let (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9) = tokio::join!(
-        e[0].respond(&fd, &plan),
-        e[1].respond(&fd, &plan),
-        e[2].respond(&fd, &plan),
-        e[3].respond(&fd, &plan),
-        e[4].respond(&fd, &plan),
-        e[5].respond(&fd, &plan),
-        e[6].respond(&fd, &plan),
-        e[7].respond(&fd, &plan),
-        e[8].respond(&fd, &plan),
-        e[9].respond(&fd, &plan),
-    );
-    let reports = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9];
+    // Ten containers: each its own clients and executor, one ledger.
+    let e: Vec<Executor> = join_all((0..10).map(|_| executor(&f))).await;
+    let reports = join_all(e.iter().map(|x| deliver(x, &fd, &plan))).await;
     for r in &reports {
         eprintln!("{}", serde_json::to_string(r).unwrap_or_default());
+        // A delivery either answers, or stops because another one holds a claim:
+        // an error Lambda retries, never another failure.
+        for s in r.steps.iter().filter(|s| s.outcome.is_failure()) {
+            assert!(
+                matches!(&s.outcome, Outcome::Failed { code, .. } if code == "InProgressElsewhere"),
+                "{}",
+                serde_json::to_string_pretty(r).unwrap_or_default()
+            );
+        }
     }
-    assert_after_redelivery(&f, &fd, &reports).await;
+    // Lambda's retry of a delivery that stopped finds every step done.
+    let retry = deliver(&executor(&f).await, &fd, &plan).await;
+    assert_not_failed(&retry);
+    assert_eq!(retry.status, Status::Succeeded);
+    assert!(
+        retry.steps.iter().all(|s| s.outcome != Outcome::Done),
+        "the retry acted again: {retry:#?}"
+    );
+    let mut all = reports.to_vec();
+    all.push(retry);
+    assert_after_redelivery(&f, &fd, &all).await;
 }

@@ -16,6 +16,10 @@ use aws_sdk_ec2::types::{
 use crate::account::{self, TestAccount};
 use crate::{moto, read};
 
+
+/// The ledger table of every test account.
+pub const LEDGER_TABLE: &str = "guardduty-responder-ledger";
+
 /// Name tag of the fixture instance.
 pub const INSTANCE_NAME: &str = "web-1";
 /// Instance type of the fixture instance.
@@ -269,6 +273,17 @@ impl Fixture {
     }
 
     /// The account as a [`TestAccount`].
+    /// The fixture account's ledger (the table is created on first use; moto keeps
+    /// one per account, so tests never see each other's records).
+    pub async fn ledger(&self) -> responder_aws::ledger::Ledger {
+        let ledger = responder_aws::ledger::Ledger::new(
+            crate::dynamodb::client(&self.config, &self.account),
+            LEDGER_TABLE,
+        );
+        ledger.create_table().await.expect("the ledger table on moto");
+        ledger
+    }
+
     pub fn test_account(&self) -> TestAccount {
         TestAccount {
             id: self.account.clone(),

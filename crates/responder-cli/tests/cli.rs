@@ -104,7 +104,7 @@ fn plan_json_shape() {
         .collect();
     assert_eq!(
         actions,
-        ["isolate", "snapshot", "terminate", "relaunch", "notify"]
+        ["isolate", "snapshot", "relaunch", "terminate", "notify"]
     );
     assert_eq!(
         p["steps"][0]["quarantine_group"],
@@ -120,9 +120,11 @@ fn plan_json_shape() {
         2
     );
     assert_eq!(p["steps"][0]["on_failure"], "abort");
-    assert_eq!(p["steps"][3]["metadata_tokens"], "required");
-    assert_eq!(p["steps"][3]["associate_public_ip"], false);
-    assert_eq!(p["steps"][3]["source"]["kind"], "clone");
+    assert_eq!(p["steps"][2]["metadata_tokens"], "required");
+    assert_eq!(p["steps"][2]["associate_public_ip"], false);
+    assert_eq!(p["steps"][2]["source"]["kind"], "clone");
+    // Launched before the terminate, a failed replacement stops the response.
+    assert_eq!(p["steps"][2]["on_failure"], "abort");
     let none = &plans[1];
     assert_eq!(none["playbook"], Value::Null);
     assert_eq!(none["mode"], Value::Null);
@@ -168,7 +170,7 @@ fn plan_text_is_a_table() {
         assert!(header.contains(col), "{header}");
     }
     assert!(
-        text.contains("crypto-mining-ec2  enforce  isolate, snapshot, terminate, relaunch, notify"),
+        text.contains("crypto-mining-ec2  enforce  isolate, snapshot, relaunch, terminate, notify"),
         "{text}"
     );
 }

@@ -7,7 +7,7 @@
 //!     finding: findings/bitcoin-dns.json   # relative to this file
 //!     expect:
 //!       playbook: crypto-mining-ec2        # null: no playbook may match
-//!       steps: [isolate, snapshot, terminate, relaunch]
+//!       steps: [isolate, snapshot, relaunch, terminate]
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -31,7 +31,7 @@ fn bitcoin_dns_plan_is_fully_resolved() {
     let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
     assert_eq!(
         names,
-        ["isolate", "snapshot", "terminate", "relaunch", "notify"]
+        ["isolate", "snapshot", "relaunch", "terminate", "notify"]
     );
     let Action::Isolate(isolate) = &plan.steps[0].action else {
         panic!("isolate is not first")

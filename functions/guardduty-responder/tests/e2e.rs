@@ -77,7 +77,7 @@ async fn bitcoin_dns_event_isolates_snapshots_terminates_and_replaces() {
         .collect();
     assert_eq!(
         steps,
-        ["isolate", "snapshot", "terminate", "relaunch", "notify"]
+        ["isolate", "snapshot", "relaunch", "terminate", "notify"]
     );
 
     let quarantine = read::groups_named(&ec2, &f.vpc_id, "guardduty-responder-quarantine").await;
