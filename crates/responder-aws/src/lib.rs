@@ -9,8 +9,10 @@
 //! report says so.
 //!
 //! Modules, each importing only those listed before it: [`report`], `call` (AWS
-//! errors), [`clients`], `tagging`, `instance` (the live view), `group_cache`,
-//! `context` (one response's state), `steps` (one module per step), `executor`.
+//! errors), [`clients`], [`ledger`] (the responder's own record in DynamoDB: step
+//! claims, undo state, the blast-radius budget), `tagging`, `instance` (the live
+//! view), `group_cache`, `context` (one response's state), `steps` (one module per
+//! step), `executor`.
 
 mod call;
 pub mod clients;
