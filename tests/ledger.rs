@@ -337,6 +337,52 @@ async fn an_expired_lease_is_taken_over_and_a_live_one_is_not() {
     assert_eq!(r.state, json!({"terminated": true}));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_takeovers_of_an_expired_lease_grant_exactly_one() {
+    let ledger = ledger().await;
+    let k = key("f1", "i-0a", 2, "terminate");
+    let t0 = ms(SystemTime::now());
+    ledger
+        .claim_at(&k, &meta(), "crashed", LEASE, t0)
+        .await
+        .unwrap();
+    let later = t0 + LEASE + Duration::from_secs(5);
+    let mut tasks = JoinSet::new();
+    for n in 0..10 {
+        let (ledger, k) = (ledger.clone(), k.clone());
+        tasks.spawn(async move {
+            let owner = format!("successor-{n}");
+            let claim = ledger
+                .claim_at(&k, &meta(), &owner, LEASE, later)
+                .await
+                .unwrap();
+            (owner, claim)
+        });
+    }
+    let results = tasks.join_all().await;
+    let winners: Vec<&String> = results
+        .iter()
+        .filter(|(_, c)| {
+            *c == Claim::Granted {
+                took_over_from: Some("crashed".to_owned()),
+            }
+        })
+        .map(|(o, _)| o)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (owner, claim) in &results {
+        if owner != winners[0] {
+            assert_eq!(
+                claim,
+                &Claim::Held {
+                    owner: winners[0].clone(),
+                    lease_until: later + LEASE
+                }
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn finish_needs_the_holder() {
     let ledger = ledger().await;
@@ -674,6 +720,25 @@ async fn budget_grants_exactly_max_among_concurrent_responses() {
         }
     }
     assert_eq!(counter(&ledger, "all", now).await, Some(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_response_delivered_concurrently_counts_once() {
+    let ledger = ledger().await;
+    let now = SystemTime::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            ledger
+                .budget(&response(7), &meta(), &[("all".to_owned(), 10)], now)
+                .await
+                .unwrap()
+        });
+    }
+    let results = tasks.join_all().await;
+    assert!(results.iter().all(Budget::is_granted), "{results:?}");
+    assert_eq!(counter(&ledger, "all", now).await, Some(1));
 }
 
 #[tokio::test]

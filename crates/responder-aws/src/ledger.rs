@@ -120,8 +120,9 @@ pub struct Ledger {
 }
 
 /// What [`Ledger::create_table`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// `Created::Created` reads as the sentence it is; the lint dislikes the repetition.
 #[allow(clippy::enum_variant_names)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
     /// The table did not exist and was created.
     Created,

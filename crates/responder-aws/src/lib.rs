@@ -9,9 +9,11 @@
 //! report says so.
 //!
 //! Modules, each importing only those listed before it: [`report`], `call` (AWS
-//! errors), [`clients`], `tagging`, `instance` (the live view), `group_cache`,
-//! `context` (one response's state), `steps` (one module per step), `executor`;
-//! [`verify`] (GetFindings before acting) imports only `call`.
+//! errors), [`clients`], [`ledger`] (the responder's own record in DynamoDB: step
+//! claims, undo state, the blast-radius budget), [`verify`] (GetFindings before
+//! acting), `tagging`, `instance` (the live view), `context` (one response's state),
+//! `steps` (one module per step), `executor`, [`responder`] (verify, plan, budget,
+//! execute: the whole answer to one finding).
 
 mod call;
 pub mod clients;

@@ -43,6 +43,42 @@ impl SettingsArgs {
     }
 }
 
+/// Where the ledger table is: shared by `ledger create` and `history`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LedgerArgs {
+    /// The ledger's DynamoDB table (the function's LEDGER_TABLE).
+    #[arg(long, env = "LEDGER_TABLE")]
+    table: String,
+    /// AWS endpoint, e.g. a local emulator (default: the standard chain).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Region (default: the standard chain).
+    #[arg(long)]
+    region: Option<String>,
+}
+
+impl LedgerArgs {
+    fn target(&self) -> commands::ledger::Target<'_> {
+        commands::ledger::Target {
+            table: &self.table,
+            endpoint_url: self.endpoint_url.as_deref(),
+            region: self.region.as_deref(),
+        }
+    }
+}
+
+/// `responder ledger ...`.
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Create the ledger table (on-demand, encrypted, point-in-time recovery, TTL,
+    /// index by instance) for local use; exit 0 also when it exists.
+    Create {
+        /// The table.
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check the playbooks: exit 0 when valid (warnings allowed), 1 on errors.
@@ -141,6 +177,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// The responder's ledger (DynamoDB): `ledger create`.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// What the responder did, from its ledger, newest first: by finding, by
+    /// instance, or both.
+    History {
+        /// The table.
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// Only this finding.
+        #[arg(long)]
+        finding: Option<String>,
+        /// Only this instance.
+        #[arg(long)]
+        instance: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the playbook JSON Schema.
     Schema,
     /// Print the EventBridge rule pattern that delivers the findings the playbooks
@@ -214,6 +271,20 @@ fn main() -> ExitCode {
             all,
             format,
         } => commands::permissions::run(&playbooks, all, format),
+        Command::Ledger {
+            command: LedgerCommand::Create { ledger },
+        } => commands::ledger::create(&ledger.target()),
+        Command::History {
+            ledger,
+            finding,
+            instance,
+            format,
+        } => commands::ledger::history(
+            &ledger.target(),
+            finding.as_deref(),
+            instance.as_deref(),
+            format,
+        ),
         Command::Schema => {
             print!("{}", responder_core::schema::playbook_schema());
             0

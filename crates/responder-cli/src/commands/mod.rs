@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod coverage;
+pub mod ledger;
 pub mod permissions;
 pub mod plan;
 pub mod run;
