@@ -28,6 +28,7 @@ mod steps;
 mod tagging;
 pub mod verify;
 
+pub use call::CallError;
 pub use clients::Clients;
 pub use context::ExecOptions;
 pub use executor::{Executor, Prefetch, Response, Withhold, WithholdScope};
