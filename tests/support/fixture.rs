@@ -16,7 +16,6 @@ use aws_sdk_ec2::types::{
 use crate::account::{self, TestAccount};
 use crate::{moto, read};
 
-
 /// The ledger table of every test account.
 pub const LEDGER_TABLE: &str = "guardduty-responder-ledger";
 
@@ -280,7 +279,10 @@ impl Fixture {
             crate::dynamodb::client(&self.config, &self.account),
             LEDGER_TABLE,
         );
-        ledger.create_table().await.expect("the ledger table on moto");
+        ledger
+            .create_table()
+            .await
+            .expect("the ledger table on moto");
         ledger
     }
 

@@ -19,6 +19,16 @@ use crate::report::{Outcome, StepReport};
 /// moves): an event listing hundreds of ENIs or VPCs must not throttle the account.
 pub(crate) const PARALLEL: usize = 8;
 
+/// The responder's groups found in each VPC (by VPC id).
+pub(crate) type GroupLookups = BTreeMap<String, Vec<SecurityGroup>>;
+
+/// Group lookups made before the step that uses them, with the names looked up.
+#[derive(Debug)]
+pub(crate) struct PrefetchedGroups {
+    pub names: Vec<String>,
+    pub found: GroupLookups,
+}
+
 /// Why a step whose API has no DryRun was not called in a dry run.
 const NO_DRY_RUN: &str = "not called: this API has no DryRun";
 
@@ -52,7 +62,7 @@ pub(crate) struct Ctx<'a> {
     pub step: (usize, &'static str),
     /// The responder's groups found in round 1 (the prefetch), by VPC, with the
     /// group names looked up.
-    pub prefetched_groups: Option<(Vec<String>, BTreeMap<String, Vec<SecurityGroup>>)>,
+    pub prefetched_groups: Option<PrefetchedGroups>,
     /// The ENIs' original groups as `isolate` determined them in this response.
     pub original_groups: Option<BTreeMap<String, Vec<String>>>,
     /// The instance profile `revoke-instance-profile` removed in this response.
@@ -151,15 +161,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// The prefetched group lookups, once, when they cover these group names.
-    pub fn take_prefetched_groups(
-        &mut self,
-        names: &[String],
-    ) -> Option<BTreeMap<String, Vec<SecurityGroup>>> {
-        let (looked_up, _) = self.prefetched_groups.as_ref()?;
+    pub fn take_prefetched_groups(&mut self, names: &[String]) -> Option<GroupLookups> {
+        let looked_up = &self.prefetched_groups.as_ref()?.names;
         if !names.iter().all(|n| looked_up.contains(n)) {
             return None;
         }
-        self.prefetched_groups.take().map(|(_, found)| found)
+        self.prefetched_groups.take().map(|p| p.found)
     }
 
     /// The ledger key of the running step.

@@ -6,10 +6,8 @@
 //! whether a failed evidence step withholds it, whether the ledger claims it before
 //! it runs, and what its failure does to the rest.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::SecurityGroup;
 use responder_core::Finding;
 use responder_core::plan::Plan;
 use responder_core::playbook::Mode;
@@ -17,7 +15,7 @@ use responder_core::steps::{Action, OnFailure, StepSpec};
 
 use crate::call::CallError;
 use crate::clients::Clients;
-use crate::context::{Ctx, ExecOptions, StepResult, ledger_error};
+use crate::context::{Ctx, ExecOptions, PrefetchedGroups, StepResult, ledger_error};
 use crate::instance::{InstanceView, describe};
 use crate::ledger::{Claim, Finish, Ledger, RecordStatus};
 use crate::report::{Outcome, Report, Status, StepReport};
@@ -43,7 +41,7 @@ pub struct Executor {
 pub struct Prefetch {
     instance_id: String,
     view: Result<Option<InstanceView>, CallError>,
-    groups: Option<(Vec<String>, BTreeMap<String, Vec<SecurityGroup>>)>,
+    groups: Option<PrefetchedGroups>,
 }
 
 impl Prefetch {
@@ -154,7 +152,7 @@ impl Executor {
             let names = steps::isolate_group_names(a);
             let vpcs = steps::observed_vpcs(plan);
             let found = steps::lookup_groups(ec2, &vpcs, &names).await.ok()?;
-            Some((names, found))
+            Some(PrefetchedGroups { names, found })
         };
         let (view, groups) = futures::join!(describe(ec2, instance_id), lookup);
         Some(Prefetch {

@@ -59,9 +59,7 @@ impl App {
             Answer::Responded(report) => report,
         };
         let playbook = report.playbook.clone().unwrap_or_default();
-        if report.status != Status::Unverified {
-            emit_metrics(&playbook, &report);
-        }
+        emit_metrics(&playbook, &report);
         let body = serde_json::to_value(&*report)?;
         if report.is_failure() {
             tracing::error!(finding_id = %finding.id, %playbook, report = %body, "remediation failed: the event will be retried");
@@ -105,6 +103,8 @@ fn emit_metrics(playbook: &str, report: &Report) {
         json!({"Name": "Remediations", "Unit": "Count"}),
         json!({"Name": "RemediationFailures", "Unit": "Count"}),
         json!({"Name": "StepFailures", "Unit": "Count"}),
+        json!({"Name": "Unverified", "Unit": "Count"}),
+        json!({"Name": "Withheld", "Unit": "Count"}),
     ];
     let mut line = json!({
         "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "GuardDutyResponder", "Dimensions": [["Playbook"]], "Metrics": []}]},
@@ -112,6 +112,10 @@ fn emit_metrics(playbook: &str, report: &Report) {
         "Remediations": 1,
         "RemediationFailures": u8::from(report.is_failure()),
         "StepFailures": step_failures,
+        // Events GuardDuty does not confirm: forged or stale; worth an alarm.
+        "Unverified": u8::from(report.status == Status::Unverified),
+        // Responses past the blast-radius budget, or about sample findings.
+        "Withheld": u8::from(report.status == Status::Withheld),
     });
     if let Some(ms) = report.ms_to_isolation {
         metrics.push(json!({"Name": "TimeToIsolation", "Unit": "Milliseconds"}));

@@ -7,16 +7,14 @@ use std::time::Duration;
 
 /// Posts `{"errorMessage", "errorType"}` to `/runtime/init/error`. Best effort: the
 /// process exits with an error right after, which Lambda also reports.
-pub fn report(message: &str) {
+pub fn report(message: &str, error_type: &str) {
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
         return;
     };
-    let body =
-        serde_json::json!({"errorMessage": message, "errorType": "Runtime.InvalidPlaybooks"})
-            .to_string();
+    let body = serde_json::json!({"errorMessage": message, "errorType": error_type}).to_string();
     let request = format!(
         "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\n\
-         Lambda-Runtime-Function-Error-Type: Runtime.InvalidPlaybooks\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         Lambda-Runtime-Function-Error-Type: {error_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let Ok(mut stream) = TcpStream::connect(&api) else {

@@ -52,7 +52,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from(|k| std::env::var(k).ok()).map_err(|e| {
         tracing::error!(error = %e, "invalid configuration: refusing to start");
-        init_error::report(&e.to_string());
+        init_error::report(&e.to_string(), "Runtime.InvalidConfiguration");
         Error::from(e)
     })?;
     let (engine, source) = match &config.playbooks_dir {
@@ -65,7 +65,7 @@ async fn main() -> Result<(), Error> {
         }
         tracing::error!(%source, "invalid playbooks: refusing to start rather than run half a policy");
         let message = format!("{} playbook error(s) in {source}", diagnostics.len());
-        init_error::report(&message);
+        init_error::report(&message, "Runtime.InvalidPlaybooks");
         Error::from(message)
     })?;
     // Deployment settings are engine inputs: `responder plan` with the same settings

@@ -28,7 +28,7 @@ use serde_json::json;
 
 use self::groups::{Kind, ensure_group, find_groups};
 use crate::call::{CallError, err};
-use crate::context::{Ctx, PARALLEL, Phase, StepResult};
+use crate::context::{Ctx, GroupLookups, PARALLEL, Phase, StepResult};
 use crate::instance::InstanceView;
 use crate::report::Outcome;
 use crate::tagging::write_tags;
@@ -71,7 +71,7 @@ pub(crate) async fn lookup_groups(
     ec2: &aws_sdk_ec2::Client,
     vpcs: &[String],
     names: &[String],
-) -> Result<BTreeMap<String, Vec<SecurityGroup>>, CallError> {
+) -> Result<GroupLookups, CallError> {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let names = &names;
     let found: Vec<Result<(String, Vec<SecurityGroup>), CallError>> = stream::iter(vpcs)
@@ -189,7 +189,7 @@ async fn locate(
     ctx: &mut Ctx<'_>,
     a: &Planned,
     round_trips: &mut u32,
-) -> Phase<(InstanceView, BTreeMap<String, Vec<SecurityGroup>>)> {
+) -> Phase<(InstanceView, GroupLookups)> {
     let names = group_names(a);
     let prefetched = ctx.take_prefetched_groups(&names);
     let lookups = match prefetched {
@@ -243,12 +243,13 @@ async fn ensure_quarantine(
     a: &Planned,
     view: &InstanceView,
     vpcs: &[String],
-    lookups: &BTreeMap<String, Vec<SecurityGroup>>,
+    lookups: &GroupLookups,
     created: &mut Vec<String>,
     round_trips: &mut u32,
 ) -> Phase<ByVpc> {
     let none = Vec::new();
-    let ensured: Vec<(String, Result<Option<(String, bool)>, CallError>)> = stream::iter(vpcs)
+    type Ensured = (String, Result<Option<(String, bool)>, CallError>);
+    let ensured: Vec<Ensured> = stream::iter(vpcs)
         .map(|vpc| {
             let found = lookups.get(vpc).unwrap_or(&none);
             async move {
@@ -299,10 +300,7 @@ async fn ensure_quarantine(
 
 /// The ids of the responder's own groups (quarantine and untrack, by their marker):
 /// an ENI in one of them is there because of a response, never by its configuration.
-fn responder_groups(
-    lookups: &BTreeMap<String, Vec<SecurityGroup>>,
-    quarantine: &ByVpc,
-) -> BTreeSet<String> {
+fn responder_groups(lookups: &GroupLookups, quarantine: &ByVpc) -> BTreeSet<String> {
     let mut ours: BTreeSet<String> = quarantine.values().cloned().collect();
     for g in lookups.values().flatten() {
         if (groups::is_ours(g, Kind::Quarantine) || groups::is_ours(g, Kind::Untrack))
@@ -372,7 +370,7 @@ async fn cut_connections(
     ctx: &Ctx<'_>,
     a: &Planned,
     view: &InstanceView,
-    lookups: &BTreeMap<String, Vec<SecurityGroup>>,
+    lookups: &GroupLookups,
     untrack_group: &str,
     quarantine: &ByVpc,
     created: &mut Vec<String>,
