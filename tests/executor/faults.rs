@@ -7,7 +7,8 @@ use responder_tests::playbooks::shipped_plan;
 use responder_tests::{Fixture, account, moto, read};
 
 use crate::common::{
-    assert_done, assert_isolated, assert_status, default_fixture, pretty, step, world,
+    assert_done, assert_isolated, assert_one_hardened_replacement, assert_status,
+    assert_terminated, default_fixture, deliver, executor, pretty, step, world,
 };
 
 /// An executor whose clients go through a fault proxy in front of moto.
@@ -141,4 +142,35 @@ async fn a_failed_relaunch_never_lets_the_terminate_run() {
         );
         assert_isolated(&f).await;
     }
+}
+
+/// With the ledger, a step withheld because the evidence failed is not recorded as
+/// done: once the fault is gone, Lambda's retry takes the snapshot, the replacement
+/// and the terminate. (A Done record is never retried; a withheld step must not get
+/// one.)
+#[tokio::test]
+async fn steps_withheld_for_missing_evidence_run_on_the_retry() {
+    let f = default_fixture().await;
+    let fd = finding(&bitcoin_dns_event(&f));
+    let plan = shipped_plan(&fd);
+    let (_proxy, faulty) = faulty_executor(
+        &f,
+        vec![
+            Fault::ec2("CreateSnapshots", "IncorrectState"),
+            Fault::ec2("CreateSnapshot", "IncorrectState"),
+        ],
+    )
+    .await;
+    let faulty = faulty.with_ledger(f.ledger().await);
+    let first = deliver(&faulty, &fd, &plan).await;
+    assert_status(&first, Status::Failed);
+    assert_skipped(&first, "terminate");
+    assert_skipped(&first, "relaunch");
+    let retry = deliver(&executor(&f).await, &fd, &plan).await;
+    assert_status(&retry, Status::Succeeded);
+    assert_done(&retry, "snapshot");
+    assert_done(&retry, "relaunch");
+    assert_done(&retry, "terminate");
+    assert_terminated(&f).await;
+    assert_one_hardened_replacement(&f).await;
 }

@@ -99,6 +99,9 @@ pub struct Response<'a> {
     pub owner: Option<&'a str>,
     /// Steps not to take.
     pub withhold: Option<Withhold>,
+    /// When the answer to the finding began (before verification and round 1), so
+    /// that the time to isolation counts them; default: when the plan starts.
+    pub started: Option<Instant>,
 }
 
 impl Executor {
@@ -176,7 +179,7 @@ impl Executor {
         plan: &Plan,
         response: Response<'_>,
     ) -> Report {
-        let started = Instant::now();
+        let started = response.started.unwrap_or_else(Instant::now);
         let dry_run = self.options.dry_run || plan.mode != Some(Mode::Enforce);
         let mut ctx = Ctx::new(
             &self.clients,
@@ -326,11 +329,18 @@ async fn run_claimed(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
                     .notes
                     .push(format!("took over the expired claim of {old}"));
             }
+            // Only a step that did its work (or found it done) is Done. A failed or
+            // skipped one (withheld for missing evidence, say) is recorded as Failed,
+            // which a later delivery may claim again: a Done record is never retried.
+            let done = matches!(
+                result.outcome,
+                Outcome::Done | Outcome::AlreadyDone { .. } | Outcome::WouldSucceed
+            );
             let finish = Finish {
-                status: if result.outcome.is_failure() {
-                    RecordStatus::Failed
-                } else {
+                status: if done {
                     RecordStatus::Done
+                } else {
+                    RecordStatus::Failed
                 },
                 outcome: result.outcome.kind().to_owned(),
                 resources: result.resources.clone(),

@@ -9,7 +9,7 @@
 //! whose type, account or resource differs from the event ends as an "unverified"
 //! report with no action; a sample finding never reaches a destructive step.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use responder_core::plan::{Plan, PlanError};
 use responder_core::{Engine, Finding};
@@ -90,6 +90,7 @@ impl Responder {
     /// Answers one finding as the event describes it. `owner` names this
     /// invocation in the ledger's claims (the Lambda request id).
     pub async fn answer(&self, event: &Finding, owner: &str) -> Result<Answer, AnswerError> {
+        let started = Instant::now();
         let first = self.engine.plan(event, false)?;
         if first.playbook.is_none() {
             return Ok(Answer::NoAction {
@@ -150,6 +151,7 @@ impl Responder {
                     prefetch,
                     owner: Some(owner),
                     withhold,
+                    started: Some(started),
                 },
             )
             .await;
