@@ -1,12 +1,14 @@
-//! Executes guardduty-responder plans through the EC2, GuardDuty, Auto Scaling, ELB
-//! and SNS APIs: the only crate of the project that calls AWS.
+//! Answers guardduty-responder findings through the GuardDuty, EC2, Auto Scaling,
+//! ELB, SNS and DynamoDB APIs: the only crate of the project that calls AWS.
 //!
-//! [`Executor::respond`] takes a finding and its plan (from `responder-core`) and
+//! [`responder::Responder::answer`] is the whole answer to an event's finding:
+//! verification against GuardDuty, the plan (from `responder-core`) made from
+//! GuardDuty's copy, the blast-radius budget, then [`Executor::respond_with`], which
 //! carries out the plan's steps, field for field, returning a [`report::Report`].
-//! Isolation runs first and fast; every step checks the state it would create (tags
-//! as state, client tokens, existing snapshots) so that a redelivered event takes
-//! each action once; a failed step stops the destructive ones after it, and the
-//! report says so.
+//! Isolation runs first and fast; the ledger claims each step that must run once and
+//! keeps the undo state; every step also checks the live state it would create, so a
+//! redelivered event takes each action once; a failed step stops the destructive ones
+//! after it, and the report says so.
 //!
 //! Modules, each importing only those listed before it: [`report`], `call` (AWS
 //! errors), [`clients`], [`ledger`] (the responder's own record in DynamoDB: step
