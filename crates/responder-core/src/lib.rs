@@ -25,6 +25,7 @@ pub mod steps;
 pub mod tags;
 pub mod template;
 pub mod testcase;
+pub mod text;
 
 pub use engine::Engine;
 pub use event::{DecodeError, decode_bytes, decode_event, decode_value};
