@@ -307,10 +307,7 @@ fn instance(details: &Value) -> Option<Instance> {
 fn instance_of_credentials(resource: &Value) -> Option<Instance> {
     let principal = str_at(resource, &["accessKeyDetails", "principalId"])?;
     let session = principal.rsplit_once(':')?.1;
-    let is_instance_id = session.strip_prefix("i-").is_some_and(|hex| {
-        (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
-    });
-    is_instance_id.then(|| Instance {
+    crate::ids::is_instance_id(session).then(|| Instance {
         instance_id: session.to_owned(),
         ..Instance::default()
     })

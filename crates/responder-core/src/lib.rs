@@ -15,6 +15,7 @@ pub mod event;
 pub mod event_pattern;
 pub mod finding;
 pub mod finding_type;
+pub mod ids;
 pub mod matcher;
 pub mod plan;
 pub mod playbook;

@@ -233,3 +233,37 @@ fn settings_enter_the_plan_and_the_relaunch_source_is_resolved_once() {
         Some("web")
     );
 }
+
+/// Every tag value a plan writes fits AWS's 256-character limit, whatever the finding
+/// puts into the placeholders.
+#[test]
+fn planned_tag_values_fit_aws_limits() {
+    use responder_core::playbook::load_str;
+    use responder_core::tags::MAX_VALUE_CHARS;
+    let text = "name: long-tags\nmode: enforce\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: [Instance]\n\
+                steps:\n  - tag:\n      tags:\n        note: '{finding.type} {finding.region} {finding.type}'\n\
+                \x20 - snapshot:\n      tags:\n        what: '{finding.region}{finding.region}'\n\
+                \x20 - stop: {}\n\
+                \x20 - relaunch:\n      tags:\n        why: '{finding.type}{finding.type}'\n";
+    let loaded = load_str(Path::new("long-tags.yaml"), text).unwrap();
+    let engine = Engine::from_playbooks(vec![loaded]).unwrap();
+    let mut raw = finding("bitcoin-dns.json").raw;
+    raw["type"] = serde_json::json!(format!("CryptoCurrency:EC2/{}", "B".repeat(300)));
+    raw["region"] = serde_json::json!("r".repeat(300));
+    let f = Finding::from_value(raw).unwrap();
+    let plan = engine.plan(&f, false).unwrap();
+    let mut checked = 0;
+    for step in &plan.steps {
+        let tags = match &step.action {
+            Action::Tag(t) => &t.tags,
+            Action::Relaunch(r) => &r.tags,
+            Action::Snapshot(s) => &s.tags,
+            _ => continue,
+        };
+        for (k, v) in tags {
+            assert!(v.chars().count() <= MAX_VALUE_CHARS, "{k}: {}", v.chars().count());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "{checked}");
+}

@@ -131,14 +131,15 @@ impl PlanInput<'_> {
             .map_err(|source| PlanError::Template { step, source })
     }
 
-    /// Tag values filled from the finding.
+    /// Tag values filled from the finding, each cut to AWS's 256-character limit on
+    /// tag values (a placeholder such as `{finding.title}` can be longer).
     pub fn render_tags(
         &self,
         step: &'static str,
         tags: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, PlanError> {
         tags.iter()
-            .map(|(k, v)| Ok((k.clone(), self.render(step, v)?)))
+            .map(|(k, v)| Ok((k.clone(), crate::tags::truncate(&self.render(step, v)?))))
             .collect()
     }
 }
