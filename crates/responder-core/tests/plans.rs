@@ -267,3 +267,47 @@ fn planned_tag_values_fit_aws_limits() {
     }
     assert!(checked >= 12, "{checked}");
 }
+
+/// Planning is O(n log n) in the probe IPs, ports and network interfaces a finding
+/// lists. Not timed (benches measure speed): the input is large enough that the old
+/// quadratic dedup (a `Vec::contains` per probe) takes minutes here, so a regression
+/// shows as a hung test; `plan_throughput`'s "wide finding" bench has the figures.
+#[test]
+fn a_wide_finding_decodes_and_plans_in_n_log_n() {
+    const N: usize = 200_000;
+    let mut raw = finding("bitcoin-dns.json").raw;
+    let probes: Vec<serde_json::Value> = (0..2 * N)
+        .map(|k| {
+            let i = k % N; // every address twice: the second copy is dropped
+            serde_json::json!({
+                "localPortDetails": {"port": i % 65_536},
+                "remoteIpDetails": {"ipAddressV4": format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)}
+            })
+        })
+        .collect();
+    raw["service"]["action"] = serde_json::json!({
+        "actionType": "PORT_PROBE", "portProbeAction": {"portProbeDetails": probes}
+    });
+    let enis: Vec<serde_json::Value> = (0..N)
+        .map(|i| {
+            serde_json::json!({"networkInterfaceId": format!("eni-{i:017x}"),
+                "vpcId": format!("vpc-{i:017x}"), "subnetId": format!("subnet-{:017x}", i / 2)})
+        })
+        .collect();
+    raw["resource"]["instanceDetails"]["networkInterfaces"] = serde_json::json!(enis);
+    let bytes = serde_json::to_vec(&raw).unwrap();
+    let f = decode_bytes(&bytes).unwrap().remove(0).unwrap();
+    assert_eq!(f.remote_ips.len(), N);
+    assert_eq!(f.remote_ips[0], "10.0.0.0");
+    assert_eq!(f.remote_ips[N - 1], "10.3.13.63");
+    assert_eq!(f.local_ports.len(), 65_536);
+    assert_eq!(f.local_ports[..3], [0, 1, 2]);
+    let plan = engine().plan(&f, true).unwrap();
+    let observed = plan.observed.unwrap();
+    assert_eq!(observed.network_interfaces.len(), N);
+    assert_eq!(observed.subnets.len(), N / 2);
+    assert_eq!(
+        observed.network_interfaces[N - 1].vpc_id.as_deref(),
+        Some(format!("vpc-{:017x}", N - 1).as_str())
+    );
+}
