@@ -174,7 +174,7 @@ pub fn steps(
     playbook: &Playbook,
     settings: &Settings,
 ) -> Result<Vec<PlannedStep>, PlanError> {
-    let mut ordered: Vec<&Step> = playbook.steps.iter().map(|s| &s.value).collect();
+    let mut ordered: Vec<&Step> = playbook.steps.value.iter().map(|s| &s.value).collect();
     ordered.sort_by_key(|s| !matches!(s, Step::Isolate(_)));
     let input = PlanInput {
         finding,

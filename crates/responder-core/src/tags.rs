@@ -47,9 +47,15 @@ pub fn original_groups(eni: &str) -> String {
     format!("{ORIGINAL_GROUPS_PREFIX}{eni}")
 }
 
-/// True for keys only the responder may write: a `tag` step must not set them.
+/// True for keys only the responder (or AWS) may write: a playbook's tags must not set
+/// them. Any case: `AWS:` is AWS's too, and a look-alike of the responder's prefix is
+/// refused as well.
 pub fn is_reserved(key: &str) -> bool {
-    key.starts_with(PREFIX) || key.starts_with("aws:")
+    let starts = |prefix: &str| {
+        key.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    starts(PREFIX) || starts("aws:")
 }
 
 /// The marker tags written on everything a response touches. Every value fits AWS's
@@ -116,6 +122,8 @@ mod tests {
             assert!(key.starts_with(PREFIX) && is_reserved(key), "{key}");
         }
         assert!(original_groups("eni-1").starts_with(PREFIX));
+        assert!(is_reserved("AWS:x") && is_reserved("GuardDuty-Responder:isolated"));
+        assert!(!is_reserved("owner") && !is_reserved("é") && !is_reserved("aws"));
         let groups = vec!["sg-1".to_owned(), "sg-2".to_owned()];
         assert_eq!(decode_groups(&encode_groups(&groups)), groups);
         let many: Vec<String> = (0..100).map(|i| format!("sg-{i:017}")).collect();

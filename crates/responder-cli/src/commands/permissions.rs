@@ -20,7 +20,7 @@ pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
         engine
             .playbooks()
             .iter()
-            .flat_map(|p| p.playbook.steps.iter().map(|s| s.value.name()))
+            .flat_map(|p| p.playbook.steps.value.iter().map(|s| s.value.name()))
             .collect()
     };
     let used: Vec<&StepSpec> = steps::ALL

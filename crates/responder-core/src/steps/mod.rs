@@ -188,10 +188,26 @@ impl Check {
     }
 }
 
-/// Checks templated tag values: every placeholder must exist.
+/// AWS tag keys are at most this long.
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+
+/// Checks a step's own tags: keys that are not the responder's own (`tags::is_reserved`:
+/// its record and marker keys, and `aws:`), that AWS accepts, and values whose every
+/// placeholder exists. A playbook that wrote `guardduty-responder:isolated` or
+/// `original-groups:` would forge the state `release` and later responses read.
 pub fn check_tags(tags: &BTreeMap<String, String>) -> Vec<Check> {
     let mut out = Vec::new();
     for (k, v) in tags {
+        if crate::tags::is_reserved(k) {
+            out.push(Check::error(format!(
+                "tags.{k}: keys starting with {:?} or \"aws:\" are the responder's own records and markers (or AWS's); a playbook cannot write them",
+                crate::tags::PREFIX
+            )));
+        } else if k.trim().is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+            out.push(Check::error(format!(
+                "tags.{k}: a tag key is 1 to {MAX_TAG_KEY_CHARS} characters"
+            )));
+        }
         if let Err(e) = template::check(v) {
             out.push(Check::error(format!("tags.{k}: {e}")));
         }
