@@ -208,7 +208,12 @@ fn check_ids(raw: &Value) -> Result<(), (String, &str, &'static str)> {
         }
     }
     if let Some(id) = raw.get("id") {
-        bad("id".to_owned(), id, ids::is_finding_id, ids::FINDING_ID_RULE)?;
+        bad(
+            "id".to_owned(),
+            id,
+            ids::is_finding_id,
+            ids::FINDING_ID_RULE,
+        )?;
     }
     let Some(details) = raw.get("resource").and_then(|r| r.get("instanceDetails")) else {
         return Ok(());
@@ -402,13 +407,19 @@ mod tests {
         let envelope = json!({"detail-type": DETAIL_TYPE, "source": SOURCE, "detail": f});
         assert_eq!(
             decode_event(envelope.clone()).err().map(|e| e.to_string()),
-            Some(format!("invalid `detail.id` \"*\": {}", ids::FINDING_ID_RULE))
+            Some(format!(
+                "invalid `detail.id` \"*\": {}",
+                ids::FINDING_ID_RULE
+            ))
         );
         assert_eq!(invalid(envelope).0, "detail.id");
         // Escaped and cut: the message itself is safe to print.
         f["id"] = json!(format!("\u{1b}[2J{}", "a".repeat(300)));
         let (_, value) = invalid(f.clone());
-        assert!(value.starts_with("\"\\u{1b}[2Jaaa") && value.ends_with("...\""), "{value}");
+        assert!(
+            value.starts_with("\"\\u{1b}[2Jaaa") && value.ends_with("...\""),
+            "{value}"
+        );
         assert_eq!(value.chars().count(), 82);
         f["id"] = json!("a".repeat(65));
         assert_eq!(invalid(f.clone()).0, "id");

@@ -82,7 +82,14 @@ mod tests {
         for ok in ["i-99999999", "i-0123456789abcdef0"] {
             assert!(is_instance_id(ok), "{ok}");
         }
-        for bad in ["i-1", "i-*", "i-9999999g", "i-0123456789ABCDEF0", "x-99999999", "i-999999999"] {
+        for bad in [
+            "i-1",
+            "i-*",
+            "i-9999999g",
+            "i-0123456789ABCDEF0",
+            "x-99999999",
+            "i-999999999",
+        ] {
             assert!(!is_instance_id(bad), "{bad}");
         }
         assert!(is_resource_id("vpc-generatedvpcid1") && is_resource_id("eni-bfcffe88"));

@@ -115,11 +115,20 @@ mod tests {
             escape("\u{200b}\u{2066}\u{feff}\u{e0041}"),
             "\\u{200b}\\u{2066}\\u{feff}\\u{e0041}"
         );
-        for plain in ["", "ünïcödé 日本語 😀", "C:\\path \"quoted\" 'x'", "tab-free"] {
+        for plain in [
+            "",
+            "ünïcödé 日本語 😀",
+            "C:\\path \"quoted\" 'x'",
+            "tab-free",
+        ] {
             assert!(matches!(escape(plain), Cow::Borrowed(_)), "{plain}");
         }
         // Nothing escaped is left in the output.
-        assert!(!escape("\u{0}\u{1f}\u{7f}\u{85}\u{2028}").chars().any(needs_escape));
+        assert!(
+            !escape("\u{0}\u{1f}\u{7f}\u{85}\u{2028}")
+                .chars()
+                .any(needs_escape)
+        );
     }
 
     #[test]

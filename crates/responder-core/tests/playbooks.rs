@@ -311,7 +311,11 @@ fn unsafe_settings_are_errors_with_their_line() {
         ]
     );
     let by_id = isolate("      untrack_group: sg-0123456789abcdef0\n");
-    assert!(by_id[0].contains("untrack_group \"sg-0123456789abcdef0\": EC2 group names cannot start with"), "{by_id:?}");
+    assert!(
+        by_id[0]
+            .contains("untrack_group \"sg-0123456789abcdef0\": EC2 group names cannot start with"),
+        "{by_id:?}"
+    );
     for wide in ["0.0.0.0/0", "::/0", "128.0.0.0/1", "2000::/3"] {
         let e = isolate(&format!("      forensics_ingress: {{cidrs: ['{wide}']}}\n"));
         assert_eq!(e.len(), 1, "{e:?}");
@@ -341,13 +345,17 @@ fn unsafe_settings_are_errors_with_their_line() {
         )]);
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(
-            e[0].starts_with(&format!("p.yaml:6:5: error: steps[0].{step}: tags.{key}: keys starting with")),
+            e[0].starts_with(&format!(
+                "p.yaml:6:5: error: steps[0].{step}: tags.{key}: keys starting with"
+            )),
             "{e:?}"
         );
     }
     let relaunch = errors(&[(
         "p.yaml",
-        &format!("name: p\n{MATCH}steps:\n  - stop: {{}}\n  - relaunch:\n      tags: {{'guardduty-responder:replaces': i-1}}\n"),
+        &format!(
+            "name: p\n{MATCH}steps:\n  - stop: {{}}\n  - relaunch:\n      tags: {{'guardduty-responder:replaces': i-1}}\n"
+        ),
     )]);
     assert!(
         relaunch[0].starts_with("p.yaml:7:5: error: steps[1].relaunch: tags.guardduty-responder:replaces: keys starting with"),
@@ -368,7 +376,9 @@ fn unsafe_settings_are_errors_with_their_line() {
     assert_eq!(
         errors(&[(
             "p.yaml",
-            &format!("name: p\n{MATCH}exclude:\n  - severity: high\n  - {{}}\nsteps:\n  - tag: {{}}\n")
+            &format!(
+                "name: p\n{MATCH}exclude:\n  - severity: high\n  - {{}}\nsteps:\n  - tag: {{}}\n"
+            )
         )]),
         ["p.yaml:7:5: error: exclude[1]: empty exclude block: it would exclude every finding"]
     );

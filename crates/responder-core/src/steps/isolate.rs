@@ -196,7 +196,10 @@ impl Declare for Params {
                 out.push(Check::error(format!("{field} {name:?}: {why}")));
             }
         }
-        if self.quarantine_group.eq_ignore_ascii_case(&self.untrack_group) {
+        if self
+            .quarantine_group
+            .eq_ignore_ascii_case(&self.untrack_group)
+        {
             out.push(Check::error(
                 "quarantine_group and untrack_group must differ: the untrack group is opened to all traffic",
             ));
@@ -246,7 +249,9 @@ fn cidr_prefix(s: &str) -> Option<(bool, u8)> {
 /// names starting with `sg-`, and such a name points at an existing group anyway.
 fn group_name_problem(name: &str) -> Option<&'static str> {
     if name.eq_ignore_ascii_case("default") {
-        Some("is the VPC's default group, shared by other instances; name a group of the responder's own")
+        Some(
+            "is the VPC's default group, shared by other instances; name a group of the responder's own",
+        )
     } else if name.to_ascii_lowercase().starts_with("sg-") {
         Some("EC2 group names cannot start with \"sg-\" (a group id is not a name)")
     } else if name.trim().is_empty() {
