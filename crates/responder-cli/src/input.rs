@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use crate::output::errln;
 use responder_core::{DecodeError, Engine, Finding, decode_bytes};
 
 /// Reads a file, or standard input for `-`.
@@ -37,7 +38,7 @@ pub fn label(path: &Path) -> String {
 pub fn engine(dir: &Path) -> Option<Engine> {
     let (engine, lines) = Engine::load_reported(dir);
     for line in lines {
-        eprintln!("{line}");
+        errln!("{line}");
     }
     engine
 }
@@ -47,7 +48,7 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Runtime::new() {
         Ok(r) => Some(r),
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            errln!("cannot start the async runtime: {e}");
             None
         }
     }

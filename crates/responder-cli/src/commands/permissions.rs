@@ -7,6 +7,7 @@ use std::path::Path;
 
 use responder_core::steps::{self, StepSpec};
 
+use crate::output::{self, outln};
 use crate::{Format, input};
 
 /// Exit 0, or 1 when the playbooks are invalid.
@@ -32,7 +33,7 @@ pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
     match format {
         Format::Text => {
             for a in &actions {
-                println!("{a}");
+                outln!("{a}");
             }
         }
         Format::Json => {
@@ -45,7 +46,7 @@ pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
                 "base": steps::BASE_IAM_ACTIONS,
                 "steps": by_step,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            output::out_json(&serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
     0

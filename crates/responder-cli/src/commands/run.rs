@@ -7,6 +7,7 @@ use responder_aws::{Clients, ExecOptions, Executor};
 use responder_core::plan::Settings;
 use serde_json::{Value, json};
 
+use crate::output::{self, errln};
 use crate::{Format, input};
 
 /// Where and how to run.
@@ -54,7 +55,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             let findings = match input::findings(path) {
                 Ok(f) => f,
                 Err(message) => {
-                    eprintln!("{message}");
+                    errln!("{message}");
                     out.push(json!({"source": input::label(path), "error": message}));
                     code = 2;
                     continue;
@@ -65,7 +66,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                 let f = match f {
                     Ok(f) => f,
                     Err(e) => {
-                        eprintln!("{source}: {e}");
+                        errln!("{source}: {e}");
                         out.push(json!({"source": source, "error": e.to_string()}));
                         code = 2;
                         continue;
@@ -74,7 +75,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                 let plan = match engine.plan(&f, false) {
                     Ok(p) => p,
                     Err(e) => {
-                        eprintln!("{source}: {e}");
+                        errln!("{source}: {e}");
                         out.push(
                             json!({"source": source, "finding_id": f.id, "error": e.to_string()}),
                         );
@@ -88,7 +89,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                 }
                 let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
                 if args.format == Format::Text {
-                    print!("{}", report_text(&source, &v));
+                    output::out_text(&report_text(&source, &v));
                 }
                 if let Value::Object(m) = &mut v {
                     m.insert("source".to_owned(), json!(source));
@@ -97,9 +98,8 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             }
         }
         if args.format == Format::Json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "reports": out })).unwrap_or_default()
+            output::out_json(
+                &serde_json::to_string_pretty(&json!({ "reports": out })).unwrap_or_default(),
             );
         }
         code
