@@ -261,7 +261,11 @@ fn planned_tag_values_fit_aws_limits() {
             _ => continue,
         };
         for (k, v) in tags {
-            assert!(v.chars().count() <= MAX_VALUE_CHARS, "{k}: {}", v.chars().count());
+            assert!(
+                v.chars().count() <= MAX_VALUE_CHARS,
+                "{k}: {}",
+                v.chars().count()
+            );
             checked += 1;
         }
     }
@@ -310,4 +314,40 @@ fn a_wide_finding_decodes_and_plans_in_n_log_n() {
         observed.network_interfaces[N - 1].vpc_id.as_deref(),
         Some(format!("vpc-{:017x}", N - 1).as_str())
     );
+}
+
+/// A finding's text reaches SNS as one line with nothing a mail client would obey,
+/// shorter than SNS's 100 characters, whether the subject is the default or a template.
+#[test]
+fn notify_subjects_are_one_safe_line() {
+    use responder_core::playbook::load_str;
+    use responder_core::text::needs_escape;
+    let mut raw = finding("bitcoin-dns.json").raw;
+    raw["type"] = serde_json::json!(format!(
+        "CryptoCurrency:EC2/X\r\nSubject: forged\u{1b}[2J\u{202e}{}",
+        "y".repeat(200)
+    ));
+    let f = Finding::from_value(raw).unwrap();
+    for notify in [
+        "notify: {}",
+        "notify: {subject: '[{finding.severity}] {finding.type}'}",
+    ] {
+        let text = format!(
+            "name: n\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: [Instance]\nsteps:\n  - {notify}\n"
+        );
+        let engine =
+            Engine::from_playbooks(vec![load_str(Path::new("n.yaml"), &text).unwrap()]).unwrap();
+        let plan = engine.plan(&f, false).unwrap();
+        let Action::Notify(n) = &plan.steps[0].action else {
+            panic!("{plan:?}")
+        };
+        let s = &n.subject;
+        assert!(s.chars().count() < 100, "{s}");
+        assert!(!s.chars().any(needs_escape), "{s:?}");
+        assert!(
+            s.contains("CryptoCurrency:EC2/X\\r\\nSubject: forged\\u{1b}[2J\\u{202e}y"),
+            "{s}"
+        );
+        assert!(s.ends_with("..."), "{s}");
+    }
 }
