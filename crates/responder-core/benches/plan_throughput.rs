@@ -333,7 +333,7 @@ fn bench_batch(c: &mut Criterion, label: &str, templates: &[Template], engine: &
 const WIDE: usize = 20_000;
 
 /// One `bitcoin-dns.json` finding listing [`WIDE`] port probes from distinct addresses
-/// and [`WIDE`] network interfaces in distinct VPCs (about 2.4 MB): planning was
+/// and [`WIDE`] network interfaces in distinct VPCs (about 4 MB): planning was
 /// quadratic in both (a `Vec::contains` per address).
 fn wide_finding() -> Vec<u8> {
     let mut doc = read_json(&playbooks_dir().join("tests/findings/bitcoin-dns.json"));
