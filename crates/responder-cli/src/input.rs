@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::output::errln;
+use responder_core::plan::Settings;
 use responder_core::{DecodeError, Engine, Finding, decode_bytes};
 
 /// Reads a file, or standard input for `-`.
@@ -41,6 +42,17 @@ pub fn engine(dir: &Path) -> Option<Engine> {
         errln!("{line}");
     }
     engine
+}
+
+/// [`engine`] under deployment settings; `None` (reported) when the settings cannot
+/// be used with the playbooks (`Engine::settings_problems`).
+pub fn engine_with(dir: &Path, settings: Settings) -> Option<Engine> {
+    let engine = engine(dir)?.with_settings(settings);
+    let problems = engine.settings_problems();
+    for p in &problems {
+        errln!("error: {p}");
+    }
+    problems.is_empty().then_some(engine)
 }
 
 /// The async runtime for the commands that call AWS; `None` (reported) if it cannot start.

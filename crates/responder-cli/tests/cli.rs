@@ -590,3 +590,29 @@ fn plan_text_escapes_finding_fields() {
         "{text}"
     );
 }
+
+/// The quarantine group setting gets the checks a playbook's own group gets: the VPC's
+/// default group, or an untrack group (opened to all traffic), is refused before any plan.
+#[test]
+fn quarantine_group_setting_cannot_be_default_or_an_untrack_group() {
+    let bitcoin = findings("bitcoin-dns.json");
+    for (group, why) in [
+        ("DEFAULT", "is the VPC's default group"),
+        (
+            "guardduty-responder-untrack",
+            "is the untrack group of playbook",
+        ),
+    ] {
+        for command in ["plan", "run"] {
+            let out = responder()
+                .args([command, "--quarantine-group", group, bitcoin.as_str()])
+                .assert()
+                .code(1)
+                .get_output()
+                .clone();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(why), "{command} {group}: {stderr}");
+            assert!(out.stdout.is_empty(), "{command} {group}");
+        }
+    }
+}

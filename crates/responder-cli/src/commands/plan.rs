@@ -29,10 +29,9 @@ struct Failure {
 /// Exit 0 when every finding was planned, 1 on invalid playbooks, 2 when any input or
 /// finding could not be read or planned.
 pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files: &[PathBuf]) -> u8 {
-    let Some(engine) = input::engine(dir) else {
+    let Some(engine) = input::engine_with(dir, settings) else {
         return 1;
     };
-    let engine = engine.with_settings(settings);
     let mut outcomes = Vec::new();
     let mut failed = false;
     for path in files {

@@ -33,10 +33,9 @@ pub struct RunArgs<'a> {
 /// Exit 0 when every response succeeded (or needed nothing), 1 on invalid playbooks
 /// or any failed response, 2 on unreadable input.
 pub fn run(args: RunArgs<'_>) -> u8 {
-    let Some(engine) = input::engine(args.playbooks) else {
+    let Some(engine) = input::engine_with(args.playbooks, args.settings) else {
         return 1;
     };
-    let engine = engine.with_settings(args.settings);
     let Some(runtime) = input::runtime() else {
         return 1;
     };

@@ -247,7 +247,7 @@ fn cidr_prefix(s: &str) -> Option<(bool, u8)> {
 /// VPC's default group, which every instance without other groups is in, and which
 /// the responder would then strip of its rules or open to all traffic; EC2 refuses
 /// names starting with `sg-`, and such a name points at an existing group anyway.
-fn group_name_problem(name: &str) -> Option<&'static str> {
+pub fn group_name_problem(name: &str) -> Option<&'static str> {
     if name.eq_ignore_ascii_case("default") {
         Some(
             "is the VPC's default group, shared by other instances; name a group of the responder's own",
