@@ -3,25 +3,29 @@
 //! CLI and the demo print a report the same way whether it was made in their own
 //! process or came back from the function.
 
+use responder_core::text::escape;
 use serde_json::Value;
 
 /// One line for the finding (id, source, type, playbook, status), then one line per
 /// step (action, outcome, duration, detail, resources, notes), then the isolation
 /// figures and the total duration.
+///
+/// Every string taken from the report is escaped (`responder_core::text::escape`):
+/// finding fields, and the AWS messages that quote them, reach a terminal, and a
+/// newline, carriage return, terminal escape or bidi override in one must neither act
+/// on the terminal nor forge a line of the report.
 pub fn report_text(source: &str, report: &Value) -> String {
     let r = report;
     let text = |v: &Value, k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+        escape(v.get(k).and_then(Value::as_str).unwrap_or_default()).into_owned()
     };
+    let source = escape(source);
     let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
     let mut s = format!(
         "{} ({source}) {}: playbook {}, {}{}\n",
         text(r, "finding_id"),
         text(r, "finding_type"),
-        r.get("playbook").and_then(Value::as_str).unwrap_or("none"),
+        escape(r.get("playbook").and_then(Value::as_str).unwrap_or("none")),
         text(r, "status"),
         if r.get("dry_run").and_then(Value::as_bool) == Some(true) {
             " (dry run)"
@@ -34,6 +38,7 @@ pub fn report_text(source: &str, report: &Value) -> String {
         let detail = ["detail", "reason", "code"]
             .iter()
             .filter_map(|k| step.get(*k).and_then(Value::as_str))
+            .map(escape)
             .collect::<Vec<_>>()
             .join(": ");
         let message = text(step, "message");
@@ -41,7 +46,7 @@ pub fn report_text(source: &str, report: &Value) -> String {
             "  {}. {:<30} {:<14} {:>6} ms",
             i + 1,
             text(step, "action"),
-            step.get("outcome").and_then(Value::as_str).unwrap_or("?"),
+            escape(step.get("outcome").and_then(Value::as_str).unwrap_or("?")),
             number(step, "duration_ms").unwrap_or(0)
         ));
         if !detail.is_empty() {
@@ -56,7 +61,7 @@ pub fn report_text(source: &str, report: &Value) -> String {
                 .map(|a| {
                     a.iter()
                         .filter_map(Value::as_str)
-                        .map(str::to_owned)
+                        .map(|s| escape(s).into_owned())
                         .collect()
                 })
                 .unwrap_or_default()
@@ -108,6 +113,28 @@ mod tests {
             "isolate", "would-succeed", 12, "terminate", "skipped", 0
         );
         assert_eq!(report_text("demo", &report), expected);
+    }
+
+    #[test]
+    fn finding_text_cannot_act_on_the_terminal_or_forge_lines() {
+        let evil = "x\u{1b}[2J\r\u{7}\u{9b}\u{202e}\ny";
+        let report = json!({
+            "finding_id": evil, "finding_type": evil, "playbook": evil, "status": evil,
+            "steps": [{"action": evil, "outcome": evil, "duration_ms": 1, "detail": evil,
+                       "message": evil, "resources": [evil], "notes": [evil]}],
+            "duration_ms": 2
+        });
+        let text = report_text(evil, &report);
+        let safe = "x\\u{1b}[2J\\r\\u{7}\\u{9b}\\u{202e}\\ny";
+        assert!(text.contains(safe), "{text}");
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && responder_core::text::needs_escape(c)),
+            "{text:?}"
+        );
+        // Finding line, one step line, one note, total: no forged line.
+        assert_eq!(text.lines().count(), 4, "{text}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use crate::output::errln;
+use responder_core::plan::Settings;
 use responder_core::{DecodeError, Engine, Finding, decode_bytes};
 
 /// Reads a file, or standard input for `-`.
@@ -37,9 +39,20 @@ pub fn label(path: &Path) -> String {
 pub fn engine(dir: &Path) -> Option<Engine> {
     let (engine, lines) = Engine::load_reported(dir);
     for line in lines {
-        eprintln!("{line}");
+        errln!("{line}");
     }
     engine
+}
+
+/// [`engine`] under deployment settings; `None` (reported) when the settings cannot
+/// be used with the playbooks (`Engine::settings_problems`).
+pub fn engine_with(dir: &Path, settings: Settings) -> Option<Engine> {
+    let engine = engine(dir)?.with_settings(settings);
+    let problems = engine.settings_problems();
+    for p in &problems {
+        errln!("error: {p}");
+    }
+    problems.is_empty().then_some(engine)
 }
 
 /// The async runtime for the commands that call AWS; `None` (reported) if it cannot start.
@@ -47,7 +60,7 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Runtime::new() {
         Ok(r) => Some(r),
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            errln!("cannot start the async runtime: {e}");
             None
         }
     }

@@ -2,6 +2,7 @@
 
 mod commands;
 mod input;
+mod output;
 mod table;
 
 use std::path::PathBuf;
@@ -231,10 +232,7 @@ fn main() -> ExitCode {
         Command::EventPattern { playbooks } => match input::engine(&playbooks) {
             Some(engine) => {
                 let pattern = responder_core::event_pattern::event_pattern(engine.playbooks());
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&pattern).unwrap_or_default()
-                );
+                output::out_json(&serde_json::to_string_pretty(&pattern).unwrap_or_default());
                 0
             }
             None => 1,
@@ -286,7 +284,7 @@ fn main() -> ExitCode {
             format,
         ),
         Command::Schema => {
-            print!("{}", responder_core::schema::playbook_schema());
+            output::out_json(responder_core::schema::playbook_schema().trim_end());
             0
         }
     };

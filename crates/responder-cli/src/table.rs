@@ -1,7 +1,16 @@
 //! Plain-text tables with padded columns.
 
+use responder_core::text::escape;
+
 /// Renders rows under a header, columns padded to the widest cell, two spaces apart.
+/// Cells are escaped (`responder_core::text::escape`): a newline, carriage return or
+/// terminal escape in a finding's field cannot break the table or the terminal.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| escape(c).into_owned()).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -27,4 +36,21 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         line(row.iter().map(String::as_str).collect(), &mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[test]
+    fn cells_are_escaped_and_padded_on_their_escaped_width() {
+        let rows = vec![
+            vec!["a\nb".to_owned(), "x".to_owned()],
+            vec!["\u{1b}[2J".to_owned(), "y".to_owned()],
+        ];
+        assert_eq!(
+            render(&["K", "V"], &rows),
+            "K          V\na\\nb       x\n\\u{1b}[2J  y\n"
+        );
+    }
 }

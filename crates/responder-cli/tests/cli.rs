@@ -499,3 +499,122 @@ fn quarantine_group_setting_enters_the_plan_and_permissions_come_from_the_steps(
         );
     }
 }
+
+/// Runs the binary with a standard output whose reader is already gone, as after
+/// `| head -1`: every write fails with EPIPE. Returns the exit code and stderr.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_responder"))
+        .current_dir(root())
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A closed pipe ends no command with a panic: each finishes and exits with its own
+/// code, quietly (the output module's documented choice).
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let bitcoin = findings("bitcoin-dns.json");
+    for (args, code) in [
+        (vec!["plan", bitcoin.as_str()], 0),
+        (vec!["plan", "--format", "json", bitcoin.as_str()], 0),
+        (vec!["plan", bitcoin.as_str(), "no-such-file.json"], 2),
+        (vec!["validate"], 0),
+        (vec!["test"], 0),
+        (vec!["coverage"], 0),
+        (vec!["coverage", "--format", "json"], 0),
+        (vec!["permissions"], 0),
+        (vec!["permissions", "--format", "json"], 0),
+        (vec!["schema"], 0),
+        (vec!["event-pattern"], 0),
+        (vec!["--help"], 0),
+    ] {
+        let (status, stderr) = with_closed_stdout(&args);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(status, Some(code), "{args:?}: {stderr}");
+    }
+    // `run` (no endpoint is reached: the input is unreadable) says so on stderr.
+    let (status, stderr) =
+        with_closed_stdout(&["run", "--region", "us-east-1", "no-such-file.json"]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no-such-file.json: cannot read"),
+        "{stderr}"
+    );
+}
+
+/// Text output never carries a finding's terminal escapes, carriage returns, bell,
+/// C1 controls or bidi overrides, and a newline in a field forges no line.
+#[test]
+fn plan_text_escapes_finding_fields() {
+    let evil = "\u{1b}[2J\r\u{7}\u{9b}\u{202e}\nforged";
+    let path = root().join(findings(
+        "corpus-09-recon-ec2-portprobeunprotectedport.json",
+    ));
+    let mut event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let d = &mut event["detail"];
+    d["Type"] = Value::from(format!("Recon:EC2/PortProbeUnprotectedPort{evil}"));
+    let details = &mut d["Resource"]["InstanceDetails"];
+    details["IamInstanceProfile"]["Arn"] =
+        Value::from(format!("arn:aws:iam::1:instance-profile/p{evil}"));
+    details["Tags"] =
+        serde_json::json!([{"Key": "aws:autoscaling:groupName", "Value": format!("web{evil}")}]);
+    let out = responder()
+        .args(["plan", "-"])
+        .write_stdin(serde_json::to_vec(&event).unwrap())
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && responder_core::text::needs_escape(c)),
+        "{text:?}"
+    );
+    let safe = "\\u{1b}[2J\\r\\u{7}\\u{9b}\\u{202e}\\nforged";
+    // The type (table and heading), the tag step's value, the profile, the group.
+    assert!(text.matches(safe).count() >= 5, "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("forged")), "{text}");
+    assert!(
+        text.contains(&format!("Auto Scaling group web{safe}")),
+        "{text}"
+    );
+}
+
+/// The quarantine group setting gets the checks a playbook's own group gets: the VPC's
+/// default group, or an untrack group (opened to all traffic), is refused before any plan.
+#[test]
+fn quarantine_group_setting_cannot_be_default_or_an_untrack_group() {
+    let bitcoin = findings("bitcoin-dns.json");
+    for (group, why) in [
+        ("DEFAULT", "is the VPC's default group"),
+        (
+            "guardduty-responder-untrack",
+            "is the untrack group of playbook",
+        ),
+    ] {
+        for command in ["plan", "run"] {
+            let out = responder()
+                .args([command, "--quarantine-group", group, bitcoin.as_str()])
+                .assert()
+                .code(1)
+                .get_output()
+                .clone();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(why), "{command} {group}: {stderr}");
+            assert!(out.stdout.is_empty(), "{command} {group}");
+        }
+    }
+}

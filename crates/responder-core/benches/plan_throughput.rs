@@ -11,6 +11,9 @@
 //! batch exceeds, so its decode and full-path benches feed the same 100,000 findings
 //! as arrays of `CHUNK` findings; the parse-alone baseline parses the one array.
 //!
+//! `wide` is one finding with 20,000 distinct probe IPs and 20,000 network interfaces
+//! in as many VPCs: it guards against planning that is quadratic in list lengths.
+//!
 //! Run: `cargo bench -p responder-core --bench plan_throughput`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -325,11 +328,61 @@ fn bench_batch(c: &mut Criterion, label: &str, templates: &[Template], engine: &
     group.finish();
 }
 
+/// Distinct probe IPs and network interfaces (each in its own VPC) in the `wide`
+/// finding.
+const WIDE: usize = 20_000;
+
+/// One `bitcoin-dns.json` finding listing [`WIDE`] port probes from distinct addresses
+/// and [`WIDE`] network interfaces in distinct VPCs (about 4 MB): planning was
+/// quadratic in both (a `Vec::contains` per address).
+fn wide_finding() -> Vec<u8> {
+    let mut doc = read_json(&playbooks_dir().join("tests/findings/bitcoin-dns.json"));
+    let finding = finding_object(&mut doc);
+    let probes: Vec<Value> = (0..WIDE)
+        .map(|i| {
+            serde_json::json!({"localPortDetails": {"port": i % 65_536},
+                "remoteIpDetails": {"ipAddressV4": format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)}})
+        })
+        .collect();
+    finding["service"]["action"] = serde_json::json!({
+        "actionType": "PORT_PROBE", "portProbeAction": {"portProbeDetails": probes}
+    });
+    let enis: Vec<Value> = (0..WIDE)
+        .map(|i| {
+            serde_json::json!({"networkInterfaceId": format!("eni-{i:017x}"),
+                "vpcId": format!("vpc-{i:017x}"), "subnetId": format!("subnet-{i:017x}")})
+        })
+        .collect();
+    finding["resource"]["instanceDetails"]["networkInterfaces"] = Value::Array(enis);
+    serde_json::to_vec(&doc).unwrap()
+}
+
+/// Decode and plan the one [`wide_finding`].
+fn bench_wide(c: &mut Criterion, engine: &Engine) {
+    let bytes = wide_finding();
+    let mut group = c.benchmark_group("wide");
+    group
+        .throughput(Throughput::Bytes(bytes.len() as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(1));
+    group.bench_function("decode_and_plan", |b| {
+        b.iter(|| {
+            let f = decode_bytes(black_box(&bytes)).unwrap().remove(0).unwrap();
+            assert_eq!(f.remote_ips.len(), WIDE);
+            engine.plan(&f, false).unwrap()
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let engine =
         Engine::load(&playbooks_dir()).unwrap_or_else(|d| panic!("playbooks do not load: {d:?}"));
     bench_batch(c, "corpus", &corpus_templates(), &engine);
     bench_batch(c, "small", &[small_template()], &engine);
+    bench_wide(c, &engine);
 }
 
 criterion_group!(plan_throughput, benches);

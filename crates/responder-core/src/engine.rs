@@ -89,6 +89,36 @@ impl Engine {
         self
     }
 
+    /// Why the deployment settings cannot be used with these playbooks, one message
+    /// each; empty when they can. A quarantine group override is held to the checks a
+    /// playbook's own `quarantine_group` gets (not `default`, not `sg-...`), and must
+    /// differ from every isolate step's untrack group, which is opened to all traffic.
+    /// Callers refuse to plan or start when this is not empty.
+    pub fn settings_problems(&self) -> Vec<String> {
+        let Some(q) = &self.settings.quarantine_group else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(why) = crate::steps::isolate::group_name_problem(q) {
+            out.push(format!("quarantine group setting {q:?}: {why}"));
+        }
+        for lp in &self.playbooks {
+            for step in &lp.playbook.steps.value {
+                if let crate::steps::Step::Isolate(p) = &step.value
+                    && p.cut_connections
+                    && p.untrack_group.eq_ignore_ascii_case(q)
+                {
+                    out.push(format!(
+                        "quarantine group setting {q:?} is the untrack group of playbook {} ({}): that group is opened to all traffic",
+                        lp.playbook.name(),
+                        lp.file.display()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// The deployment settings plans are made under.
     pub fn settings(&self) -> &Settings {
         &self.settings

@@ -9,8 +9,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::casing;
 use crate::finding::Finding;
+use crate::{casing, ids, text};
 
 /// EventBridge `detail-type` of GuardDuty findings.
 pub const DETAIL_TYPE: &str = "GuardDuty Finding";
@@ -56,6 +56,17 @@ pub enum DecodeError {
     /// A required finding field is missing.
     #[error("missing required field `{0}`")]
     MissingField(&'static str),
+    /// An identifier that reaches EC2 filters, tag values or API calls is not of its
+    /// shape (see [`crate::ids`]): `*` in a filter is a wildcard.
+    #[error("invalid `{field}` {value}: {rule}")]
+    Invalid {
+        /// Dotted path of the field, as the input spells it (`detail.id`, `Id`).
+        field: String,
+        /// The offending value, quoted, escaped and cut to 80 characters.
+        value: String,
+        /// What the value should look like.
+        rule: &'static str,
+    },
     /// A template placeholder was never expanded (`${name}`).
     #[error("unexpanded template placeholder {placeholder} at {path}")]
     Placeholder {
@@ -122,7 +133,7 @@ pub fn decode_event(event: Value) -> Result<Finding, DecodeError> {
     }
     check_envelope(&map)?;
     match map.remove("detail") {
-        Some(detail @ Value::Object(_)) => finding(detail),
+        Some(detail @ Value::Object(_)) => finding(detail, "detail."),
         _ => Err(DecodeError::Shape(
             "EventBridge event has no `detail` object".to_owned(),
         )),
@@ -140,11 +151,11 @@ fn decode_one(value: Value) -> Result<Finding, DecodeError> {
     if matches!(map.get("detail"), Some(Value::Object(_))) {
         check_envelope(&map)?;
         return match map.remove("detail") {
-            Some(detail) => finding(detail),
+            Some(detail) => finding(detail, "detail."),
             None => Err(DecodeError::Shape("no `detail`".to_owned())),
         };
     }
-    finding(Value::Object(map))
+    finding(Value::Object(map), "")
 }
 
 /// A partial envelope (no `source` or `detail-type`) is accepted; a wrong one is not.
@@ -166,12 +177,13 @@ fn check_envelope(map: &Map<String, Value>) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn finding(value: Value) -> Result<Finding, DecodeError> {
-    let value = match value {
+/// One finding object; `prefix` is how error paths start (`detail.` in an envelope).
+fn finding(value: Value, prefix: &str) -> Result<Finding, DecodeError> {
+    let (value, pascal) = match value {
         Value::Object(map) if casing::is_pascal_case(&map) => {
-            casing::to_camel_case(Value::Object(map))
+            (casing::to_camel_case(Value::Object(map)), true)
         }
-        other => other,
+        other => (other, false),
     };
     // Only the fields that say what the finding is and where: a template left
     // unexpanded there is not a finding. Elsewhere `${...}` is data (a user agent or a
@@ -186,7 +198,76 @@ fn finding(value: Value) -> Result<Finding, DecodeError> {
             return Err(DecodeError::Placeholder { placeholder, path });
         }
     }
-    Finding::from_value(value).map_err(|e| DecodeError::MissingField(e.0))
+    let finding = Finding::from_value(value).map_err(|e| DecodeError::MissingField(e.0))?;
+    check_ids(&finding.raw).map_err(|(path, value, rule)| DecodeError::Invalid {
+        field: format!("{prefix}{}", if pascal { pascal_path(&path) } else { path }),
+        value: format!("\"{}\"", text::escape_truncated(value, 80)),
+        rule,
+    })?;
+    Ok(finding)
+}
+
+/// The first identifier of the wrong shape (camelCase path, value, rule): the finding
+/// id, the instance id, and each network interface's id, VPC id and group ids.
+fn check_ids(raw: &Value) -> Result<(), (String, &str, &'static str)> {
+    type Bad<'a> = Result<(), (String, &'a str, &'static str)>;
+    fn bad<'a>(path: String, v: &'a Value, ok: fn(&str) -> bool, rule: &'static str) -> Bad<'a> {
+        match v {
+            Value::String(s) if !ok(s) => Err((path, s.as_str(), rule)),
+            _ => Ok(()),
+        }
+    }
+    if let Some(id) = raw.get("id") {
+        bad(
+            "id".to_owned(),
+            id,
+            ids::is_finding_id,
+            ids::FINDING_ID_RULE,
+        )?;
+    }
+    let Some(details) = raw.get("resource").and_then(|r| r.get("instanceDetails")) else {
+        return Ok(());
+    };
+    const AT: &str = "resource.instanceDetails";
+    if let Some(id) = details.get("instanceId") {
+        bad(
+            format!("{AT}.instanceId"),
+            id,
+            ids::is_instance_id,
+            ids::INSTANCE_ID_RULE,
+        )?;
+    }
+    let enis = details.get("networkInterfaces").and_then(Value::as_array);
+    for (i, eni) in enis.into_iter().flatten().enumerate() {
+        for key in ["networkInterfaceId", "vpcId"] {
+            if let Some(v) = eni.get(key) {
+                let path = format!("{AT}.networkInterfaces[{i}].{key}");
+                bad(path, v, ids::is_resource_id, ids::RESOURCE_ID_RULE)?;
+            }
+        }
+        let groups = eni.get("securityGroups").and_then(Value::as_array);
+        for (j, g) in groups.into_iter().flatten().enumerate() {
+            if let Some(v) = g.get("groupId") {
+                let path = format!("{AT}.networkInterfaces[{i}].securityGroups[{j}].groupId");
+                bad(path, v, ids::is_resource_id, ids::RESOURCE_ID_RULE)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A camelCase path in the PascalCase the input used (`resource.instanceDetails` →
+/// `Resource.InstanceDetails`).
+fn pascal_path(path: &str) -> String {
+    path.split('.')
+        .map(|seg| {
+            let mut c = seg.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The fields that identify a finding and its resource: a `${...}` placeholder in one
@@ -342,5 +423,55 @@ mod tests {
         f["title"] = json!("bucket ${bucket_name} is public");
         f["service"] = json!({"action": {"awsApiCallAction": {"userAgent": "${jndi:ldap://x/a}"}}});
         assert!(decode_value(f).unwrap_or_default().remove(0).is_ok());
+    }
+
+    #[test]
+    fn identifiers_that_reach_filters_are_checked() {
+        let invalid = |input: Value| match decode_value(input).unwrap_or_default().remove(0) {
+            Err(DecodeError::Invalid { field, value, .. }) => (field, value),
+            other => panic!("expected an invalid id, got {other:?}"),
+        };
+        let mut f = bare();
+        f["id"] = json!("*");
+        assert_eq!(invalid(f.clone()), ("id".to_owned(), "\"*\"".to_owned()));
+        let envelope = json!({"detail-type": DETAIL_TYPE, "source": SOURCE, "detail": f});
+        assert_eq!(
+            decode_event(envelope.clone()).err().map(|e| e.to_string()),
+            Some(format!(
+                "invalid `detail.id` \"*\": {}",
+                ids::FINDING_ID_RULE
+            ))
+        );
+        assert_eq!(invalid(envelope).0, "detail.id");
+        // Escaped and cut: the message itself is safe to print.
+        f["id"] = json!(format!("\u{1b}[2J{}", "a".repeat(300)));
+        let (_, value) = invalid(f.clone());
+        assert!(
+            value.starts_with("\"\\u{1b}[2Jaaa") && value.ends_with("...\""),
+            "{value}"
+        );
+        assert_eq!(value.chars().count(), 82);
+        f["id"] = json!("a".repeat(65));
+        assert_eq!(invalid(f.clone()).0, "id");
+        f["id"] = json!("a".repeat(64));
+        assert!(decode_value(f.clone()).unwrap_or_default()[0].is_ok());
+
+        let mut f = bare();
+        f["resource"] = json!({"instanceDetails": {"instanceId": "i-0123456789abcdef0",
+            "networkInterfaces": [{"networkInterfaceId": "eni-1", "vpcId": "vpc-1",
+                "securityGroups": [{"groupId": "sg-1"}, {"groupId": "sg-?"}]}]}});
+        assert_eq!(
+            invalid(f.clone()).0,
+            "resource.instanceDetails.networkInterfaces[0].securityGroups[1].groupId"
+        );
+        f["resource"]["instanceDetails"]["networkInterfaces"][0]["vpcId"] = json!("*");
+        assert_eq!(
+            invalid(f.clone()).0,
+            "resource.instanceDetails.networkInterfaces[0].vpcId"
+        );
+        f["resource"]["instanceDetails"]["instanceId"] = json!("i-*");
+        assert_eq!(invalid(f).0, "resource.instanceDetails.instanceId");
+        let pascal = json!({"Id": "f1", "Type": "T:EC2/X", "Resource": {"InstanceDetails": {"InstanceId": "*"}}});
+        assert_eq!(invalid(pascal).0, "Resource.InstanceDetails.InstanceId");
     }
 }

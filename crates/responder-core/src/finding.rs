@@ -5,6 +5,8 @@
 //! `null` where a string is documented, and a dozen resource variants. A field of an
 //! unexpected type reads as absent; only `id` and `type` are required.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -172,6 +174,9 @@ impl Finding {
                 &mut local_ports,
                 &mut domain,
             );
+            dedup_in_order(&mut remote_ips);
+            dedup_in_order(&mut remote_ports);
+            dedup_in_order(&mut local_ports);
         }
         Ok(Finding {
             finding_type: FindingType::parse(&type_name),
@@ -340,10 +345,7 @@ fn instance(details: &Value) -> Option<Instance> {
 fn instance_of_credentials(resource: &Value) -> Option<Instance> {
     let principal = str_at(resource, &["accessKeyDetails", "principalId"])?;
     let session = principal.rsplit_once(':')?.1;
-    let is_instance_id = session.strip_prefix("i-").is_some_and(|hex| {
-        (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
-    });
-    is_instance_id.then(|| Instance {
+    crate::ids::is_instance_id(session).then(|| Instance {
         instance_id: session.to_owned(),
         ..Instance::default()
     })
@@ -395,23 +397,25 @@ fn port(details: Option<&Value>) -> Option<u16> {
         .map(|p| p as u16)
 }
 
+/// Pushes the addresses; duplicates are removed once at the end ([`dedup_in_order`]),
+/// not by scanning the list on every push, which was quadratic in probe IPs.
 fn push_ip(ips: &mut Vec<String>, details: Option<&Value>) {
     let Some(details) = details else { return };
     for key in ["ipAddressV4", "ipAddressV6"] {
-        if let Some(ip) = str_at(details, &[key])
-            && !ips.contains(&ip)
-        {
+        if let Some(ip) = str_at(details, &[key]) {
             ips.push(ip);
         }
     }
 }
 
 fn push_port(ports: &mut Vec<u16>, port: Option<u16>) {
-    if let Some(p) = port
-        && !ports.contains(&p)
-    {
-        ports.push(p);
-    }
+    ports.extend(port);
+}
+
+/// Keeps the first occurrence of each value, in order: O(n log n).
+fn dedup_in_order<T: Ord + Clone>(items: &mut Vec<T>) {
+    let mut seen = BTreeSet::new();
+    items.retain(|x| seen.insert(x.clone()));
 }
 
 fn collect_action(

@@ -15,6 +15,7 @@ pub mod event;
 pub mod event_pattern;
 pub mod finding;
 pub mod finding_type;
+pub mod ids;
 pub mod matcher;
 pub mod plan;
 pub mod playbook;
@@ -25,6 +26,7 @@ pub mod steps;
 pub mod tags;
 pub mod template;
 pub mod testcase;
+pub mod text;
 
 pub use engine::Engine;
 pub use event::{DecodeError, decode_bytes, decode_event, decode_value};

@@ -177,7 +177,7 @@ pub fn steps(
     playbook: &Playbook,
     settings: &Settings,
 ) -> Result<Vec<PlannedStep>, PlanError> {
-    let mut ordered: Vec<&Step> = playbook.steps.iter().map(|s| &s.value).collect();
+    let mut ordered: Vec<&Step> = playbook.steps.value.iter().map(|s| &s.value).collect();
     ordered.sort_by_key(|s| !matches!(s, Step::Isolate(_)));
     // The replacement is launched before the instance is terminated, and a failed
     // launch stops the response: the isolated instance is still there, and a service

@@ -51,15 +51,23 @@ pub fn original_groups(eni: &str) -> String {
     format!("{ORIGINAL_GROUPS_PREFIX}{eni}")
 }
 
-/// True for keys only the responder may write: a `tag` step must not set them.
+/// True for keys only the responder (or AWS) may write: a playbook's tags must not set
+/// them. Any case: `AWS:` is AWS's too, and a look-alike of the responder's prefix is
+/// refused as well.
 pub fn is_reserved(key: &str) -> bool {
-    key.starts_with(PREFIX) || key.starts_with("aws:")
+    let starts = |prefix: &str| {
+        key.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    starts(PREFIX) || starts("aws:")
 }
 
-/// The marker tags written on everything a response touches.
+/// The marker tags written on everything a response touches. Every value fits AWS's
+/// limit: the finding id is at most 64 characters once decoded ([`crate::ids`]) and is
+/// cut here too for findings built another way.
 pub fn markers(finding: &Finding, playbook: &str) -> BTreeMap<String, String> {
     let mut tags = BTreeMap::new();
-    tags.insert(FINDING_ID.to_owned(), finding.id.clone());
+    tags.insert(FINDING_ID.to_owned(), truncate(&finding.id));
     tags.insert(
         FINDING_TYPE.to_owned(),
         truncate(&finding.finding_type.name),
@@ -67,7 +75,7 @@ pub fn markers(finding: &Finding, playbook: &str) -> BTreeMap<String, String> {
     if let Some(s) = finding.severity {
         tags.insert(SEVERITY.to_owned(), s.to_string());
     }
-    tags.insert(PLAYBOOK.to_owned(), playbook.to_owned());
+    tags.insert(PLAYBOOK.to_owned(), truncate(playbook));
     tags
 }
 
@@ -119,9 +127,21 @@ mod tests {
             assert!(key.starts_with(PREFIX) && is_reserved(key), "{key}");
         }
         assert!(original_groups("eni-1").starts_with(PREFIX));
+        assert!(is_reserved("AWS:x") && is_reserved("GuardDuty-Responder:isolated"));
+        assert!(!is_reserved("owner") && !is_reserved("é") && !is_reserved("aws"));
         let groups = vec!["sg-1".to_owned(), "sg-2".to_owned()];
         assert_eq!(decode_groups(&encode_groups(&groups)), groups);
         let many: Vec<String> = (0..100).map(|i| format!("sg-{i:017}")).collect();
         assert!(encode_groups(&many).len() <= MAX_VALUE_CHARS);
+    }
+
+    #[test]
+    fn marker_values_fit_a_tag_value() {
+        let long = "x".repeat(300);
+        let f = Finding::from_value(serde_json::json!({"id": long, "type": long}))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        for (k, v) in markers(&f, &long) {
+            assert!(v.chars().count() <= MAX_VALUE_CHARS, "{k}: {}", v.len());
+        }
     }
 }

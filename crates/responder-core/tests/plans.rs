@@ -233,3 +233,121 @@ fn settings_enter_the_plan_and_the_relaunch_source_is_resolved_once() {
         Some("web")
     );
 }
+
+/// Every tag value a plan writes fits AWS's 256-character limit, whatever the finding
+/// puts into the placeholders.
+#[test]
+fn planned_tag_values_fit_aws_limits() {
+    use responder_core::playbook::load_str;
+    use responder_core::tags::MAX_VALUE_CHARS;
+    let text = "name: long-tags\nmode: enforce\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: [Instance]\n\
+                steps:\n  - tag:\n      tags:\n        note: '{finding.type} {finding.region} {finding.type}'\n\
+                \x20 - snapshot:\n      tags:\n        what: '{finding.region}{finding.region}'\n\
+                \x20 - stop: {}\n\
+                \x20 - relaunch:\n      tags:\n        why: '{finding.type}{finding.type}'\n";
+    let loaded = load_str(Path::new("long-tags.yaml"), text).unwrap();
+    let engine = Engine::from_playbooks(vec![loaded]).unwrap();
+    let mut raw = finding("bitcoin-dns.json").raw;
+    raw["type"] = serde_json::json!(format!("CryptoCurrency:EC2/{}", "B".repeat(300)));
+    raw["region"] = serde_json::json!("r".repeat(300));
+    let f = Finding::from_value(raw).unwrap();
+    let plan = engine.plan(&f, false).unwrap();
+    let mut checked = 0;
+    for step in &plan.steps {
+        let tags = match &step.action {
+            Action::Tag(t) => &t.tags,
+            Action::Relaunch(r) => &r.tags,
+            Action::Snapshot(s) => &s.tags,
+            _ => continue,
+        };
+        for (k, v) in tags {
+            assert!(
+                v.chars().count() <= MAX_VALUE_CHARS,
+                "{k}: {}",
+                v.chars().count()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "{checked}");
+}
+
+/// Planning is O(n log n) in the probe IPs, ports and network interfaces a finding
+/// lists. Not timed (benches measure speed): the input is large enough that the old
+/// quadratic dedup (a `Vec::contains` per probe) takes minutes here, so a regression
+/// shows as a hung test; `plan_throughput`'s "wide finding" bench has the figures.
+#[test]
+fn a_wide_finding_decodes_and_plans_in_n_log_n() {
+    const N: usize = 200_000;
+    let mut raw = finding("bitcoin-dns.json").raw;
+    let probes: Vec<serde_json::Value> = (0..2 * N)
+        .map(|k| {
+            let i = k % N; // every address twice: the second copy is dropped
+            serde_json::json!({
+                "localPortDetails": {"port": i % 65_536},
+                "remoteIpDetails": {"ipAddressV4": format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)}
+            })
+        })
+        .collect();
+    raw["service"]["action"] = serde_json::json!({
+        "actionType": "PORT_PROBE", "portProbeAction": {"portProbeDetails": probes}
+    });
+    let enis: Vec<serde_json::Value> = (0..N)
+        .map(|i| {
+            serde_json::json!({"networkInterfaceId": format!("eni-{i:017x}"),
+                "vpcId": format!("vpc-{i:017x}"), "subnetId": format!("subnet-{:017x}", i / 2)})
+        })
+        .collect();
+    raw["resource"]["instanceDetails"]["networkInterfaces"] = serde_json::json!(enis);
+    let bytes = serde_json::to_vec(&raw).unwrap();
+    let f = decode_bytes(&bytes).unwrap().remove(0).unwrap();
+    assert_eq!(f.remote_ips.len(), N);
+    assert_eq!(f.remote_ips[0], "10.0.0.0");
+    assert_eq!(f.remote_ips[N - 1], "10.3.13.63");
+    assert_eq!(f.local_ports.len(), 65_536);
+    assert_eq!(f.local_ports[..3], [0, 1, 2]);
+    let plan = engine().plan(&f, true).unwrap();
+    let observed = plan.observed.unwrap();
+    assert_eq!(observed.network_interfaces.len(), N);
+    assert_eq!(observed.subnets.len(), N / 2);
+    assert_eq!(
+        observed.network_interfaces[N - 1].vpc_id.as_deref(),
+        Some(format!("vpc-{:017x}", N - 1).as_str())
+    );
+}
+
+/// A finding's text reaches SNS as one line with nothing a mail client would obey,
+/// shorter than SNS's 100 characters, whether the subject is the default or a template.
+#[test]
+fn notify_subjects_are_one_safe_line() {
+    use responder_core::playbook::load_str;
+    use responder_core::text::needs_escape;
+    let mut raw = finding("bitcoin-dns.json").raw;
+    raw["type"] = serde_json::json!(format!(
+        "CryptoCurrency:EC2/X\r\nSubject: forged\u{1b}[2J\u{202e}{}",
+        "y".repeat(200)
+    ));
+    let f = Finding::from_value(raw).unwrap();
+    for notify in [
+        "notify: {}",
+        "notify: {subject: '[{finding.severity}] {finding.type}'}",
+    ] {
+        let text = format!(
+            "name: n\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: [Instance]\nsteps:\n  - {notify}\n"
+        );
+        let engine =
+            Engine::from_playbooks(vec![load_str(Path::new("n.yaml"), &text).unwrap()]).unwrap();
+        let plan = engine.plan(&f, false).unwrap();
+        let Action::Notify(n) = &plan.steps[0].action else {
+            panic!("{plan:?}")
+        };
+        let s = &n.subject;
+        assert!(s.chars().count() < 100, "{s}");
+        assert!(!s.chars().any(needs_escape), "{s:?}");
+        assert!(
+            s.contains("CryptoCurrency:EC2/X\\r\\nSubject: forged\\u{1b}[2J\\u{202e}y"),
+            "{s}"
+        );
+        assert!(s.ends_with("..."), "{s}");
+    }
+}

@@ -278,3 +278,112 @@ fn an_invalid_playbook_refuses_the_whole_set() {
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].file, Path::new("bad.yaml"));
 }
+
+/// Groups, forensics ingress and tags that would turn the responder against the fleet,
+/// and the errors that used to carry no line: each located at file, line and field.
+#[test]
+fn unsafe_settings_are_errors_with_their_line() {
+    let isolate = |params: &str| {
+        errors(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}steps:\n  - isolate:\n{params}"),
+        )])
+    };
+    let default_group = isolate("      quarantine_group: Default\n");
+    assert_eq!(default_group.len(), 1, "{default_group:?}");
+    assert!(
+        default_group[0].starts_with(
+            "p.yaml:6:5: error: steps[0].isolate: quarantine_group \"Default\": is the VPC's default group"
+        ),
+        "{default_group:?}"
+    );
+    let untrack_default = isolate("      untrack_group: default\n");
+    assert!(
+        untrack_default[0].starts_with(
+            "p.yaml:6:5: error: steps[0].isolate: untrack_group \"default\": is the VPC's default group"
+        ),
+        "{untrack_default:?}"
+    );
+    assert_eq!(
+        isolate("      quarantine_group: q\n      untrack_group: Q\n"),
+        [
+            "p.yaml:6:5: error: steps[0].isolate: quarantine_group and untrack_group must differ: the untrack group is opened to all traffic"
+        ]
+    );
+    let by_id = isolate("      untrack_group: sg-0123456789abcdef0\n");
+    assert!(
+        by_id[0]
+            .contains("untrack_group \"sg-0123456789abcdef0\": EC2 group names cannot start with"),
+        "{by_id:?}"
+    );
+    for wide in ["0.0.0.0/0", "::/0", "128.0.0.0/1", "2000::/3"] {
+        let e = isolate(&format!("      forensics_ingress: {{cidrs: ['{wide}']}}\n"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(&format!(
+                "p.yaml:6:5: error: steps[0].isolate: forensics_ingress: \"{wide}\" is too wide: the quarantine group would admit"
+            )),
+            "{e:?}"
+        );
+    }
+    check(&[(
+        "p.yaml",
+        &format!("name: p\n{MATCH}steps:\n  - isolate:\n      forensics_ingress: {{cidrs: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7/32']}}\n"),
+    )])
+    .unwrap();
+
+    // Tag steps (tag, snapshot, relaunch) cannot write the responder's own keys.
+    for (step, key) in [
+        ("tag", "guardduty-responder:isolated"),
+        ("snapshot", "guardduty-responder:finding-id"),
+        ("tag", "aws:cloudformation:stack-name"),
+        ("tag", "GuardDuty-Responder:original-profile"),
+    ] {
+        let e = errors(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}steps:\n  - {step}:\n      tags: {{'{key}': x}}\n"),
+        )]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(&format!(
+                "p.yaml:6:5: error: steps[0].{step}: tags.{key}: keys starting with"
+            )),
+            "{e:?}"
+        );
+    }
+    let relaunch = errors(&[(
+        "p.yaml",
+        &format!(
+            "name: p\n{MATCH}steps:\n  - stop: {{}}\n  - relaunch:\n      tags: {{'guardduty-responder:replaces': i-1}}\n"
+        ),
+    )]);
+    assert!(
+        relaunch[0].starts_with("p.yaml:7:5: error: steps[1].relaunch: tags.guardduty-responder:replaces: keys starting with"),
+        "{relaunch:?}"
+    );
+
+    // Located now: an exclude block's criteria, an empty exclude block, no steps.
+    assert_eq!(
+        errors(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}exclude:\n  - severity: high\n  - finding_types: ['Backdoor:[EC2']\nsteps:\n  - tag: {{}}\n")
+        )])
+        .iter()
+        .map(|e| e.split(": invalid pattern").next().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>(),
+        ["p.yaml:7:5: error: exclude[1].finding_types"]
+    );
+    assert_eq!(
+        errors(&[(
+            "p.yaml",
+            &format!(
+                "name: p\n{MATCH}exclude:\n  - severity: high\n  - {{}}\nsteps:\n  - tag: {{}}\n"
+            )
+        )]),
+        ["p.yaml:7:5: error: exclude[1]: empty exclude block: it would exclude every finding"]
+    );
+    assert_eq!(
+        errors(&[("p.yaml", &format!("name: p\n{MATCH}steps: []\n"))]),
+        ["p.yaml:5:8: error: steps: no steps"]
+    );
+}

@@ -32,11 +32,11 @@ impl App {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(%request_id, event_id = ?event_id, source = ?source, detail_type = ?detail_type,
-                    reason = %e, "event rejected: no action taken");
+                    reason = %safe(&e), "event rejected: no action taken");
                 return Ok(json!({"status": "rejected", "reason": e.to_string()}));
             }
         };
-        let span = tracing::info_span!("finding", finding_id = %finding.id, finding_type = %finding.finding_type.name, %request_id);
+        let span = tracing::info_span!("finding", finding_id = %safe(&finding.id), finding_type = %safe(&finding.finding_type.name), %request_id);
         let _enter = span.enter();
         // The claim owner: this invocation (a redelivery is another invocation).
         let owner = if request_id.is_empty() {
@@ -46,12 +46,12 @@ impl App {
         };
         drop(_enter);
         let answer = self.responder.answer(&finding, &owner).await.map_err(|e| {
-            tracing::error!(finding_id = %finding.id, error = %e, "no answer: the event will be retried");
+            tracing::error!(finding_id = %safe(&finding.id), error = %safe(&e), "no answer: the event will be retried");
             Error::from(format!("finding {}: {e}", finding.id))
         })?;
         let report = match answer {
             Answer::NoAction { decision, .. } => {
-                tracing::info!(finding_id = %finding.id, %decision, "no playbook answers this finding: no action");
+                tracing::info!(finding_id = %safe(&finding.id), decision = %safe(&decision), "no playbook answers this finding: no action");
                 return Ok(
                     json!({"status": "no-action", "finding_id": finding.id, "reason": decision}),
                 );
@@ -62,16 +62,24 @@ impl App {
         emit_metrics(&playbook, &report);
         let body = serde_json::to_value(&*report)?;
         if report.is_failure() {
-            tracing::error!(finding_id = %finding.id, %playbook, report = %body, "remediation failed: the event will be retried");
+            tracing::error!(finding_id = %safe(&finding.id), %playbook, report = %safe(&body), "remediation failed: the event will be retried");
             return Err(Error::from(format!(
                 "remediation of finding {} by {playbook} failed: {}",
                 finding.id,
                 failures(&report)
             )));
         }
-        tracing::info!(finding_id = %finding.id, %playbook, status = ?report.status, reason = ?report.reason, duration_ms = report.duration_ms, "response finished");
+        tracing::info!(finding_id = %safe(&finding.id), %playbook, status = ?report.status, reason = ?report.reason, duration_ms = report.duration_ms, "response finished");
         Ok(body)
     }
+}
+
+/// Finding-derived text for a log field. The JSON log format escapes control
+/// characters itself, the text format (`AWS_LAMBDA_LOG_FORMAT=Text`) does not: without
+/// this, a finding's `\r` or terminal escapes would forge or hide lines for whoever
+/// reads the logs in a terminal.
+fn safe(value: &impl std::fmt::Display) -> String {
+    responder_core::text::escape(&value.to_string()).into_owned()
 }
 
 fn failures(report: &Report) -> String {

@@ -73,6 +73,15 @@ async fn main() -> Result<(), Error> {
     let engine = engine.with_settings(Settings {
         quarantine_group: config.quarantine_group.clone(),
     });
+    let problems = engine.settings_problems();
+    if !problems.is_empty() {
+        for p in &problems {
+            tracing::error!("{p}");
+        }
+        let message = format!("invalid QUARANTINE_GROUP: {}", problems.join("; "));
+        init_error::report(&message, "Runtime.InvalidConfiguration");
+        return Err(Error::from(message));
+    }
     for w in engine.warnings() {
         tracing::warn!("{w}");
     }

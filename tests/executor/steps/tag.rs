@@ -13,7 +13,7 @@ async fn tag_sets_the_playbook_tags_and_the_marker_tags() {
     let fd = finding(&bitcoin_dns_event(&f));
     let plan = plan_with(
         &enforce_playbook(
-            "  - tag:\n      tags:\n        guardduty-responder:status: contained\n        case: \"{finding.id}\"",
+            "  - tag:\n      tags:\n        incident-response:status: contained\n        case: \"{finding.id}\"",
         ),
         &fd,
     );
@@ -22,7 +22,7 @@ async fn tag_sets_the_playbook_tags_and_the_marker_tags() {
     let tags = read::instance_tags(&f.ec2(), &f.instance_id).await;
     let get = |k: &str| tags.get(k).map(String::as_str);
     assert_eq!(
-        get("guardduty-responder:status"),
+        get("incident-response:status"),
         Some("contained"),
         "{tags:?}"
     );

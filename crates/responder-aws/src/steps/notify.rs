@@ -35,7 +35,8 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     if ctx.dry_run {
         return StepResult::skipped("not called: SNS Publish has no DryRun");
     }
-    let message = json!({
+    // Finding fields reach a mail client or a chat window: every string escaped.
+    let message = responder_core::text::escape_json(json!({
         "finding_id": ctx.finding.id,
         "finding_type": ctx.finding.finding_type.name,
         "severity": ctx.finding.severity,
@@ -43,13 +44,15 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         "region": ctx.finding.region,
         "instance_id": instance,
         "steps": ctx.reports,
-    });
+    }));
     match ctx
         .clients
         .sns
         .publish()
         .topic_arn(&topic)
-        .subject(&a.subject)
+        // The planned subject is already valid; applied again (idempotent) for plans
+        // built by other means.
+        .subject(responder_core::text::sns_subject(&a.subject))
         .message(serde_json::to_string_pretty(&message).unwrap_or_default())
         .send()
         .await

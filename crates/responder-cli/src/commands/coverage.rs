@@ -5,6 +5,7 @@ use std::path::Path;
 use responder_core::catalogue::catalogue;
 use serde_json::json;
 
+use crate::output::{self, out, outln};
 use crate::table;
 use crate::{Format, input};
 
@@ -48,7 +49,7 @@ pub fn run(dir: &Path, format: Format) -> u8 {
                 "total": entries.len(),
                 "uncovered_high_critical_ec2": uncovered,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            output::out_json(&serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Text => {
             let cells: Vec<Vec<String>> = rows
@@ -71,23 +72,23 @@ pub fn run(dir: &Path, format: Format) -> u8 {
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 table::render(&["", "TYPE", "SEVERITY", "PLAYBOOKS"], &cells)
             );
-            println!(
+            outln!(
                 "\n{covered} of {} active finding types have a playbook.",
                 entries.len()
             );
             if uncovered.is_empty() {
-                println!("Every High and Critical EC2 finding type has a playbook.");
+                outln!("Every High and Critical EC2 finding type has a playbook.");
             } else {
-                println!(
+                outln!(
                     "Uncovered High and Critical EC2 types (marked !): {}",
                     uncovered.len()
                 );
                 for t in &uncovered {
-                    println!("  {t}");
+                    outln!("  {t}");
                 }
             }
         }

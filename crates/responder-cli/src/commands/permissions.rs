@@ -12,6 +12,7 @@ use std::path::Path;
 use responder_core::steps::iam::{self, Iam};
 use responder_core::steps::{self, StepSpec};
 
+use crate::output::{self, outln};
 use crate::{Format, input};
 
 /// Exit 0, or 1 when the playbooks are invalid.
@@ -25,7 +26,7 @@ pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
         engine
             .playbooks()
             .iter()
-            .flat_map(|p| p.playbook.steps.iter().map(|s| s.value.name()))
+            .flat_map(|p| p.playbook.steps.value.iter().map(|s| s.value.name()))
             .collect()
     };
     let used: Vec<&StepSpec> = steps::ALL
@@ -37,7 +38,7 @@ pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
     match format {
         Format::Text => {
             for a in &actions {
-                println!("{a}");
+                outln!("{a}");
             }
         }
         Format::Json => {
@@ -52,7 +53,7 @@ pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
                 "denies": grants_json(iam::DENIES),
                 "policy": iam::policy(&steps::iam_grants(used.iter().copied())),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            output::out_json(&serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
     0

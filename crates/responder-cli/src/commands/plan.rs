@@ -6,10 +6,12 @@ use responder_core::Engine;
 use responder_core::plan::Plan;
 use responder_core::plan::Settings;
 use responder_core::steps::{OnFailure, PlannedStep};
+use responder_core::text::escape;
 use serde_json::{Value, json};
 
 use crate::Format;
 use crate::input;
+use crate::output::{self, errln};
 use crate::table;
 
 /// One finding's outcome: a plan, or why there is none.
@@ -27,17 +29,16 @@ struct Failure {
 /// Exit 0 when every finding was planned, 1 on invalid playbooks, 2 when any input or
 /// finding could not be read or planned.
 pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files: &[PathBuf]) -> u8 {
-    let Some(engine) = input::engine(dir) else {
+    let Some(engine) = input::engine_with(dir, settings) else {
         return 1;
     };
-    let engine = engine.with_settings(settings);
     let mut outcomes = Vec::new();
     let mut failed = false;
     for path in files {
         match input::findings(path) {
             Err(message) => {
                 failed = true;
-                eprintln!("{message}");
+                errln!("{message}");
                 outcomes.push(Outcome {
                     source: input::label(path),
                     result: Err(Failure {
@@ -49,7 +50,7 @@ pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files:
             }
             Ok(findings) => {
                 if findings.is_empty() {
-                    eprintln!("{}: no findings", input::label(path));
+                    errln!("{}: no findings", input::label(path));
                 }
                 for (i, f) in findings.into_iter().enumerate() {
                     let source = format!("{}#{i}", input::label(path));
@@ -63,7 +64,7 @@ pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files:
                     };
                     if let Err(e) = &result {
                         failed = true;
-                        eprintln!("{source}: {}", e.message);
+                        errln!("{source}: {}", e.message);
                     }
                     outcomes.push(Outcome { source, result });
                 }
@@ -71,8 +72,8 @@ pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files:
         }
     }
     match format {
-        Format::Json => println!("{}", to_json(&outcomes)),
-        Format::Text => print!("{}", to_text(&outcomes)),
+        Format::Json => output::out_json(&to_json(&outcomes)),
+        Format::Text => output::out_text(&to_text(&outcomes)),
     }
     if failed { 2 } else { 0 }
 }
@@ -146,40 +147,49 @@ fn to_text(outcomes: &[Outcome]) -> String {
         &["FINDING", "TYPE", "SEVERITY", "PLAYBOOK", "MODE", "STEPS"],
         &rows,
     );
+    // Every value below can come from the finding: each is escaped on its own, so
+    // that a newline in one cannot forge a line of this report.
     for o in outcomes {
         let Ok(p) = &o.result else { continue };
         out.push_str(&format!(
             "\n{} ({}): {}\n",
-            p.finding_id, o.source, p.finding_type
+            escape(&p.finding_id),
+            escape(&o.source),
+            escape(&p.finding_type)
         ));
+        let decision = escape(&p.decision);
         match &p.playbook {
-            Some(name) => out.push_str(&format!("  playbook: {name} ({})\n", p.decision)),
-            None => out.push_str(&format!("  playbook: none ({})\n", p.decision)),
+            Some(name) => out.push_str(&format!("  playbook: {} ({decision})\n", escape(name))),
+            None => out.push_str(&format!("  playbook: none ({decision})\n")),
         }
         for r in &p.matched_because {
-            out.push_str(&format!("  because: {r}\n"));
+            out.push_str(&format!("  because: {}\n", escape(r)));
         }
         for n in p.not_chosen.iter().flatten() {
-            out.push_str(&format!("  not {}: {}\n", n.playbook, n.reason));
+            out.push_str(&format!(
+                "  not {}: {}\n",
+                escape(&n.playbook),
+                escape(&n.reason)
+            ));
         }
         for (i, s) in p.steps.iter().enumerate() {
-            out.push_str(&format!("  {}. {}\n", i + 1, describe(s)));
+            out.push_str(&format!("  {}. {}\n", i + 1, escape(&describe(s))));
         }
         if let Some(o) = &p.observed {
             out.push_str("  as the finding saw the instance (live state wins when it runs):\n");
             for e in &o.network_interfaces {
                 out.push_str(&format!(
                     "    {} in {} [{}]\n",
-                    e.network_interface_id,
-                    e.vpc_id.as_deref().unwrap_or("?"),
-                    e.security_groups.join(" ")
+                    escape(&e.network_interface_id),
+                    escape(e.vpc_id.as_deref().unwrap_or("?")),
+                    escape(&e.security_groups.join(" "))
                 ));
             }
             if let Some(arn) = &o.instance_profile_arn {
-                out.push_str(&format!("    instance profile {arn}\n"));
+                out.push_str(&format!("    instance profile {}\n", escape(arn)));
             }
             if let Some(g) = &o.auto_scaling_group {
-                out.push_str(&format!("    Auto Scaling group {g}\n"));
+                out.push_str(&format!("    Auto Scaling group {}\n", escape(g)));
             }
         }
     }

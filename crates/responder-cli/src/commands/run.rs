@@ -10,6 +10,7 @@ use responder_aws::{Clients, ExecOptions, Executor};
 use responder_core::plan::Settings;
 use serde_json::{Value, json};
 
+use crate::output::{self, errln};
 use crate::{Format, input};
 
 /// Where and how to run.
@@ -43,10 +44,9 @@ pub struct RunArgs<'a> {
 /// Exit 0 when every response succeeded (or needed nothing), 1 on invalid playbooks
 /// or any failed response, 2 on unreadable input.
 pub fn run(args: RunArgs<'_>) -> u8 {
-    let Some(engine) = input::engine(args.playbooks) else {
+    let Some(engine) = input::engine_with(args.playbooks, args.settings) else {
         return 1;
     };
-    let engine = engine.with_settings(args.settings);
     let Some(runtime) = input::runtime() else {
         return 1;
     };
@@ -84,7 +84,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             let findings = match input::findings(path) {
                 Ok(f) => f,
                 Err(message) => {
-                    eprintln!("{message}");
+                    errln!("{message}");
                     out.push(json!({"source": input::label(path), "error": message}));
                     code = 2;
                     continue;
@@ -95,7 +95,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                 let f = match f {
                     Ok(f) => f,
                     Err(e) => {
-                        eprintln!("{source}: {e}");
+                        errln!("{source}: {e}");
                         out.push(json!({"source": source, "error": e.to_string()}));
                         code = 2;
                         continue;
@@ -112,7 +112,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                         continue;
                     }
                     Err(e) => {
-                        eprintln!("{source}: {e}");
+                        errln!("{source}: {e}");
                         out.push(
                             json!({"source": source, "finding_id": f.id, "error": e.to_string()}),
                         );
@@ -125,7 +125,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                 }
                 let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
                 if args.format == Format::Text {
-                    print!("{}", report_text(&source, &v));
+                    output::out_text(&report_text(&source, &v));
                 }
                 if let Value::Object(m) = &mut v {
                     m.insert("source".to_owned(), json!(source));
@@ -134,9 +134,8 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             }
         }
         if args.format == Format::Json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "reports": out })).unwrap_or_default()
+            output::out_json(
+                &serde_json::to_string_pretty(&json!({ "reports": out })).unwrap_or_default(),
             );
         }
         code

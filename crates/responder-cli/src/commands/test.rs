@@ -5,6 +5,7 @@ use std::path::Path;
 use responder_core::testcase::run_dir;
 
 use crate::input;
+use crate::output::{errln, outln};
 
 /// Exit 0 when every case passes, 1 otherwise (or when the playbooks are invalid).
 pub fn run(dir: &Path) -> u8 {
@@ -15,26 +16,26 @@ pub fn run(dir: &Path) -> u8 {
     let results = match run_dir(&engine, &tests) {
         Ok(r) => r,
         Err(d) => {
-            eprintln!("{d}");
+            errln!("{d}");
             return 1;
         }
     };
     if results.is_empty() {
-        eprintln!("{}: no test cases", tests.display());
+        errln!("{}: no test cases", tests.display());
         return 1;
     }
     let mut failed = 0;
     for r in &results {
         if r.passed() {
-            println!("pass  {}: {}", r.file.display(), r.name);
+            outln!("pass  {}: {}", r.file.display(), r.name);
         } else {
             failed += 1;
-            println!("FAIL  {}: {}", r.file.display(), r.name);
+            outln!("FAIL  {}: {}", r.file.display(), r.name);
             for f in &r.failures {
-                println!("      {f}");
+                outln!("      {f}");
             }
         }
     }
-    println!("{} passed, {failed} failed", results.len() - failed);
+    outln!("{} passed, {failed} failed", results.len() - failed);
     u8::from(failed > 0)
 }

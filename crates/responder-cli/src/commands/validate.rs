@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::output::outln;
 use responder_core::Engine;
 use responder_core::playbook::Level;
 
@@ -10,9 +11,9 @@ pub fn run(dir: &Path) -> u8 {
     match Engine::load(dir) {
         Ok(engine) => {
             for w in engine.warnings() {
-                println!("{w}");
+                outln!("{w}");
             }
-            println!(
+            outln!(
                 "{}: {} playbook(s) valid, {} warning(s)",
                 dir.display(),
                 engine.playbooks().len(),
@@ -22,13 +23,13 @@ pub fn run(dir: &Path) -> u8 {
         }
         Err(diagnostics) => {
             for d in &diagnostics {
-                println!("{d}");
+                outln!("{d}");
             }
             let errors = diagnostics
                 .iter()
                 .filter(|d| d.level == Level::Error)
                 .count();
-            println!(
+            outln!(
                 "{}: {errors} error(s), {} warning(s)",
                 dir.display(),
                 diagnostics.len() - errors

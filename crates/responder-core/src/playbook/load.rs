@@ -121,8 +121,10 @@ pub fn load_str(file: &Path, text: &str) -> Result<LoadedPlaybook, Diagnostic> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            CompiledCriteria::compile(c).map_err(|e| {
-                Diagnostic::error(file, e.message).field(format!("exclude[{i}].{}", e.field))
+            CompiledCriteria::compile(&c.value).map_err(|e| {
+                Diagnostic::error(file, e.message)
+                    .at(c.referenced)
+                    .field(format!("exclude[{i}].{}", e.field))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -36,7 +36,8 @@ pub struct Playbook {
     pub matches: Spanned<Criteria>,
     /// Findings meeting any of these criteria blocks are left alone.
     #[serde(default)]
-    pub exclude: Vec<Criteria>,
+    #[schemars(with = "Vec<Criteria>")]
+    pub exclude: Vec<Spanned<Criteria>>,
     /// Let archived findings match even though the playbook has destructive steps.
     #[serde(default)]
     pub include_archived: bool,
@@ -48,7 +49,7 @@ pub struct Playbook {
     pub limits: Limits,
     /// The steps, in order. `isolate` always runs first when present.
     #[schemars(with = "Vec<Step>", length(min = 1))]
-    pub steps: Vec<Spanned<Step>>,
+    pub steps: Spanned<Vec<Spanned<Step>>>,
 }
 
 impl Playbook {
@@ -59,7 +60,7 @@ impl Playbook {
 
     /// True when any step changes or removes the instance or its access.
     pub fn is_destructive(&self) -> bool {
-        self.steps.iter().any(|s| s.value.spec().destructive)
+        self.steps.value.iter().any(|s| s.value.spec().destructive)
     }
 }
 

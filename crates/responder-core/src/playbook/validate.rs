@@ -66,15 +66,20 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
         );
     }
     for (i, c) in p.exclude.iter().enumerate() {
-        if c.is_empty() {
+        if c.value.is_empty() {
             out.push(
                 Diagnostic::error(file, "empty exclude block: it would exclude every finding")
+                    .at(c.referenced)
                     .field(format!("exclude[{i}]")),
             );
         }
     }
-    if p.steps.is_empty() {
-        out.push(Diagnostic::error(file, "no steps").field("steps"));
+    if p.steps.value.is_empty() {
+        out.push(
+            Diagnostic::error(file, "no steps")
+                .at(p.steps.referenced)
+                .field("steps"),
+        );
     }
     let acknowledged = |a: Acknowledgement| p.acknowledge.contains(&a);
     let instance_possible = can_match_instances(&p.matches.value);
@@ -86,7 +91,7 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
         .is_some_and(|r| r.iter().all(|t| t == "Instance"));
     let mut seen: Vec<&str> = Vec::new();
     let mut warned_resource = false;
-    for (i, spanned) in p.steps.iter().enumerate() {
+    for (i, spanned) in p.steps.value.iter().enumerate() {
         let step = &spanned.value;
         let at = |d: Diagnostic| {
             d.at(spanned.referenced)
@@ -132,8 +137,8 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
         }
         let context = Context {
             index: i,
-            earlier: p.steps[..i].iter().map(|s| &s.value).collect(),
-            later: p.steps[i + 1..].iter().map(|s| &s.value).collect(),
+            earlier: p.steps.value[..i].iter().map(|s| &s.value).collect(),
+            later: p.steps.value[i + 1..].iter().map(|s| &s.value).collect(),
             acknowledge: &p.acknowledge,
         };
         for check in step.validate(&context) {

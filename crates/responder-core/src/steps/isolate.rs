@@ -216,10 +216,18 @@ impl Declare for Params {
         }
         if let Some(ingress) = &self.forensics_ingress {
             for cidr in &ingress.cidrs {
-                if !is_cidr(cidr) {
-                    out.push(Check::error(format!(
+                match cidr_prefix(cidr) {
+                    None => out.push(Check::error(format!(
                         "forensics_ingress: {cidr:?} is not a CIDR block"
-                    )));
+                    ))),
+                    Some((v4, prefix)) if prefix < if v4 { MIN_V4_PREFIX } else { MIN_V6_PREFIX } => {
+                        out.push(Check::error(format!(
+                            "forensics_ingress: {cidr:?} is too wide: the quarantine group would admit \
+                             that much of the internet to the compromised instance; name the forensics \
+                             hosts (at least /{MIN_V4_PREFIX} for IPv4, /{MIN_V6_PREFIX} for IPv6) or a security group"
+                        )))
+                    }
+                    Some(_) => {}
                 }
             }
             if ingress.cidrs.is_empty() && ingress.security_group_id.is_none() {
@@ -228,9 +236,20 @@ impl Declare for Params {
                 ));
             }
         }
-        if self.quarantine_group == self.untrack_group {
+        for (field, name) in [
+            ("quarantine_group", &self.quarantine_group),
+            ("untrack_group", &self.untrack_group),
+        ] {
+            if let Some(why) = group_name_problem(name) {
+                out.push(Check::error(format!("{field} {name:?}: {why}")));
+            }
+        }
+        if self
+            .quarantine_group
+            .eq_ignore_ascii_case(&self.untrack_group)
+        {
             out.push(Check::error(
-                "quarantine_group and untrack_group must differ",
+                "quarantine_group and untrack_group must differ: the untrack group is opened to all traffic",
             ));
         }
         out
@@ -257,13 +276,35 @@ impl fmt::Display for Planned {
     }
 }
 
-fn is_cidr(s: &str) -> bool {
-    let Some((ip, prefix)) = s.split_once('/') else {
-        return false;
-    };
-    let Ok(ip) = ip.parse::<IpAddr>() else {
-        return false;
-    };
+/// Narrowest forensics IPv4 prefix length refused: shorter prefixes (0.0.0.0/0, /1 to
+/// /7) are a large share of the internet, not a set of forensics hosts.
+pub const MIN_V4_PREFIX: u8 = 8;
+/// The IPv6 counterpart of [`MIN_V4_PREFIX`] (::/0 to /31; a /32 is one ISP's block).
+pub const MIN_V6_PREFIX: u8 = 32;
+
+/// `Some((is_ipv4, prefix length))` for a CIDR block, `None` for anything else.
+fn cidr_prefix(s: &str) -> Option<(bool, u8)> {
+    let (ip, prefix) = s.split_once('/')?;
+    let ip = ip.parse::<IpAddr>().ok()?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    prefix.parse::<u8>().is_ok_and(|p| p <= max)
+    let prefix = prefix.parse::<u8>().ok().filter(|p| *p <= max)?;
+    Some((ip.is_ipv4(), prefix))
+}
+
+/// Why a name cannot be one of the responder's groups: `default` (any case) is the
+/// VPC's default group, which every instance without other groups is in, and which
+/// the responder would then strip of its rules or open to all traffic; EC2 refuses
+/// names starting with `sg-`, and such a name points at an existing group anyway.
+pub fn group_name_problem(name: &str) -> Option<&'static str> {
+    if name.eq_ignore_ascii_case("default") {
+        Some(
+            "is the VPC's default group, shared by other instances; name a group of the responder's own",
+        )
+    } else if name.to_ascii_lowercase().starts_with("sg-") {
+        Some("EC2 group names cannot start with \"sg-\" (a group id is not a name)")
+    } else if name.trim().is_empty() {
+        Some("is empty")
+    } else {
+        None
+    }
 }

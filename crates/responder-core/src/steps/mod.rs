@@ -166,14 +166,15 @@ impl PlanInput<'_> {
             .map_err(|source| PlanError::Template { step, source })
     }
 
-    /// Tag values filled from the finding.
+    /// Tag values filled from the finding, each cut to AWS's 256-character limit on
+    /// tag values (a placeholder such as `{finding.title}` can be longer).
     pub fn render_tags(
         &self,
         step: &'static str,
         tags: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, PlanError> {
         tags.iter()
-            .map(|(k, v)| Ok((k.clone(), self.render(step, v)?)))
+            .map(|(k, v)| Ok((k.clone(), crate::tags::truncate(&self.render(step, v)?))))
             .collect()
     }
 }
@@ -229,10 +230,26 @@ impl Check {
     }
 }
 
-/// Checks templated tag values: every placeholder must exist.
+/// AWS tag keys are at most this long.
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+
+/// Checks a step's own tags: keys that are not the responder's own (`tags::is_reserved`:
+/// its record and marker keys, and `aws:`), that AWS accepts, and values whose every
+/// placeholder exists. A playbook that wrote `guardduty-responder:isolated` or
+/// `original-groups:` would forge the state `release` and later responses read.
 pub fn check_tags(tags: &BTreeMap<String, String>) -> Vec<Check> {
     let mut out = Vec::new();
     for (k, v) in tags {
+        if crate::tags::is_reserved(k) {
+            out.push(Check::error(format!(
+                "tags.{k}: keys starting with {:?} or \"aws:\" are the responder's own records and markers (or AWS's); a playbook cannot write them",
+                crate::tags::PREFIX
+            )));
+        } else if k.trim().is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+            out.push(Check::error(format!(
+                "tags.{k}: a tag key is 1 to {MAX_TAG_KEY_CHARS} characters"
+            )));
+        }
         if let Err(e) = template::check(v) {
             out.push(Check::error(format!("tags.{k}: {e}")));
         }

@@ -9,8 +9,8 @@ use super::{Check, Context, Declare, OnFailure, PlanInput, StepSpec};
 use crate::plan::PlanError;
 use crate::template;
 
-/// SNS subjects are at most this long.
-pub const MAX_SUBJECT_CHARS: usize = 100;
+/// SNS subjects are shorter than this (see [`crate::text::sns_subject`]).
+pub const MAX_SUBJECT_CHARS: usize = crate::text::SNS_SUBJECT_LIMIT;
 
 /// `notify` as playbooks write it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
@@ -19,7 +19,7 @@ pub const MAX_SUBJECT_CHARS: usize = 100;
 pub struct Params {
     /// SNS topic ARN; default: the deployment's configured topic.
     pub topic_arn: Option<String>,
-    /// Message subject (placeholders allowed; cut to 100 characters).
+    /// Message subject (placeholders allowed; made one line and cut below 100 characters).
     pub subject: Option<String>,
     /// What to do when this step fails (default: continue).
     pub on_failure: Option<OnFailure>,
@@ -30,7 +30,8 @@ pub struct Params {
 pub struct Planned {
     /// The topic; null means the deployment's configured topic (none: skipped).
     pub topic_arn: Option<String>,
-    /// The subject, placeholders filled, at most 100 characters.
+    /// The subject, placeholders filled, as SNS accepts it: one line, control and bidi
+    /// characters escaped, fewer than 100 characters.
     pub subject: String,
 }
 
@@ -73,7 +74,7 @@ impl Declare for Params {
         };
         Ok(Planned {
             topic_arn: self.topic_arn.clone(),
-            subject: subject.chars().take(MAX_SUBJECT_CHARS).collect(),
+            subject: crate::text::sns_subject(&subject),
         })
     }
 
