@@ -88,7 +88,7 @@ fn bitcoin_dns_plan_is_fully_resolved() {
         tags["guardduty-responder:instance-id"],
         "i-0a1b2c3d4e5f60718"
     );
-    let Action::Relaunch(relaunch) = &plan.steps[3].action else {
+    let Action::Relaunch(relaunch) = &plan.steps[2].action else {
         panic!()
     };
     assert_eq!(
@@ -350,4 +350,32 @@ fn notify_subjects_are_one_safe_line() {
         );
         assert!(s.ends_with("..."), "{s}");
     }
+}
+
+/// A playbook that writes terminate before relaunch still launches first: the
+/// planner moves the relaunch ahead and makes its failure stop the response, so a
+/// failed launch never leaves the service with fewer instances.
+#[test]
+fn the_replacement_is_planned_before_the_terminate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "name: p\nmode: enforce\nmatch: {finding_types: 'CryptoCurrency:EC2/*', resource_types: Instance}\n\
+         steps:\n  - isolate: {}\n  - snapshot: {}\n  - terminate: {}\n  - relaunch:\n      source: clone\n      on_failure: continue\n  - notify: {}\n",
+    )
+    .unwrap();
+    let plan = Engine::load(dir.path())
+        .unwrap()
+        .plan(&finding("bitcoin-dns.json"), false)
+        .unwrap();
+    let order: Vec<&str> = plan.steps.iter().map(|s| s.action.spec().name).collect();
+    assert_eq!(
+        order,
+        ["isolate", "snapshot", "relaunch", "terminate", "notify"]
+    );
+    assert_eq!(
+        plan.steps[2].on_failure,
+        responder_core::steps::OnFailure::Abort,
+        "a failed launch must stop the terminate"
+    );
 }

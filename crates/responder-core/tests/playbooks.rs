@@ -177,7 +177,7 @@ fn semantic_errors() {
             &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - relaunch: {{}}\n")
         )]),
         [
-            "p.yaml:7:5: error: steps[1].relaunch: relaunch without an earlier terminate or stop would run the replacement beside the compromised instance"
+            "p.yaml:7:5: error: steps[1].relaunch: relaunch without a terminate or an earlier stop would run the replacement beside the compromised instance for good"
         ]
     );
     assert_eq!(
