@@ -29,12 +29,11 @@ pub const PLAYBOOK: &str = "guardduty-responder:playbook";
 pub const INSTANCE_ID: &str = "guardduty-responder:instance-id";
 /// On a replacement: the instance it replaces.
 pub const REPLACES: &str = "guardduty-responder:replaces";
-/// On an instance: isolated for this finding id.
+/// On an instance: isolated for this finding id. A marker for people and IAM; the
+/// responder never reads it back as state (anyone who can tag the instance can set it).
 pub const ISOLATED: &str = "guardduty-responder:isolated";
 /// On an instance: the report for this finding id was published.
 pub const NOTIFIED: &str = "guardduty-responder:notified";
-/// On an instance: the instance profile ARN before `revoke-instance-profile`.
-pub const ORIGINAL_PROFILE: &str = "guardduty-responder:original-profile";
 /// On groups and network ACLs the responder created: `quarantine`, `untrack`, `deny-all`.
 pub const ROLE: &str = "guardduty-responder:role";
 /// On a deny-all network ACL: the ACL it replaced on the subnet.
@@ -43,13 +42,6 @@ pub const ORIGINAL_ACL: &str = "guardduty-responder:original-acl";
 /// deployment roles deny changing such an instance and writing or removing the key
 /// (`steps::iam::DENIES`).
 pub const EXEMPT: &str = "guardduty-responder:exempt";
-/// Prefix of the per-ENI record of the groups before isolation.
-pub const ORIGINAL_GROUPS_PREFIX: &str = "guardduty-responder:original-groups:";
-
-/// Key of the tag recording one ENI's groups before isolation.
-pub fn original_groups(eni: &str) -> String {
-    format!("{ORIGINAL_GROUPS_PREFIX}{eni}")
-}
 
 /// True for keys only the responder (or AWS) may write: a playbook's tags must not set
 /// them. Any case: `AWS:` is AWS's too, and a look-alike of the responder's prefix is
@@ -84,32 +76,12 @@ pub fn truncate(value: &str) -> String {
     value.chars().take(MAX_VALUE_CHARS).collect()
 }
 
-/// Space-separated group ids, cut at a whole id if they do not fit in one tag value.
-pub fn encode_groups(groups: &[String]) -> String {
-    let mut out = String::new();
-    for g in groups {
-        if out.len() + g.len() + 1 > MAX_VALUE_CHARS {
-            break;
-        }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(g);
-    }
-    out
-}
-
-/// The inverse of [`encode_groups`].
-pub fn decode_groups(value: &str) -> Vec<String> {
-    value.split_whitespace().map(str::to_owned).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn every_key_is_ours_and_groups_round_trip() {
+    fn every_key_is_ours() {
         for key in [
             FINDING_ID,
             FINDING_TYPE,
@@ -119,20 +91,14 @@ mod tests {
             REPLACES,
             ISOLATED,
             NOTIFIED,
-            ORIGINAL_PROFILE,
             ROLE,
             ORIGINAL_ACL,
             EXEMPT,
         ] {
             assert!(key.starts_with(PREFIX) && is_reserved(key), "{key}");
         }
-        assert!(original_groups("eni-1").starts_with(PREFIX));
         assert!(is_reserved("AWS:x") && is_reserved("GuardDuty-Responder:isolated"));
         assert!(!is_reserved("owner") && !is_reserved("é") && !is_reserved("aws"));
-        let groups = vec!["sg-1".to_owned(), "sg-2".to_owned()];
-        assert_eq!(decode_groups(&encode_groups(&groups)), groups);
-        let many: Vec<String> = (0..100).map(|i| format!("sg-{i:017}")).collect();
-        assert!(encode_groups(&many).len() <= MAX_VALUE_CHARS);
     }
 
     #[test]
