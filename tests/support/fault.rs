@@ -5,6 +5,9 @@
 //! unchanged, other services' requests (JSON protocol bodies, other query APIs)
 //! included. The proxy also counts, per action, the requests it saw, the failures it
 //! injected and the peak number of requests in flight at once (for fan-out bounds).
+//! [`RandomFaults::applied`] makes some server errors come after moto acted (the
+//! answer lost), and EC2 requests with a `ClientToken` are answered as EC2 does
+//! (a repeated token gets the first successful answer; moto ignores tokens).
 //!
 //! One request per connection: the proxy answers with `Connection: close`, so the
 //! SDK never reuses a connection. Every read and write is bounded by a timeout.
@@ -73,6 +76,7 @@ impl Fault {
             rate: rate.clamp(0.0, 1.0),
             seed: DEFAULT_SEED,
             actions: None,
+            applied: 0.0,
         }
     }
 }
@@ -86,6 +90,11 @@ pub struct RandomFaults {
     pub seed: u64,
     /// Only these actions fail (`None`: every EC2 action).
     pub actions: Option<BTreeSet<String>>,
+    /// The fraction (0 to 1) of injected server errors (5xx) that come after the
+    /// request was forwarded and applied by moto: the answer is lost, as when AWS
+    /// acts and the connection then fails. Throttling is never applied (AWS rejects
+    /// a throttled request before acting on it).
+    pub applied: f64,
 }
 
 impl RandomFaults {
@@ -98,6 +107,13 @@ impl RandomFaults {
     /// The same faults on these EC2 actions only.
     pub fn only(mut self, actions: &[&str]) -> RandomFaults {
         self.actions = Some(actions.iter().map(|a| (*a).to_owned()).collect());
+        self
+    }
+
+    /// The same faults, with this fraction of the server errors applied upstream
+    /// before the error answer (see [`RandomFaults::applied`]).
+    pub fn applied(mut self, fraction: f64) -> RandomFaults {
+        self.applied = fraction.clamp(0.0, 1.0);
         self
     }
 
@@ -138,6 +154,8 @@ pub struct ActionStats {
     pub calls: usize,
     /// Requests answered with an injected failure.
     pub injected: usize,
+    /// Of those, requests forwarded and applied before the failure answered.
+    pub applied: usize,
     /// Requests in flight now.
     pub in_flight: usize,
     /// The most requests in flight at once.
@@ -160,6 +178,10 @@ struct State {
     random: Option<(RandomFaults, Mutex<XorShift>)>,
     hits: AtomicUsize,
     stats: Mutex<Stats>,
+    /// EC2's answers to requests with a `ClientToken`, by (account header, action,
+    /// token): AWS answers a repeated token with the first call's result instead of
+    /// acting again; moto ignores the token, so the proxy does it for moto.
+    tokens: Mutex<BTreeMap<(String, String, String), Vec<u8>>>,
 }
 
 impl State {
@@ -168,11 +190,12 @@ impl State {
         self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The answer for this request: a listed fault, a random one, or none (forward).
-    fn fault_for(&self, request: &Request) -> Option<Fault> {
+    /// The answer for this request: a listed fault, a random one, or none (forward);
+    /// with whether the request is forwarded (applied) before the fault answers.
+    fn fault_for(&self, request: &Request) -> Option<(Fault, bool)> {
         let action = request.action.as_deref()?;
         if let Some(f) = self.faults.iter().find(|f| f.action == action) {
-            return Some(f.clone());
+            return Some((f.clone(), false));
         }
         let (random, rng) = self.random.as_ref()?;
         if !request.ec2 || !random.applies_to(action) {
@@ -183,12 +206,23 @@ impl State {
             return None;
         }
         let (status, code) = RETRYABLE[(rng.next_u64() % RETRYABLE.len() as u64) as usize];
-        Some(Fault {
-            action: action.to_owned(),
-            status,
-            code: code.to_owned(),
-            message: format!("injected by the test proxy: a random {code} ({status})"),
-        })
+        let applied = status >= 500 && random.applied > 0.0 && rng.unit() < random.applied;
+        Some((
+            Fault {
+                action: action.to_owned(),
+                status,
+                code: code.to_owned(),
+                message: format!(
+                    "injected by the test proxy: a random {code} ({status}){}",
+                    if applied {
+                        " after the request was applied"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+            applied,
+        ))
     }
 }
 
@@ -199,6 +233,8 @@ struct Request {
     action: Option<String>,
     /// True for an EC2 query-protocol request.
     ec2: bool,
+    /// The idempotency token (`ClientToken=`), if any.
+    client_token: Option<String>,
 }
 
 /// Counts a request in flight until dropped.
@@ -209,11 +245,12 @@ struct InFlight<'a> {
 }
 
 impl<'a> InFlight<'a> {
-    fn enter(state: &'a State, action: &str, ec2: bool, injected: bool) -> InFlight<'a> {
+    fn enter(state: &'a State, action: &str, ec2: bool, fault: Option<bool>) -> InFlight<'a> {
         let mut stats = state.stats();
         let a = stats.actions.entry(action.to_owned()).or_default();
         a.calls += 1;
-        a.injected += usize::from(injected);
+        a.injected += usize::from(fault.is_some());
+        a.applied += usize::from(fault == Some(true));
         a.in_flight += 1;
         a.peak_in_flight = a.peak_in_flight.max(a.in_flight);
         if ec2 {
@@ -288,6 +325,7 @@ impl FaultProxy {
             }),
             hits: AtomicUsize::new(0),
             stats: Mutex::new(Stats::default()),
+            tokens: Mutex::new(BTreeMap::new()),
         });
         let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
@@ -432,9 +470,12 @@ fn request_of(body: &[u8]) -> Request {
     let text = String::from_utf8_lossy(body);
     let mut action = None;
     let mut ec2 = false;
+    let mut client_token = None;
     for kv in text.split('&') {
         if let Some(a) = kv.strip_prefix("Action=") {
             action = Some(a.to_owned());
+        } else if let Some(t) = kv.strip_prefix("ClientToken=") {
+            client_token = Some(t.to_owned());
         } else if kv == format!("Version={EC2_VERSION}") {
             ec2 = true;
         }
@@ -442,6 +483,7 @@ fn request_of(body: &[u8]) -> Request {
     Request {
         ec2: ec2 && action.is_some(),
         action,
+        client_token,
     }
 }
 
@@ -461,15 +503,24 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: &State) -> Io
     }
 
     let request = request_of(&body);
+    let token = match (&request.action, &request.client_token, request.ec2) {
+        (Some(action), Some(t), true) => Some((account_of(&head), action.clone(), t.clone())),
+        _ => None,
+    };
     let fault = state.fault_for(&request);
     // Counted in flight from here until the answer is written (or the connection
     // breaks): the SDK's concurrency as the server sees it.
     let _in_flight = request
         .action
         .as_deref()
-        .map(|a| InFlight::enter(state, a, request.ec2, fault.is_some()));
-    if let Some(fault) = fault {
+        .map(|a| InFlight::enter(state, a, request.ec2, fault.as_ref().map(|f| f.1)));
+    if let Some((fault, applied)) = fault {
         state.hits.fetch_add(1, Ordering::SeqCst);
+        if applied {
+            // moto acts on the request; its answer is lost.
+            let out = answer_once(state, upstream, &head, &body, token.as_ref()).await?;
+            drop(out);
+        }
         let xml = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
             fault.code, fault.message
@@ -485,11 +536,55 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: &State) -> Io
         let _ = client.shutdown().await;
         return Ok(());
     }
+    let out = answer_once(state, upstream, &head, &body, token.as_ref()).await?;
+    timeout(IO_TIMEOUT, client.write_all(&out))
+        .await
+        .map_err(|_| timed_out())??;
+    let _ = client.shutdown().await;
+    Ok(())
+}
+
+/// The request's `x-moto-account-id` header (moto's account), or "".
+fn account_of(head: &str) -> String {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| {
+            k.trim()
+                .eq_ignore_ascii_case(crate::account::ACCOUNT_HEADER)
+        })
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// moto's answer, or, for a client token EC2 already answered successfully, that
+/// answer again without asking moto (AWS's idempotency, which moto lacks).
+async fn answer_once(
+    state: &State,
+    upstream: SocketAddr,
+    head: &str,
+    body: &[u8],
+    token: Option<&(String, String, String)>,
+) -> IoResult<Vec<u8>> {
+    let tokens = || state.tokens.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(cached) = token.and_then(|t| tokens().get(t).cloned()) {
+        return Ok(cached);
+    }
+    let out = exchange(upstream, head, body).await?;
+    if let Some(t) = token
+        && out.starts_with(b"HTTP/1.1 200")
+    {
+        tokens().entry(t.clone()).or_insert_with(|| out.clone());
+    }
+    Ok(out)
+}
+
+/// Sends one request to moto and returns its answer, with `Connection: close`.
+async fn exchange(upstream: SocketAddr, head: &str, body: &[u8]) -> IoResult<Vec<u8>> {
     let mut up = timeout(IO_TIMEOUT, TcpStream::connect(upstream))
         .await
         .map_err(|_| timed_out())??;
-    let mut request = closing(&head).into_bytes();
-    request.extend_from_slice(&body);
+    let mut request = closing(head).into_bytes();
+    request.extend_from_slice(body);
     timeout(IO_TIMEOUT, up.write_all(&request))
         .await
         .map_err(|_| timed_out())??;
@@ -498,17 +593,12 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: &State) -> Io
     timeout(IO_TIMEOUT, up.read_to_end(&mut response))
         .await
         .map_err(|_| timed_out())??;
-    let out = match find(&response, b"\r\n\r\n") {
+    Ok(match find(&response, b"\r\n\r\n") {
         Some(end) => {
             let mut out = closing(&String::from_utf8_lossy(&response[..end])).into_bytes();
             out.extend_from_slice(&response[end + 4..]);
             out
         }
         None => response,
-    };
-    timeout(IO_TIMEOUT, client.write_all(&out))
-        .await
-        .map_err(|_| timed_out())??;
-    let _ = client.shutdown().await;
-    Ok(())
+    })
 }
