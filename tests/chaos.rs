@@ -426,6 +426,56 @@ async fn deliver(
     Delivery::DeadLettered { errors }
 }
 
+/// The bug the chaos test found, alone: every `CreateSnapshots` reaches EC2 and its
+/// answer is then lost (a 500). The SDK must not resend it (each resend is another
+/// set); the step finds the set the first call made, by its tags, and reports it.
+#[tokio::test]
+async fn a_lost_create_snapshots_answer_leaves_one_snapshot_set() {
+    let f = Fixture::new(FixtureOptions::default()).await;
+    let proxy = FaultProxy::start(
+        &moto::endpoint(),
+        vec![Fault::lost_answer("CreateSnapshots")],
+    )
+    .await;
+    let config = responder_config(&proxy.endpoint).await;
+    let executor = Executor::new(
+        account::clients(&config, &f.account),
+        ExecOptions::default(),
+    )
+    .with_ledger(f.ledger().await);
+    let fd = finding(&bitcoin_dns_event(&f));
+    let plan = responder_tests::playbooks::plan_with(
+        &responder_tests::playbooks::enforce_playbook("  - snapshot: {}"),
+        &fd,
+    );
+    let report = executor
+        .respond_with(
+            &fd,
+            &plan,
+            responder_aws::Response {
+                owner: Some("chaos-lost-answer"),
+                ..responder_aws::Response::default()
+            },
+        )
+        .await;
+    let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
+    let ec2 = f.ec2();
+    let snapshots = read::all_snapshots(&ec2, &f.account).await;
+    assert_eq!(
+        snapshots.len(),
+        f.volumes.len(),
+        "one snapshot per volume ({} CreateSnapshots calls): {snapshots:?}\n{pretty}",
+        proxy.calls("CreateSnapshots")
+    );
+    assert_eq!(proxy.calls("CreateSnapshots"), 1, "{pretty}");
+    assert_eq!(report.status, Status::Succeeded, "{pretty}");
+    let step = &report.steps[0];
+    assert_eq!(step.outcome, Outcome::Done, "{pretty}");
+    let mut reported = step.resources.clone();
+    reported.sort();
+    assert_eq!(reported, snapshots, "{pretty}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_fifty_findings_three_deliveries_twenty_percent_ec2_failures() {
     tokio::time::timeout(TEST_TIMEOUT, chaos())

@@ -54,6 +54,9 @@ pub struct Fault {
     pub code: String,
     /// The error message.
     pub message: String,
+    /// Forward the request to moto first (it acts), then answer the error: the
+    /// answer lost after AWS acted.
+    pub applied: bool,
 }
 
 impl Fault {
@@ -64,6 +67,19 @@ impl Fault {
             status: 400,
             code: code.to_owned(),
             message: format!("injected by the test proxy: {action} fails with {code}"),
+            applied: false,
+        }
+    }
+
+    /// Every `action` request reaches moto (which acts on it) and is then answered
+    /// with a 500 `InternalError`, as when EC2 acts and its answer is lost.
+    pub fn lost_answer(action: &str) -> Fault {
+        Fault {
+            action: action.to_owned(),
+            status: 500,
+            code: "InternalError".to_owned(),
+            message: format!("injected by the test proxy: {action} was applied, its answer lost"),
+            applied: true,
         }
     }
 
@@ -195,7 +211,7 @@ impl State {
     fn fault_for(&self, request: &Request) -> Option<(Fault, bool)> {
         let action = request.action.as_deref()?;
         if let Some(f) = self.faults.iter().find(|f| f.action == action) {
-            return Some((f.clone(), false));
+            return Some((f.clone(), f.applied));
         }
         let (random, rng) = self.random.as_ref()?;
         if !request.ec2 || !random.applies_to(action) {
@@ -220,6 +236,7 @@ impl State {
                         ""
                     }
                 ),
+                applied,
             },
             applied,
         ))
