@@ -18,7 +18,9 @@
 //! non-idempotent call resent blindly shows up as a second snapshot set or instance.
 //!
 //! `CHAOS_FINDINGS=N` runs N findings instead of 50 (for a quick look); `CHAOS_SEED`
-//! changes the fault sequence; `CHAOS_APPLIED` the applied fraction of 5xx.
+//! changes the fault sequence; `CHAOS_APPLIED` the applied fraction of 5xx;
+//! `CHAOS_RATE` the failing fraction of EC2 requests (the bounds asserted stay the
+//! same: a higher rate may dead-letter more findings than they allow).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,6 +130,14 @@ fn applied() -> f64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(APPLIED)
+}
+
+/// The fraction of EC2 requests that fail (`CHAOS_RATE`, default [`FAILURE_RATE`]).
+fn failure_rate() -> f64 {
+    std::env::var("CHAOS_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FAILURE_RATE)
 }
 
 fn seed() -> u64 {
@@ -390,14 +400,23 @@ async fn deliver(
         };
         match &answer {
             Ok(Answer::Responded(report)) if !report.is_failure() => {
-                assert_eq!(
-                    report.status,
-                    Status::Succeeded,
+                // `instance-gone` is accepted when the finding is remediated (checked
+                // below): a retry after a terminate whose answer was lost finds the
+                // instance terminated with no done terminate record (see
+                // docs/performance.md, "Chaos test").
+                assert!(
+                    matches!(report.status, Status::Succeeded | Status::InstanceGone),
                     "{}: an invocation answered {:?} without failing:\n{}",
                     c.finding.id,
                     report.status,
                     serde_json::to_string_pretty(report).unwrap_or_default()
                 );
+                if report.status == Status::InstanceGone {
+                    eprintln!(
+                        "chaos: {} delivery {n} attempt {attempt} answered instance-gone about an instance a response of this finding terminated",
+                        c.finding.id
+                    );
+                }
                 // The invocation succeeds: Lambda will never retry it. Everything
                 // must be done now.
                 let o = observe(c).await;
@@ -503,7 +522,7 @@ async fn chaos() {
 
     let proxy = FaultProxy::start_random(
         &moto::endpoint(),
-        Fault::rate(FAILURE_RATE).seed(seed()).applied(applied()),
+        Fault::rate(failure_rate()).seed(seed()).applied(applied()),
     )
     .await;
     let config = responder_config(&proxy.endpoint).await;
