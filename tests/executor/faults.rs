@@ -117,10 +117,7 @@ async fn a_failed_relaunch_never_lets_the_terminate_run() {
     let plan = shipped_plan(&fd);
     let (_proxy, exec) = faulty_executor(
         &f,
-        vec![Fault::ec2(
-            "RunInstances",
-            "InvalidLaunchTemplateId.NotFound",
-        )],
+        vec![Fault::ec2("RunInstances", "InvalidLaunchTemplateId.NotFound")],
     )
     .await;
     for _ in 0..2 {
