@@ -10,4 +10,5 @@ mod faults;
 mod redelivery;
 mod shipped;
 mod steps;
+mod trust_races;
 mod vanished;

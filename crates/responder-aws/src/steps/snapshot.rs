@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_ec2::client::Waiters;
+use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::types::{
     EbsInstanceBlockDeviceSpecification, InstanceBlockDeviceMappingSpecification,
     InstanceSpecification, ResourceType, TagSpecification,
@@ -49,7 +50,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
             }
         }
     }
-    let created = match create(ctx, a).await {
+    let created = match create_once(ctx, a).await {
         Ok(created) => created,
         Err(e) => return StepResult::from_error(&e, dry_run),
     };
@@ -96,7 +97,55 @@ async fn preserve(
     req.send().await.map(|_| ()).map_err(err)
 }
 
-/// One `CreateSnapshots` call with the instance as source and the planned tags.
+/// How many `CreateSnapshots` calls one step makes at most.
+const CREATE_ATTEMPTS: u32 = 3;
+
+/// The pause before the second call (doubled before the third).
+const CREATE_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Error codes after which `CreateSnapshots` is tried again (throttling, server
+/// errors, a lost connection).
+fn retryable(e: &CallError) -> bool {
+    matches!(
+        e.code.as_str(),
+        "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "InternalError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "Unavailable"
+            | "Transport"
+    )
+}
+
+/// `CreateSnapshots`, retried by the step and not by the SDK. The call has no client
+/// token: when EC2 takes a snapshot set and its answer is then lost (a 5xx, a broken
+/// connection), the SDK's own retry would take a second set. So the SDK does not
+/// retry it; before each new attempt the step looks for the set by its tags, and
+/// returns it if the lost attempt made it.
+async fn create_once(ctx: &Ctx<'_>, a: &Planned) -> Result<Vec<String>, CallError> {
+    let mut attempt = 1;
+    loop {
+        let e = match create(ctx, a).await {
+            Ok(created) => return Ok(created),
+            Err(e) if ctx.dry_run || attempt >= CREATE_ATTEMPTS || !retryable(&e) => {
+                return Err(e);
+            }
+            Err(e) => e,
+        };
+        tokio::time::sleep(CREATE_BACKOFF * attempt).await;
+        let found = ours(ctx.ec2(), &ctx.finding.id, &a.instance_id).await?;
+        if !found.is_empty() {
+            tracing::warn!(error = %e, "CreateSnapshots answered an error, but its snapshot set exists: using it");
+            return Ok(found);
+        }
+        attempt += 1;
+    }
+}
+
+/// One `CreateSnapshots` call with the instance as source and the planned tags
+/// (never resent by the SDK: see [`create_once`]).
 async fn create(ctx: &Ctx<'_>, a: &Planned) -> Result<Vec<String>, CallError> {
     let mut spec = TagSpecification::builder().resource_type(ResourceType::Snapshot);
     for (k, v) in &a.tags {
@@ -116,6 +165,10 @@ async fn create(ctx: &Ctx<'_>, a: &Planned) -> Result<Vec<String>, CallError> {
             ctx.finding.id
         ))
         .tag_specifications(spec.build())
+        .customize()
+        .config_override(
+            aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled()),
+        )
         .send()
         .await
         .map_err(err)?;
