@@ -174,3 +174,29 @@ async fn steps_withheld_for_missing_evidence_run_on_the_retry() {
     assert_terminated(&f).await;
     assert_one_hardened_replacement(&f).await;
 }
+
+/// A TerminateInstances that took effect but whose every answer was lost ends the
+/// terminate step Failed. The retry must still know the instance is this response's
+/// to have terminated: the report is `succeeded`, not `instance-gone` (which would
+/// read as "someone else removed it").
+#[tokio::test]
+async fn a_terminate_whose_answer_was_lost_is_still_ours_on_the_retry() {
+    let f = default_fixture().await;
+    let fd = finding(&bitcoin_dns_event(&f));
+    let plan = shipped_plan(&fd);
+    let (_proxy, lossy) = faulty_executor(&f, vec![Fault::lost_answer("TerminateInstances")]).await;
+    let lossy = lossy.with_ledger(f.ledger().await);
+    let first = deliver(&lossy, &fd, &plan).await;
+    assert_status(&first, Status::Failed);
+    assert_terminated(&f).await;
+    let retry = deliver(&executor(&f).await, &fd, &plan).await;
+    assert_status(&retry, Status::Succeeded);
+    assert!(
+        matches!(
+            step(&retry, "terminate").outcome,
+            Outcome::AlreadyDone { .. }
+        ),
+        "{}",
+        pretty(&retry)
+    );
+}

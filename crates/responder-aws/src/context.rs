@@ -246,7 +246,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// True when this response, or an earlier delivery of this finding, terminated
-    /// the instance (this process's memory, then the ledger). Never a tag.
+    /// (or tried to terminate) the instance: this process's memory, then the ledger.
+    /// Never a tag.
     pub async fn terminated_by_this_response(&self) -> Result<bool, CallError> {
         if self.terminated {
             return Ok(true);
@@ -254,11 +255,14 @@ impl<'a> Ctx<'a> {
         let Some(ledger) = self.ledger else {
             return Ok(false);
         };
-        let record = ledger
-            .last_done(&self.instance_id, "terminate")
+        // Any terminate record of this response counts, not only a Done one: a
+        // TerminateInstances that took effect but whose answer was lost ends Failed,
+        // and the instance is still ours to replace, not "gone".
+        let records = ledger
+            .history(Some(&self.finding.id), Some(&self.instance_id))
             .await
             .map_err(ledger_error)?;
-        Ok(record.is_some_and(|r| r.finding_id == self.finding.id))
+        Ok(records.iter().any(|r| r.step == "terminate"))
     }
 }
 
