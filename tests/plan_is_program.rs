@@ -393,6 +393,12 @@ const COVERED: &[&str] = &[
     "instance-as-attacker-ec2",
     "instance-credential-exfiltration",
     "low-severity-probes-ec2",
+    "runtime-execution-ec2",
+    "runtime-suspicious-process-ec2",
+    "runtime-low-severity-ec2",
+    "malware-ec2",
+    "suspicious-file-ec2",
+    "attack-sequence-ec2-notify",
 ];
 
 #[test]
@@ -496,6 +502,72 @@ async fn low_severity_probes_ec2_does_what_it_plans() {
             set(d, "/type", json!("Recon:EC2/PortProbeUnprotectedPort"));
             set(d, "/severity", json!(2));
         },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn runtime_execution_ec2_does_what_it_plans() {
+    case(
+        FixtureOptions::default(),
+        "runtime-execution-ec2",
+        "runtime-reverse-shell.json",
+        |_| {},
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn runtime_suspicious_process_ec2_does_what_it_plans() {
+    case(
+        FixtureOptions::default(),
+        "runtime-suspicious-process-ec2",
+        "runtime-process-injection.json",
+        |_| {},
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn runtime_low_severity_ec2_does_what_it_plans() {
+    case(
+        FixtureOptions::default(),
+        "runtime-low-severity-ec2",
+        "runtime-suspicious-tool-low.json",
+        |_| {},
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malware_ec2_does_what_it_plans() {
+    case(
+        FixtureOptions::default(),
+        "malware-ec2",
+        "malware-ec2.json",
+        |_| {},
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn suspicious_file_ec2_does_what_it_plans() {
+    case(
+        FixtureOptions::default(),
+        "suspicious-file-ec2",
+        "malware-ec2.json",
+        |d| set(d, "/type", json!("Execution:EC2/SuspiciousFile")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn attack_sequence_ec2_notify_does_what_it_plans() {
+    case(
+        FixtureOptions::default(),
+        "attack-sequence-ec2-notify",
+        "attack-sequence-ec2.json",
+        |_| {},
     )
     .await;
 }

@@ -219,7 +219,7 @@ async fn throttling_is_retried_and_isolation_still_happens() {
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let f = finding();
     let report = respond(
-        "  - isolate: {cut_connections: false}\n",
+        "  - isolate: {cut_connections: false, connection_tracking: false}\n",
         &f,
         &[&describe, &groups, &modify, &tags],
     )
@@ -247,7 +247,7 @@ async fn failed_isolation_stops_every_later_step() {
     });
     let f = finding();
     let report = respond(
-        "  - isolate: {cut_connections: false}\n  - terminate: {}\n",
+        "  - isolate: {cut_connections: false, connection_tracking: false}\n  - terminate: {}\n",
         &f,
         &[&describe, &groups, &modify, &terminate],
     )
@@ -454,7 +454,7 @@ async fn isolate_uses_the_planned_quarantine_group() {
     let tags = mock!(aws_sdk_ec2::Client::create_tags)
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let f = finding();
-    let plan = engine("  - isolate: {cut_connections: false}\n")
+    let plan = engine("  - isolate: {cut_connections: false, connection_tracking: false}\n")
         .with_settings(Settings {
             quarantine_group: Some("team-quarantine".to_owned()),
         })
@@ -485,7 +485,7 @@ async fn every_response_checks_the_group_and_isolates_in_two_round_trips() {
     let tags = mock!(aws_sdk_ec2::Client::create_tags)
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let f = finding();
-    let plan = engine("  - isolate: {cut_connections: false}\n")
+    let plan = engine("  - isolate: {cut_connections: false, connection_tracking: false}\n")
         .plan(&f, false)
         .unwrap();
     let exec = Executor::new(
@@ -517,7 +517,7 @@ async fn a_group_named_like_the_quarantine_group_but_not_the_responders_is_refus
             aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput::builder().build()
         });
         let f = finding();
-        let plan = engine("  - isolate: {cut_connections: false}\n")
+        let plan = engine("  - isolate: {cut_connections: false, connection_tracking: false}\n")
             .plan(&f, false)
             .unwrap();
         let r = Executor::new(
@@ -564,7 +564,7 @@ async fn a_quarantine_group_that_gained_a_rule_is_fixed_before_use() {
     let tags = mock!(aws_sdk_ec2::Client::create_tags)
         .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
     let f = finding();
-    let plan = engine("  - isolate: {cut_connections: false}\n")
+    let plan = engine("  - isolate: {cut_connections: false, connection_tracking: false}\n")
         .plan(&f, false)
         .unwrap();
     let r = Executor::new(
@@ -576,4 +576,148 @@ async fn a_quarantine_group_that_gained_a_rule_is_fixed_before_use() {
     assert_eq!(r.status, Status::Succeeded, "{r:#?}");
     assert_eq!(revoke.num_calls(), 1, "the stray rule is revoked");
     assert_eq!(modify.num_calls(), 1);
+}
+
+fn modified()
+-> aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput
+{
+    aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput::builder()
+        .build()
+}
+
+/// A ModifyNetworkInterfaceAttribute request that sets connection tracking on `eni-1`
+/// to exactly these timeouts (TCP established, UDP, UDP stream).
+fn sets_conntrack(
+    r: &aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeInput,
+    want: (i32, i32, i32),
+) -> bool {
+    r.network_interface_id() == Some("eni-1")
+        && r.groups().is_empty()
+        && r.connection_tracking_specification().is_some_and(|c| {
+            (
+                c.tcp_established_timeout(),
+                c.udp_timeout(),
+                c.udp_stream_timeout(),
+            ) == (Some(want.0), Some(want.1), Some(want.2))
+        })
+}
+
+/// A ModifyNetworkInterfaceAttribute request that sets connection tracking at all.
+fn any_conntrack(
+    r: &aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeInput,
+) -> bool {
+    r.connection_tracking_specification().is_some()
+}
+
+/// The default `isolate` sets every timeout to the minimum EC2 accepts (60, 30, 60),
+/// in a request of its own after the move, so a dormant tracked flow expires within
+/// a minute. moto accepts the specification but does not keep it (a describe shows
+/// no ConnectionTrackingConfiguration), so the request is checked here.
+#[tokio::test]
+async fn isolate_sets_the_minimum_connection_tracking_timeouts_by_default() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(quarantine_group);
+    let conntrack = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(|r| sets_conntrack(r, (60, 30, 60)))
+        .then_output(modified);
+    let moves = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(|r| r.groups() == ["sg-q".to_owned()] && !any_conntrack(r))
+        .then_output(modified);
+    let tags = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let f = finding();
+    let report = respond(
+        "  - isolate: {cut_connections: false}\n",
+        &f,
+        &[&describe, &groups, &conntrack, &moves, &tags],
+    )
+    .await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert_eq!(conntrack.num_calls(), 1, "the minimums, on the one ENI");
+    assert_eq!(moves.num_calls(), 1, "the move into quarantine");
+    assert!(report.steps[0].notes.is_empty(), "{report:#?}");
+}
+
+/// Timeouts a playbook names are sent as written; the ones it leaves out are at their
+/// minimums.
+#[tokio::test]
+async fn named_connection_tracking_timeouts_are_sent_with_the_others_at_their_minimums() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(quarantine_group);
+    let conntrack = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(|r| sets_conntrack(r, (300, 30, 120)))
+        .then_output(modified);
+    let moves = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(|r| !any_conntrack(r))
+        .then_output(modified);
+    let tags = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let f = finding();
+    let report = respond(
+        "  - isolate: {cut_connections: false, connection_tracking: {tcp_established_timeout: 300, udp_stream_timeout: 120}}\n",
+        &f,
+        &[&describe, &groups, &conntrack, &moves, &tags],
+    )
+    .await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert_eq!(conntrack.num_calls(), 1);
+    assert_eq!(moves.num_calls(), 1);
+}
+
+/// `connection_tracking: false` leaves the ENIs' timeouts alone: no request sets them.
+#[tokio::test]
+async fn connection_tracking_false_sends_no_timeouts() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(quarantine_group);
+    let conntrack = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(any_conntrack)
+        .then_output(modified);
+    let moves =
+        mock!(aws_sdk_ec2::Client::modify_network_interface_attribute).then_output(modified);
+    let tags = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let f = finding();
+    let report = respond(
+        "  - isolate: {cut_connections: false, connection_tracking: false}\n",
+        &f,
+        &[&describe, &groups, &conntrack, &moves, &tags],
+    )
+    .await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert_eq!(conntrack.num_calls(), 0);
+    assert_eq!(moves.num_calls(), 1);
+}
+
+/// An instance type without configurable tracking (not Nitro) refuses the timeouts:
+/// the isolation stands and the report says the timeouts were not set.
+#[tokio::test]
+async fn refused_connection_tracking_is_a_note_not_a_failed_isolation() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(quarantine_group);
+    let conntrack = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+        .match_requests(any_conntrack)
+        .sequence()
+        .http_status(400, Some(xml("InvalidParameterValue")))
+        .build();
+    let moves =
+        mock!(aws_sdk_ec2::Client::modify_network_interface_attribute).then_output(modified);
+    let tags = mock!(aws_sdk_ec2::Client::create_tags)
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let f = finding();
+    let report = respond(
+        "  - isolate: {cut_connections: false}\n",
+        &f,
+        &[&describe, &groups, &conntrack, &moves, &tags],
+    )
+    .await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert_eq!(conntrack.num_calls(), 1);
+    assert_eq!(moves.num_calls(), 1);
+    assert!(
+        report.steps[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("connection tracking timeouts not set")),
+        "{report:#?}"
+    );
 }

@@ -122,6 +122,11 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// A gate: exit 1 when an active EC2-instance finding type that can be at this
+        /// severity or above (its documented severity, or one that varies or is not
+        /// documented) has no playbook: low, medium, high or critical.
+        #[arg(long, value_name = "SEVERITY", value_parser = commands::coverage::parse_threshold)]
+        fail_on_uncovered: Option<responder_core::severity::SeverityLevel>,
     },
     /// Run the plans against AWS (or an emulator) and print what happened.
     Run {
@@ -228,7 +233,11 @@ fn main() -> ExitCode {
             &files,
         ),
         Command::Test { playbooks } => commands::test::run(&playbooks),
-        Command::Coverage { playbooks, format } => commands::coverage::run(&playbooks, format),
+        Command::Coverage {
+            playbooks,
+            format,
+            fail_on_uncovered,
+        } => commands::coverage::run(&playbooks, format, fail_on_uncovered),
         Command::EventPattern { playbooks } => match input::engine(&playbooks) {
             Some(engine) => {
                 let pattern = responder_core::event_pattern::event_pattern(engine.playbooks());

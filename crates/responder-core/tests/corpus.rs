@@ -61,13 +61,20 @@ fn every_corpus_file_decodes_or_names_its_placeholder() {
             let f = f.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(!f.id.is_empty() && !f.finding_type.name.is_empty());
             assert!(f.severity.is_some(), "{}: no severity", path.display());
-            // Planning never panics; a matched playbook always plans for EC2 findings.
+            // Planning never panics; a matched playbook always plans for EC2 findings,
+            // Runtime Monitoring findings about an instance, and stolen instance
+            // credentials.
             let plan = engine.plan(&f, true);
             if let Ok(p) = &plan
                 && p.playbook.is_some()
             {
                 assert!(
-                    f.finding_type.is_ec2() || f.finding_type.name.contains("InstanceCredential")
+                    f.finding_type.is_ec2()
+                        || f.finding_type.name.contains("InstanceCredential")
+                        || (f.finding_type.name.contains(":Runtime/")
+                            && f.resource_type.as_deref() == Some("Instance")),
+                    "{}",
+                    path.display()
                 );
             }
             decoded += 1;

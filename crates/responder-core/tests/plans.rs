@@ -161,8 +161,11 @@ fn excludes_and_non_ec2_findings() {
     let exempt = Finding::from_value(f.raw.clone()).unwrap();
     let plan = engine.plan(&exempt, true).unwrap();
     assert_eq!(plan.playbook, None);
-    let why = &plan.not_chosen.unwrap()[0];
-    assert_eq!(why.playbook, "crypto-mining-ec2");
+    let not_chosen = plan.not_chosen.unwrap();
+    let why = not_chosen
+        .iter()
+        .find(|n| n.playbook == "crypto-mining-ec2")
+        .unwrap();
     assert!(
         why.reason.starts_with("excluded by exclude[0]"),
         "{}",
@@ -378,4 +381,58 @@ fn the_replacement_is_planned_before_the_terminate() {
         responder_core::steps::OnFailure::Abort,
         "a failed launch must stop the terminate"
     );
+}
+
+/// The isolation plan carries the connection-tracking timeouts: the minimums by
+/// default, none when the playbook opts out, the named ones with the rest at their
+/// minimums. The executor reads only these.
+#[test]
+fn isolate_plans_connection_tracking_minimums_unless_opted_out() {
+    use responder_core::steps::isolate::Timeouts;
+    let f = finding("bitcoin-dns.json");
+    let plan_with = |params: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.yaml"),
+            format!(
+                "name: p\nmatch: {{finding_types: 'CryptoCurrency:EC2/*', resource_types: Instance}}\nsteps:\n  - isolate: {params}\n"
+            ),
+        )
+        .unwrap();
+        let plan = Engine::load(dir.path()).unwrap().plan(&f, false).unwrap();
+        let Action::Isolate(isolate) = &plan.steps[0].action else {
+            panic!("isolate is not first")
+        };
+        (
+            isolate.connection_tracking,
+            serde_json::to_value(&plan).unwrap(),
+        )
+    };
+    let (default, json) = plan_with("{}");
+    assert_eq!(default, Some(Timeouts::MINIMUMS));
+    assert_eq!(
+        json["steps"][0]["connection_tracking"],
+        serde_json::json!({"tcp_established_timeout": 60, "udp_timeout": 30, "udp_stream_timeout": 60})
+    );
+    assert_eq!(
+        plan_with("{connection_tracking: true}").0,
+        Some(Timeouts::MINIMUMS)
+    );
+    let (off, json) = plan_with("{connection_tracking: false}");
+    assert_eq!(off, None);
+    assert!(json["steps"][0]["connection_tracking"].is_null());
+    assert_eq!(
+        plan_with("{connection_tracking: {tcp_established_timeout: 300}}").0,
+        Some(Timeouts {
+            tcp_established_timeout: 300,
+            udp_timeout: 30,
+            udp_stream_timeout: 60
+        })
+    );
+    // The shipped playbooks keep the default.
+    let shipped = engine().plan(&f, false).unwrap();
+    let Action::Isolate(isolate) = &shipped.steps[0].action else {
+        panic!()
+    };
+    assert_eq!(isolate.connection_tracking, Some(Timeouts::MINIMUMS));
 }

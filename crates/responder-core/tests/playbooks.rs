@@ -53,7 +53,7 @@ fn shipped_playbooks_are_valid_without_warnings() {
     let engine =
         Engine::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks")).unwrap();
     assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
-    assert_eq!(engine.playbooks().len(), 6);
+    assert_eq!(engine.playbooks().len(), 12);
 }
 
 #[test]
@@ -385,5 +385,50 @@ fn unsafe_settings_are_errors_with_their_line() {
     assert_eq!(
         errors(&[("p.yaml", &format!("name: p\n{MATCH}steps: []\n"))]),
         ["p.yaml:5:8: error: steps: no steps"]
+    );
+}
+
+#[test]
+fn connection_tracking_takes_true_false_or_timeouts_within_ec2_limits() {
+    let isolate = |params: &str| {
+        check(&[(
+            "p.yaml",
+            &format!("name: p\n{MATCH}steps:\n  - isolate:\n{params}"),
+        )])
+    };
+    for ok in [
+        "      connection_tracking: true\n",
+        "      connection_tracking: false\n",
+        "      connection_tracking: {tcp_established_timeout: 432000, udp_timeout: 60, udp_stream_timeout: 180}\n",
+        "      connection_tracking: {udp_timeout: 30}\n",
+    ] {
+        assert!(isolate(ok).is_ok(), "{ok}");
+    }
+    let errors_of = |params: &str| -> Vec<String> {
+        isolate(params)
+            .unwrap_err()
+            .iter()
+            .filter(|d| d.level == Level::Error)
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        errors_of(
+            "      connection_tracking: {tcp_established_timeout: 59, udp_timeout: 61, udp_stream_timeout: 181}\n"
+        ),
+        [
+            "p.yaml:6:5: error: steps[0].isolate: connection_tracking.tcp_established_timeout: 59 is outside the 60 to 432000 seconds EC2 accepts",
+            "p.yaml:6:5: error: steps[0].isolate: connection_tracking.udp_timeout: 61 is outside the 30 to 60 seconds EC2 accepts",
+            "p.yaml:6:5: error: steps[0].isolate: connection_tracking.udp_stream_timeout: 181 is outside the 60 to 180 seconds EC2 accepts",
+        ]
+    );
+    let unknown = errors_of("      connection_tracking: {tcp: 60}\n");
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(unknown[0].contains("unknown field `tcp`"), "{unknown:?}");
+    let wrong = errors_of("      connection_tracking: sometimes\n");
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
+    assert!(
+        wrong[0].contains("true, false, or a map of timeouts"),
+        "{wrong:?}"
     );
 }

@@ -29,8 +29,12 @@ pub struct Params {
     /// Name of the untrack group.
     #[schemars(length(min = 1, max = 255))]
     pub untrack_group: String,
-    /// Shorten the connection-tracking idle timeouts of every ENI (Nitro only).
-    pub connection_tracking: Option<ConnectionTracking>,
+    /// The connection-tracking idle timeouts set on every ENI (Nitro only), so that a
+    /// tracked flow the moves did not end (an idle reverse shell) expires once idle
+    /// that long. Default `true`: the minimums EC2 accepts (TCP established 60 s, UDP
+    /// 30 s, UDP stream 60 s). `false` leaves the ENIs' timeouts as they are; a map
+    /// sets the timeouts it names, the others at their minimums.
+    pub connection_tracking: ConnectionTrackingParam,
     /// Also deny all traffic with a network ACL on the subnet. Affects every
     /// instance in the subnet: opt-in only.
     pub network_acl: bool,
@@ -46,7 +50,7 @@ impl Default for Params {
             quarantine_group: DEFAULT_QUARANTINE_GROUP.to_owned(),
             cut_connections: true,
             untrack_group: DEFAULT_UNTRACK_GROUP.to_owned(),
-            connection_tracking: None,
+            connection_tracking: ConnectionTrackingParam::Enabled(true),
             network_acl: false,
             forensics_ingress: None,
             on_failure: None,
@@ -54,20 +58,104 @@ impl Default for Params {
     }
 }
 
-/// Idle timeouts in seconds for an ENI's tracked connections.
+/// `connection_tracking` as playbooks write it: `true` (the minimums), `false` (leave
+/// the ENIs' timeouts alone), or explicit timeouts.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[serde(untagged)]
+pub enum ConnectionTrackingParam {
+    /// `true`: every timeout at its minimum; `false`: no change to the ENIs.
+    Enabled(bool),
+    /// Explicit timeouts; the ones not named are set to their minimums.
+    Timeouts(ConnectionTracking),
+}
+
+impl<'de> Deserialize<'de> for ConnectionTrackingParam {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ConnectionTrackingParam;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false, or a map of timeouts (tcp_established_timeout, udp_timeout, udp_stream_timeout)")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(ConnectionTrackingParam::Enabled(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                ConnectionTracking::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ConnectionTrackingParam::Timeouts)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl ConnectionTrackingParam {
+    /// The timeouts to set, or `None` when the playbook opted out.
+    pub fn timeouts(&self) -> Option<Timeouts> {
+        match self {
+            ConnectionTrackingParam::Enabled(false) => None,
+            ConnectionTrackingParam::Enabled(true) => Some(Timeouts::MINIMUMS),
+            ConnectionTrackingParam::Timeouts(t) => Some(Timeouts {
+                tcp_established_timeout: t
+                    .tcp_established_timeout
+                    .unwrap_or(Timeouts::MINIMUMS.tcp_established_timeout),
+                udp_timeout: t.udp_timeout.unwrap_or(Timeouts::MINIMUMS.udp_timeout),
+                udp_stream_timeout: t
+                    .udp_stream_timeout
+                    .unwrap_or(Timeouts::MINIMUMS.udp_stream_timeout),
+            }),
+        }
+    }
+}
+
+/// Idle timeouts in seconds for an ENI's tracked connections, as a playbook names
+/// them (each optional: unnamed ones are set to their minimums).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionTracking {
-    /// Established TCP connections (60 to 432000; AWS default 432000).
+    /// Established TCP connections (60 to 432000; EC2's default is 432000, five days).
     #[schemars(range(min = 60, max = 432_000))]
     pub tcp_established_timeout: Option<u32>,
-    /// UDP flows seen in one direction (30 to 60).
+    /// UDP flows seen in one direction or one request-response (30 to 60; default 30).
     #[schemars(range(min = 30, max = 60))]
     pub udp_timeout: Option<u32>,
-    /// UDP streams (60 to 180).
+    /// UDP streams, more than one request-response (60 to 180; default 180).
     #[schemars(range(min = 60, max = 180))]
     pub udp_stream_timeout: Option<u32>,
 }
+
+/// The idle timeouts the executor sets on every ENI (ModifyNetworkInterfaceAttribute's
+/// ConnectionTrackingSpecification), every one resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Timeouts {
+    /// Idle established TCP connections, seconds.
+    pub tcp_established_timeout: u32,
+    /// Idle UDP flows seen in one direction or one request-response, seconds.
+    pub udp_timeout: u32,
+    /// Idle UDP streams, seconds.
+    pub udp_stream_timeout: u32,
+}
+
+impl Timeouts {
+    /// The smallest values EC2 accepts (EC2 API reference,
+    /// ConnectionTrackingSpecificationRequest): a dormant tracked flow expires within
+    /// a minute.
+    pub const MINIMUMS: Timeouts = Timeouts {
+        tcp_established_timeout: 60,
+        udp_timeout: 30,
+        udp_stream_timeout: 60,
+    };
+}
+
+/// The range EC2 accepts for each timeout: (field, min, max).
+const TIMEOUT_RANGES: [(&str, u32, u32); 3] = [
+    ("tcp_established_timeout", 60, 432_000),
+    ("udp_timeout", 30, 60),
+    ("udp_stream_timeout", 60, 180),
+];
 
 /// Where forensics traffic may come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -98,9 +186,9 @@ pub struct Planned {
     pub quarantine_group: String,
     /// The untrack group's name, or null when connections are not cut.
     pub untrack_group: Option<String>,
-    /// Idle timeouts set on every ENI after the move.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_tracking: Option<ConnectionTracking>,
+    /// Idle timeouts set on every ENI after the move, or null when the playbook opted
+    /// out (`connection_tracking: false`).
+    pub connection_tracking: Option<Timeouts>,
     /// Replace the network ACL of every subnet of the instance with a deny-all one.
     pub network_acl: bool,
     /// Ingress kept open on the quarantine group for forensics hosts.
@@ -196,7 +284,7 @@ impl Declare for Params {
                 .clone()
                 .unwrap_or_else(|| self.quarantine_group.clone()),
             untrack_group: self.cut_connections.then(|| self.untrack_group.clone()),
-            connection_tracking: self.connection_tracking.clone(),
+            connection_tracking: self.connection_tracking.timeouts(),
             network_acl: self.network_acl,
             forensics_ingress: self.forensics_ingress.clone(),
         })
@@ -213,6 +301,20 @@ impl Declare for Params {
             out.push(Check::warning(
                 "network_acl denies all traffic for every instance in the instance's subnets, not only this one",
             ));
+        }
+        if let ConnectionTrackingParam::Timeouts(t) = &self.connection_tracking {
+            let values = [
+                t.tcp_established_timeout,
+                t.udp_timeout,
+                t.udp_stream_timeout,
+            ];
+            for ((field, min, max), value) in TIMEOUT_RANGES.iter().zip(values) {
+                if let Some(v) = value.filter(|v| !(*min..=*max).contains(v)) {
+                    out.push(Check::error(format!(
+                        "connection_tracking.{field}: {v} is outside the {min} to {max} seconds EC2 accepts"
+                    )));
+                }
+            }
         }
         if let Some(ingress) = &self.forensics_ingress {
             for cidr in &ingress.cidrs {
@@ -266,8 +368,12 @@ impl fmt::Display for Planned {
         if let Some(untrack) = &self.untrack_group {
             write!(f, ", cutting tracked connections through {untrack:?}")?;
         }
-        if self.connection_tracking.is_some() {
-            f.write_str(", shorter connection-tracking timeouts")?;
+        if let Some(t) = &self.connection_tracking {
+            write!(
+                f,
+                ", idle tracked flows expire after {} s (TCP), {} s (UDP), {} s (UDP streams)",
+                t.tcp_established_timeout, t.udp_timeout, t.udp_stream_timeout
+            )?;
         }
         if self.network_acl {
             f.write_str(", and a deny-all network ACL on the subnets")?;

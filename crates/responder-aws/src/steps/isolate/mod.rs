@@ -22,7 +22,7 @@ use aws_sdk_ec2::types::{ConnectionTrackingSpecificationRequest, SecurityGroup};
 use futures::StreamExt;
 use futures::stream;
 use responder_core::plan::ObservedEni;
-use responder_core::steps::isolate::{ConnectionTracking, Planned};
+use responder_core::steps::isolate::{Planned, Timeouts};
 use responder_core::tags;
 use serde_json::json;
 
@@ -441,11 +441,13 @@ async fn move_all(ec2: &aws_sdk_ec2::Client, moves: &[(String, String)]) -> Resu
     results.into_iter().collect()
 }
 
-/// The planned idle timeouts on every ENI; a failure is a note, not a failed step.
+/// The planned idle timeouts on every ENI (by default the minimums, so a tracked flow
+/// the moves did not end expires once idle that long); a failure is a note, not a
+/// failed step: the ENIs are isolated already.
 async fn connection_tracking(
     ec2: &aws_sdk_ec2::Client,
     view: &InstanceView,
-    ct: &ConnectionTracking,
+    ct: &Timeouts,
 ) -> Vec<String> {
     let results: Vec<Result<(), CallError>> = stream::iter(&view.enis)
         .map(|e| conntrack(ec2, &e.id, ct))
@@ -528,15 +530,15 @@ pub(super) async fn move_eni(
     req.send().await.map(|_| ()).map_err(err)
 }
 
-async fn conntrack(
-    ec2: &aws_sdk_ec2::Client,
-    eni: &str,
-    ct: &ConnectionTracking,
-) -> Result<(), CallError> {
+/// One ENI's idle timeouts, all three as planned. (The plan's values are within
+/// EC2's ranges, far below `i32::MAX`; a value that did not fit would be sent as the
+/// largest `i32` and refused by EC2, a note.)
+async fn conntrack(ec2: &aws_sdk_ec2::Client, eni: &str, ct: &Timeouts) -> Result<(), CallError> {
+    let secs = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
     let spec = ConnectionTrackingSpecificationRequest::builder()
-        .set_tcp_established_timeout(ct.tcp_established_timeout.map(|v| v as i32))
-        .set_udp_timeout(ct.udp_timeout.map(|v| v as i32))
-        .set_udp_stream_timeout(ct.udp_stream_timeout.map(|v| v as i32))
+        .tcp_established_timeout(secs(ct.tcp_established_timeout))
+        .udp_timeout(secs(ct.udp_timeout))
+        .udp_stream_timeout(secs(ct.udp_stream_timeout))
         .build();
     ec2.modify_network_interface_attribute()
         .network_interface_id(eni)
