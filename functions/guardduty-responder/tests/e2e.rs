@@ -80,7 +80,10 @@ async fn bitcoin_dns_event_isolates_snapshots_terminates_and_replaces() {
         .map(|r| r.step.as_str())
         .collect();
     for action in ["snapshot", "relaunch", "terminate"] {
-        assert!(done.contains(&action), "{action} not recorded done: {history:?}");
+        assert!(
+            done.contains(&action),
+            "{action} not recorded done: {history:?}"
+        );
     }
 }
 
@@ -262,6 +265,9 @@ async fn guardduty_calls_go_to_the_guardduty_endpoint() {
         ],
         "{requests:?}"
     );
-    assert!(requests.iter().all(|r| r.account == DEFAULT_ACCOUNT), "{requests:?}");
+    assert!(
+        requests.iter().all(|r| r.account == DEFAULT_ACCOUNT),
+        "{requests:?}"
+    );
     assert_eq!(requests[2].body, json!({"findingIds": [finding_id]}));
 }

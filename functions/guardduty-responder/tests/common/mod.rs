@@ -59,11 +59,11 @@ impl Deployment {
             .await
             .expect("the ledger table in moto");
         let guardduty = FindingsEndpoint::start();
-        let detector = responder_tests::finding::bitcoin_dns_event(f)["detail"]["service"]
-            ["detectorId"]
-            .as_str()
-            .expect("the example event names its detector")
-            .to_owned();
+        let detector =
+            responder_tests::finding::bitcoin_dns_event(f)["detail"]["service"]["detectorId"]
+                .as_str()
+                .expect("the example event names its detector")
+                .to_owned();
         guardduty.add_detector(DEFAULT_ACCOUNT, &detector);
         Deployment {
             guardduty,
@@ -129,8 +129,14 @@ pub async fn report(api: &RuntimeApi, id: &str) -> Value {
 /// The event with another finding id (32 lowercase hex-like characters: GuardDuty's
 /// form), its ARN and envelope id following.
 pub fn with_finding_id(mut event: Value, id: &str) -> Value {
-    let arn = event["detail"]["arn"].as_str().unwrap_or_default().to_owned();
-    let old = event["detail"]["id"].as_str().unwrap_or_default().to_owned();
+    let arn = event["detail"]["arn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let old = event["detail"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     event["detail"]["id"] = json!(id);
     event["detail"]["arn"] = json!(arn.replace(&old, id));
     event["id"] = json!(format!("event-{id}"));
