@@ -108,7 +108,12 @@ async fn world(f: &Fixture) -> BTreeMap<String, String> {
     let ec2 = f.ec2();
     let vpc = || Filter::builder().name("vpc-id").values(&f.vpc_id).build();
     let mut out = BTreeMap::new();
-    let instances = ec2.describe_instances().filters(vpc()).send().await.unwrap();
+    let instances = ec2
+        .describe_instances()
+        .filters(vpc())
+        .send()
+        .await
+        .unwrap();
     for i in instances.reservations().iter().flat_map(|r| r.instances()) {
         let id = i.instance_id().unwrap_or_default().to_owned();
         out.insert(
@@ -157,7 +162,10 @@ async fn world(f: &Fixture) -> BTreeMap<String, String> {
         .send()
         .await
         .unwrap();
-    out.insert("snapshots".to_owned(), format!("{}", snaps.snapshots().len()));
+    out.insert(
+        "snapshots".to_owned(),
+        format!("{}", snaps.snapshots().len()),
+    );
     out
 }
 
@@ -175,7 +183,11 @@ async fn run_answers_an_invented_finding_unverified_and_changes_nothing() {
     assert_eq!(report["status"], "unverified", "{report:#}");
     assert!(report["steps"].as_array().is_none_or(Vec::is_empty));
     assert!(d.guardduty.calls(Operation::GetFindings) >= 1);
-    assert_eq!(world(&f).await, before, "an unverified finding changed moto");
+    assert_eq!(
+        world(&f).await,
+        before,
+        "an unverified finding changed moto"
+    );
 
     // Control: confirmed, the same event is answered in full (dry run, so the state
     // stays comparable).
