@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
@@ -88,12 +88,7 @@ impl Deployment {
         mode: &str,
         extra: &[(&str, &str)],
     ) -> Function {
-        let mut cmd = function_command(
-            Path::new(env!("CARGO_BIN_EXE_guardduty-responder")),
-            api,
-            endpoint,
-            mode,
-        );
+        let mut cmd = function_command(&binary(), api, endpoint, mode);
         let (var, url) = self.guardduty.env();
         cmd.env("LEDGER_TABLE", self.ledger.table()).env(var, url);
         if let Some(dir) = playbooks {
@@ -104,6 +99,14 @@ impl Deployment {
         }
         Function(cmd.spawn().expect("the function binary starts"))
     }
+}
+
+/// The function binary: this build's, or `GDR_FUNCTION_BINARY` (to run the tests
+/// against another build, e.g. one from before a fix, and see them fail).
+pub fn binary() -> PathBuf {
+    std::env::var_os("GDR_FUNCTION_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_guardduty-responder")))
 }
 
 /// The shipped playbooks folder.
