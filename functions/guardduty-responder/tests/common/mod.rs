@@ -19,7 +19,7 @@ use aws_sdk_ec2::types::Filter;
 use responder_aws::ledger::Ledger;
 use responder_tests::guardduty::FindingsEndpoint;
 use responder_tests::runtime_api::{Answer, RuntimeApi, function_command};
-use responder_tests::{Fixture, dynamodb, moto, read};
+use responder_tests::{Fixture, dynamodb, read};
 use serde_json::{Value, json};
 
 /// moto's account for requests that name none (the function signs with test keys).
@@ -272,9 +272,4 @@ pub async fn world(f: &Fixture) -> BTreeMap<String, String> {
         out.insert("snapshots".to_owned(), format!("{ids:?}"));
     }
     out
-}
-
-/// Starts the moto server of this test process (before the fixtures that use it).
-pub fn moto_endpoint() -> String {
-    moto::endpoint()
 }
