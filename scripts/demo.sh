@@ -3,7 +3,11 @@
 # it into a cached venv the first time), launches a sample instance with two ENIs, and
 # feeds a real-shaped CryptoCurrency:EC2/BitcoinTool.B!DNS EventBridge event to the
 # real Lambda function binary, driven through a local Lambda Runtime API with moto as
-# its AWS endpoint; then shows the function's logs, its report and the state after.
+# its AWS endpoint. As in production the function verifies the finding with GuardDuty
+# first (the demo serves it from a small local findings endpoint, passed as
+# AWS_ENDPOINT_URL_GUARDDUTY: moto has no GuardDuty findings) and records each step in
+# its ledger (LEDGER_TABLE, a DynamoDB table the demo creates in moto); then it shows
+# the function's logs, its report, the state after and the ledger's records.
 # The demo is the dev-only binary `responder-demo` (crates/responder-demo), not part of
 # the `responder` CLI. Extra arguments go to it (e.g. --dry-run). Never talks to real AWS.
 set -euo pipefail

@@ -1,6 +1,8 @@
 //! The function's init time (process start to its first request for an event, over
 //! the Runtime API) and peak resident memory while answering the Bitcoin DNS event on
-//! moto. Run: `cargo build -p guardduty-responder-function [--release]` then
+//! moto, deployed as in production: verification on (GuardDuty is the tests' local
+//! findings endpoint, through `AWS_ENDPOINT_URL_GUARDDUTY`) and a ledger table
+//! (`LEDGER_TABLE`, in moto). Run: `cargo build -p guardduty-responder-function [--release]` then
 //! `cargo run -p responder-tests --example lambda_cold_start [-- PATH_TO_BINARY]`
 //! (default: the `guardduty-responder` beside this example's profile folder).
 
@@ -9,9 +11,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use responder_aws::ledger::Ledger;
 use responder_tests::finding::bitcoin_dns_event;
+use responder_tests::guardduty::DEFAULT_ACCOUNT;
 use responder_tests::runtime_api::{Answer, RuntimeApi, function_command};
-use responder_tests::{Fixture, FixtureOptions, moto};
+use responder_tests::{FindingsEndpoint, Fixture, FixtureOptions, account, dynamodb, moto};
+use serde_json::json;
+
+/// The ledger table the function writes (in moto's default account, the function's).
+const LEDGER_TABLE: &str = "gdr-ledger-cold-start";
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -38,14 +46,33 @@ async fn main() {
         binary.display()
     );
     let endpoint = moto::endpoint();
+    let config = account::sdk_config(&endpoint).await;
+    Ledger::new(dynamodb::client(&config, DEFAULT_ACCOUNT), LEDGER_TABLE)
+        .create_table()
+        .await
+        .unwrap();
+    let guardduty = FindingsEndpoint::start();
+    let (guardduty_var, guardduty_url) = guardduty.env();
     let mut inits = Vec::new();
     let mut peaks = Vec::new();
     let mut responses = Vec::new();
-    for _ in 0..RUNS {
-        let f = Fixture::create("123456789012", FixtureOptions::default()).await;
+    for run in 0..RUNS {
+        let f = Fixture::create(DEFAULT_ACCOUNT, FixtureOptions::default()).await;
+        // A finding id of this run's own, confirmed by GuardDuty.
+        let mut event = bitcoin_dns_event(&f);
+        let id = format!("c01d{run:028x}");
+        event["detail"]["id"] = json!(id);
+        let detector = event["detail"]["service"]["detectorId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        guardduty.add_detector(DEFAULT_ACCOUNT, &detector);
+        guardduty.put_event_finding(&detector, &event);
         let mut api = RuntimeApi::start().await.unwrap();
         let start = Instant::now();
         let mut child = function_command(&binary, &api, &endpoint, "enforce")
+            .env("LEDGER_TABLE", LEDGER_TABLE)
+            .env(guardduty_var, &guardduty_url)
             .spawn()
             .unwrap();
         api.ready(&mut child, Duration::from_secs(30))
@@ -53,10 +80,13 @@ async fn main() {
             .unwrap();
         inits.push(start.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        let id = api.invoke(bitcoin_dns_event(&f));
+        let id = api.invoke(event);
         let answer = api.answer(&id, Duration::from_secs(60)).await;
         responses.push(t.elapsed().as_secs_f64() * 1000.0);
-        assert!(matches!(answer, Some(Answer::Response(_))), "{answer:?}");
+        match &answer {
+            Some(Answer::Response(r)) => assert_eq!(r["status"], "succeeded", "{r:#}"),
+            other => panic!("{other:?}"),
+        }
         peaks.push(peak_rss_kib(child.id()).unwrap_or(0));
         child.kill().ok();
         child.wait().ok();

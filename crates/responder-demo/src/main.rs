@@ -4,6 +4,13 @@
 //! API exactly as Lambda would drive it; without it, from the engine and executor in
 //! this process. A development tool, not part of the shipped `responder` CLI: it keeps
 //! the emulator set-up (sample instance, EC2 calls, the local Runtime API) out of it.
+//!
+//! As in production, the finding is verified with GuardDuty before anything is done
+//! (a small local findings endpoint holds it: the emulator has no GuardDuty findings)
+//! and what the response did is recorded in the ledger (a DynamoDB table the demo
+//! creates in the emulator), which the demo prints afterwards.
+
+mod guardduty;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -18,7 +25,10 @@ use aws_sdk_ec2::types::{
 };
 use clap::Parser;
 use lambda_local::{Answer, RuntimeApi, function_command};
+use responder_aws::ledger::{Ledger, rfc3339_ms};
 use responder_aws::render::report_text;
+use responder_aws::responder::{Answer as Response, Responder};
+use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
 use responder_aws::{Clients, ExecOptions, Executor};
 use responder_core::Engine;
 use serde_json::{Value, json};
@@ -26,6 +36,8 @@ use serde_json::{Value, json};
 const EVENT: &str = include_str!("../../../playbooks/tests/findings/bitcoin-dns.json");
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
+/// The ledger table the demo creates in the emulator (the SAM template's default).
+const LEDGER_TABLE: &str = "guardduty-responder-ledger";
 
 /// Demo against a local emulator: launch a sample instance, feed it a Bitcoin DNS
 /// finding, respond, and show the state before and after. Never talks to real AWS.
@@ -123,50 +135,134 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path
             plan.steps.iter().map(|s| s.action.name()).collect::<Vec<_>>().join(" -> ")
         );
 
+        let ledger = Ledger::from_config(&config, LEDGER_TABLE);
+        if let Err(e) = ledger.create_table().await {
+            eprintln!("cannot create the ledger table {LEDGER_TABLE} in the emulator: {e}");
+            return 1;
+        }
+        let detector = event["detail"]["service"]["detectorId"]
+            .as_str()
+            .unwrap_or("12abc34d567e8fa901bc2d34e56789f0")
+            .to_owned();
+        let guardduty = match guardduty::Endpoint::start(&detector).await {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("cannot start the local GuardDuty findings endpoint: {e}");
+                return 1;
+            }
+        };
+        guardduty.put(event["detail"].clone());
+        println!(
+            "   GuardDuty (a local findings endpoint, {}, detector {}) holds finding {}: it is verified with GetFindings before any step",
+            guardduty.url,
+            guardduty.detector(),
+            finding.id
+        );
+        println!("   ledger: DynamoDB table {LEDGER_TABLE} in the emulator");
+
         let dry = if dry_run { " (DryRun: nothing changes)" } else { "" };
-        let failed = match lambda {
+        let status = match lambda {
             Some(binary) => {
                 println!("\n== 3. the Lambda function answers the event{dry}");
-                match via_lambda(binary, endpoint, event, dry_run).await {
-                    Ok(failed) => failed,
+                let deployment = Deployment {
+                    endpoint,
+                    guardduty_url: &guardduty.url,
+                    ledger_table: LEDGER_TABLE,
+                    dry_run,
+                };
+                match via_lambda(binary, &deployment, event).await {
+                    Ok(status) => status,
                     Err(e) => {
                         eprintln!("{e}");
-                        true
+                        None
                     }
                 }
             }
             None => {
                 println!("\n== 3. the response{dry}");
-                let executor = Executor::new(clients, ExecOptions { dry_run, topic_arn: None });
-                let report = executor.respond(&finding, &plan).await;
-                let body = serde_json::to_value(&report).unwrap_or(Value::Null);
-                print!("{}", report_text("demo", &body));
-                report.is_failure()
+                let gd_config = match Clients::emulator(&guardduty.url, REGION).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return 1;
+                    }
+                };
+                let verifier = Verifier::new(
+                    Clients::new(&gd_config).guardduty,
+                    DetectorSource::Fixed(detector.clone()),
+                    RetryPolicy::default(),
+                );
+                let executor = Executor::new(clients, ExecOptions { dry_run, topic_arn: None })
+                    .with_ledger(Ledger::from_config(&config, LEDGER_TABLE));
+                let responder = Responder::new(engine, executor, Some(verifier), 10);
+                match responder.answer(&finding, "responder-demo").await {
+                    Ok(Response::Responded(report)) => {
+                        let body = serde_json::to_value(&report).unwrap_or(Value::Null);
+                        print!("{}", report_text("demo", &body));
+                        (!report.is_failure()).then(|| {
+                            body.get("status").and_then(Value::as_str).unwrap_or("?").to_owned()
+                        })
+                    }
+                    Ok(Response::NoAction { decision, .. }) => {
+                        println!("   no action: {decision}");
+                        Some("no-action".to_owned())
+                    }
+                    Err(e) => {
+                        eprintln!("   no answer: {e}");
+                        None
+                    }
+                }
             }
         };
+        let get_findings = guardduty.calls("GetFindings");
+        match status.as_deref() {
+            Some("unverified") => println!(
+                "   GuardDuty did not confirm the finding: unverified, nothing done"
+            ),
+            Some(_) if get_findings > 0 => println!(
+                "   verified: GuardDuty confirmed finding {} (GetFindings x{get_findings}) before any step ran",
+                finding.id
+            ),
+            _ => {}
+        }
 
         println!("\n== 4. what the emulator says now");
         print_state(&ec2, &launched.instance_id).await;
         print_replacements(&ec2, &launched.instance_id).await;
-        u8::from(failed)
+        print_history(&ledger, &finding.id).await;
+        u8::from(status.is_none())
     })
 }
 
+/// What the function is deployed with.
+struct Deployment<'a> {
+    /// The emulator (`AWS_ENDPOINT_URL`).
+    endpoint: &'a str,
+    /// The local GuardDuty findings endpoint (`AWS_ENDPOINT_URL_GUARDDUTY`).
+    guardduty_url: &'a str,
+    /// `LEDGER_TABLE`.
+    ledger_table: &'a str,
+    /// `RESPONDER_MODE=dry-run` rather than `enforce`.
+    dry_run: bool,
+}
+
 /// Runs the function binary against a local Runtime API with the emulator as its AWS
-/// endpoint, hands it the event and prints its logs and its answer. True when the
-/// function reported a failure (Lambda would retry the event).
+/// endpoint (GuardDuty: the local findings endpoint), hands it the event and prints
+/// its logs and its answer. The report's status, or `None` when the function
+/// reported a failure (Lambda would retry the event).
 async fn via_lambda(
     binary: &Path,
-    endpoint: &str,
+    d: &Deployment<'_>,
     event: Value,
-    dry_run: bool,
-) -> Result<bool, String> {
+) -> Result<Option<String>, String> {
     let mut api = RuntimeApi::start()
         .await
         .map_err(|e| format!("cannot start the local Runtime API: {e}"))?;
-    let mode = if dry_run { "dry-run" } else { "enforce" };
+    let mode = if d.dry_run { "dry-run" } else { "enforce" };
     let started = Instant::now();
-    let mut child = function_command(binary, &api, endpoint, mode)
+    let mut child = function_command(binary, &api, d.endpoint, mode)
+        .env("LEDGER_TABLE", d.ledger_table)
+        .env("AWS_ENDPOINT_URL_GUARDDUTY", d.guardduty_url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -201,13 +297,14 @@ async fn via_lambda(
     match answer? {
         Answer::Response(body) => {
             print!("{}", report_text("lambda", &body));
-            Ok(body.get("status").and_then(Value::as_str) == Some("failed"))
+            let status = body.get("status").and_then(Value::as_str).unwrap_or("?");
+            Ok((status != "failed").then(|| status.to_owned()))
         }
         Answer::Error(body) => {
             println!(
                 "   the function answered with an error (Lambda retries, then dead-letters): {body}"
             );
-            Ok(true)
+            Ok(None)
         }
     }
 }
@@ -451,6 +548,35 @@ async fn print_state(ec2: &aws_sdk_ec2::Client, id: &str) {
         .await;
     if let Ok(out) = snaps {
         println!("   evidence snapshots: {}", out.snapshots().len());
+    }
+}
+
+/// The ledger's records of the finding, as `responder history --finding` lists them:
+/// what the responder itself recorded, not what tags say.
+async fn print_history(ledger: &Ledger, finding_id: &str) {
+    println!(
+        "   ledger {} (responder history --finding {finding_id}):",
+        ledger.table()
+    );
+    match ledger.history(Some(finding_id), None).await {
+        Ok(records) if records.is_empty() => {
+            println!("     no records (a dry run takes no step)");
+        }
+        Ok(records) => {
+            for r in records {
+                println!(
+                    "     {} {} step {} {:<10} {:<7} {:<13} {}",
+                    rfc3339_ms(r.recorded_at),
+                    r.instance_id,
+                    r.index,
+                    r.step,
+                    r.status.as_str(),
+                    r.outcome,
+                    r.resources.join(" ")
+                );
+            }
+        }
+        Err(e) => println!("     cannot read the ledger: {e}"),
     }
 }
 

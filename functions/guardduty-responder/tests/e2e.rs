@@ -1,69 +1,35 @@
 //! The real function binary, driven through a local Lambda Runtime API, with moto as
-//! the AWS endpoint.
+//! the AWS endpoint, a ledger table of each test's own and a local GuardDuty findings
+//! endpoint that confirms the test's finding (the function verifies every finding
+//! before acting).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
+use common::{DEFAULT_ACCOUNT, Deployment, Function, answer, playbooks};
 use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::finding::bitcoin_dns_event;
-use responder_tests::guardduty::{FindingsEndpoint, Operation};
+use responder_tests::guardduty::Operation;
 use responder_tests::read;
 use responder_tests::runtime_api::{Answer, RuntimeApi, function_command};
 use responder_tests::{Fixture, FixtureOptions, moto};
 use serde_json::{Value, json};
 
-/// moto's account for requests that name none (the function signs with test keys).
-const DEFAULT_ACCOUNT: &str = "123456789012";
-
-struct Function(Child);
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(api: &RuntimeApi, endpoint: &str, playbooks: Option<&Path>, mode: &str) -> Function {
-    let mut cmd = function_command(
-        Path::new(env!("CARGO_BIN_EXE_guardduty-responder")),
-        api,
-        endpoint,
-        mode,
-    );
-    if let Some(dir) = playbooks {
-        cmd.env("PLAYBOOKS_DIR", dir);
-    }
-    if mode == "enforce" {
-        // Enforce mode refuses to start without a ledger table (config.rs). The
-        // function does not use it yet; the ledger's integration creates a real one.
-        cmd.env("LEDGER_TABLE", "guardduty-responder-ledger-e2e");
-    }
-    let child = cmd.spawn().expect("the function binary starts");
-    Function(child)
-}
-
-fn playbooks() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../playbooks"))
-}
-
-async fn answer(api: &RuntimeApi, id: &str) -> Answer {
-    api.answer(id, Duration::from_secs(90))
-        .await
-        .expect("the function answers within 90 s")
-}
-
 #[tokio::test]
 async fn bitcoin_dns_event_isolates_snapshots_terminates_and_replaces() {
     let f = Fixture::create(DEFAULT_ACCOUNT, FixtureOptions::default()).await;
     let ec2 = f.ec2();
+    let deployment = Deployment::new(&f, "bitcoin").await;
+    let event = bitcoin_dns_event(&f);
+    let finding_id = deployment.confirm(&event);
     let mut api = RuntimeApi::start().await.unwrap();
     // No PLAYBOOKS_DIR: the playbooks built into the binary.
-    let _function = start(&api, &moto::endpoint(), None, "enforce");
-    let id = api.invoke(bitcoin_dns_event(&f));
+    let _function = deployment.start(&api, &moto::endpoint(), None, "enforce", &[]);
+    let id = api.invoke(event);
     let Answer::Response(report) = answer(&api, &id).await else {
         panic!("the remediation failed")
     };
@@ -101,6 +67,24 @@ async fn bitcoin_dns_event_isolates_snapshots_terminates_and_replaces() {
         read::http_tokens(&ec2, &replacements[0]).await.as_deref(),
         Some("required")
     );
+    // GuardDuty was asked, and the ledger holds what was done.
+    assert!(deployment.guardduty.calls(Operation::GetFindings) >= 1);
+    let history = deployment
+        .ledger
+        .history(Some(&finding_id), None)
+        .await
+        .unwrap();
+    let done: Vec<&str> = history
+        .iter()
+        .filter(|r| r.status.as_str() == "done")
+        .map(|r| r.step.as_str())
+        .collect();
+    for action in ["snapshot", "relaunch", "terminate"] {
+        assert!(
+            done.contains(&action),
+            "{action} not recorded done: {history:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -108,8 +92,10 @@ async fn forged_and_malformed_events_are_rejected_without_any_change() {
     let f = Fixture::create(DEFAULT_ACCOUNT, FixtureOptions::default()).await;
     let ec2 = f.ec2();
     let before = read::eni_groups(&ec2, &f.instance_id).await;
+    let deployment = Deployment::new(&f, "forged").await;
+    deployment.confirm(&bitcoin_dns_event(&f));
     let mut api = RuntimeApi::start().await.unwrap();
-    let _function = start(&api, &moto::endpoint(), Some(playbooks()), "enforce");
+    let _function = deployment.start(&api, &moto::endpoint(), Some(playbooks()), "enforce", &[]);
     let mut forged = bitcoin_dns_event(&f);
     forged["source"] = json!("my.app");
     let mut wrong_type = bitcoin_dns_event(&f);
@@ -150,9 +136,12 @@ async fn a_failed_remediation_is_an_error_so_the_event_is_retried() {
         vec![Fault::ec2("CreateSnapshots", "InternalError")],
     )
     .await;
+    let deployment = Deployment::new(&f, "failed").await;
+    let event = bitcoin_dns_event(&f);
+    deployment.confirm(&event);
     let mut api = RuntimeApi::start().await.unwrap();
-    let _function = start(&api, &proxy.endpoint, Some(playbooks()), "enforce");
-    let id = api.invoke(bitcoin_dns_event(&f));
+    let _function = deployment.start(&api, &proxy.endpoint, Some(playbooks()), "enforce", &[]);
+    let id = api.invoke(event);
     let Answer::Error(error) = answer(&api, &id).await else {
         panic!("expected an error answer")
     };
@@ -172,9 +161,12 @@ async fn dry_run_is_the_default_mode() {
     let f = Fixture::create(DEFAULT_ACCOUNT, FixtureOptions::default()).await;
     let ec2 = f.ec2();
     let before = read::eni_groups(&ec2, &f.instance_id).await;
+    let deployment = Deployment::new(&f, "dry-run").await;
+    let event = bitcoin_dns_event(&f);
+    deployment.confirm(&event);
     let mut api = RuntimeApi::start().await.unwrap();
-    let _function = start(&api, &moto::endpoint(), Some(playbooks()), "");
-    let id = api.invoke(bitcoin_dns_event(&f));
+    let _function = deployment.start(&api, &moto::endpoint(), Some(playbooks()), "", &[]);
+    let id = api.invoke(event);
     let Answer::Response(report) = answer(&api, &id).await else {
         panic!("dry run failed")
     };
@@ -196,7 +188,15 @@ async fn invalid_playbooks_fail_the_init() {
     )
     .unwrap();
     let api = RuntimeApi::start().await.unwrap();
-    let mut function = start(&api, &moto::endpoint(), Some(&dir), "enforce");
+    let mut cmd = function_command(
+        Path::new(env!("CARGO_BIN_EXE_guardduty-responder")),
+        &api,
+        &moto::endpoint(),
+        "enforce",
+    );
+    cmd.env("PLAYBOOKS_DIR", &dir)
+        .env("LEDGER_TABLE", "gdr-ledger-invalid");
+    let mut function = Function(cmd.spawn().expect("the function binary starts"));
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(s) = function.0.try_wait().unwrap() {
@@ -229,9 +229,10 @@ async fn guardduty_calls_go_to_the_guardduty_endpoint() {
         .as_str()
         .unwrap()
         .to_owned();
-    let guardduty = FindingsEndpoint::start();
-    guardduty.add_detector(DEFAULT_ACCOUNT, &detector);
-    guardduty.put_event_finding(&detector, &event);
+    let deployment = Deployment::new(&f, "guardduty-endpoint").await;
+    assert_eq!(deployment.detector, detector);
+    deployment.confirm(&event);
+    let guardduty = &deployment.guardduty;
 
     let dir = std::env::temp_dir().join(format!("gdr-archive-playbooks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -241,17 +242,7 @@ async fn guardduty_calls_go_to_the_guardduty_endpoint() {
     )
     .unwrap();
     let mut api = RuntimeApi::start().await.unwrap();
-    let (var, url) = guardduty.env();
-    let mut cmd = function_command(
-        Path::new(env!("CARGO_BIN_EXE_guardduty-responder")),
-        &api,
-        &moto::endpoint(),
-        "enforce",
-    );
-    cmd.env("PLAYBOOKS_DIR", &dir)
-        .env("LEDGER_TABLE", "guardduty-responder-ledger-e2e")
-        .env(var, url);
-    let _function = Function(cmd.spawn().expect("the function binary starts"));
+    let _function = deployment.start(&api, &moto::endpoint(), Some(&dir), "enforce", &[]);
     let id = api.invoke(event);
     let Answer::Response(report) = answer(&api, &id).await else {
         panic!("the response failed")
@@ -261,7 +252,22 @@ async fn guardduty_calls_go_to_the_guardduty_endpoint() {
     assert_eq!(guardduty.calls(Operation::ArchiveFindings), 1);
     let archived = guardduty.finding(&detector, &finding_id).unwrap();
     assert_eq!(archived["service"]["archived"], json!(true));
+    // Verification first (GetFindings, after ListDetectors found the detector), then
+    // the archive; all in the account the function's credentials map to.
     let requests = guardduty.requests();
-    assert_eq!(requests[0].account, DEFAULT_ACCOUNT, "{requests:?}");
-    assert_eq!(requests[0].body, json!({"findingIds": [finding_id]}));
+    let ops: Vec<Option<Operation>> = requests.iter().map(|r| r.operation).collect();
+    assert_eq!(
+        ops,
+        [
+            Some(Operation::ListDetectors),
+            Some(Operation::GetFindings),
+            Some(Operation::ArchiveFindings)
+        ],
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().all(|r| r.account == DEFAULT_ACCOUNT),
+        "{requests:?}"
+    );
+    assert_eq!(requests[2].body, json!({"findingIds": [finding_id]}));
 }
