@@ -12,7 +12,9 @@ use responder_aws::{Report, Status};
 use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::fixture::LEDGER_TABLE;
 use responder_tests::guardduty::Operation;
-use responder_tests::organization::{ADMIN_DETECTOR, Admin, in_region, numbered};
+use responder_tests::organization::{
+    ADMIN_DETECTOR, Admin, about_instance, ec2_in_region, in_region, instance_in_region, numbered,
+};
 use responder_tests::read::{self, QUARANTINE_GROUP};
 use responder_tests::{Fixture, FixtureOptions, moto};
 
@@ -150,6 +152,11 @@ async fn an_account_outside_allowed_accounts_is_an_error_and_nothing_changes() {
     assert!(message.contains("us-east-1"), "{message}");
     assert_eq!(state(&member).await, before);
     assert_eq!(responder.accounts().map(|p| p.assume_role_calls()), Some(0));
+    assert_eq!(
+        admin.findings.calls(Operation::GetFindings),
+        0,
+        "refused before anything is asked"
+    );
     assert_eq!(admin.findings.calls(Operation::ArchiveFindings), 0);
 }
 
@@ -216,6 +223,11 @@ async fn a_region_the_deployment_does_not_serve_is_an_error() {
     );
     assert_eq!(state(&member).await, before);
     assert_eq!(responder.accounts().map(|p| p.assume_role_calls()), Some(0));
+    assert_eq!(
+        admin.findings.calls(Operation::GetFindings),
+        0,
+        "refused before anything is asked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -306,4 +318,50 @@ async fn the_budget_counts_across_accounts_and_per_account() {
         "{r2:#?}"
     );
     assert_eq!(r3.status, Status::Succeeded, "{r3:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_finding_from_a_second_served_region_is_answered_in_that_region() {
+    const OTHER: &str = "eu-west-3";
+    let admin = Admin::new().await;
+    let member = Fixture::new(FixtureOptions::default()).await;
+    let instance = instance_in_region(&member.config, &member.account, OTHER).await;
+    let before_home = state(&member).await;
+    let pool = admin.pool(
+        &moto::endpoint(),
+        AccountSettings {
+            regions: BTreeSet::from(["us-east-1".to_owned(), OTHER.to_owned()]),
+            ..AccountSettings::default()
+        },
+    );
+    let responder = admin.responder(&playbook(TAG_ONLY), pool, 10).await;
+    let event = about_instance(
+        numbered(
+            responder_tests::finding::bitcoin_dns_event(&member),
+            &member.account,
+            7,
+        ),
+        &instance,
+        OTHER,
+    );
+    admin.findings.put_event_finding(ADMIN_DETECTOR, &event);
+    let finding = responder_tests::finding::finding(&event);
+
+    let r = report(responder.answer(&finding, "d").await);
+    assert_eq!(r.status, Status::Succeeded, "{r:#?}");
+    assert_eq!(r.region.as_deref(), Some(OTHER));
+    assert_eq!(
+        read::instance_tags(
+            &ec2_in_region(&member.config, &member.account, OTHER),
+            &instance
+        )
+        .await
+        .get("team")
+        .map(String::as_str),
+        Some("security")
+    );
+    assert_eq!(state(&member).await, before_home, "nothing in us-east-1");
+    // Verified in that region: its detector was discovered (the home one is fixed).
+    assert_eq!(admin.findings.calls(Operation::ListDetectors), 1);
+    assert_eq!(responder.accounts().map(|p| p.assume_role_calls()), Some(1));
 }

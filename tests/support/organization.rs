@@ -139,3 +139,67 @@ pub fn in_region(mut event: Value, region: &str) -> Value {
     event["region"] = json!(region);
     event
 }
+
+/// Launches one instance of moto's default image in `region` of `account` (its
+/// default VPC) and returns the instance id.
+pub async fn instance_in_region(config: &SdkConfig, account: &str, region: &str) -> String {
+    let config = config
+        .to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build();
+    let ec2 = account::ec2(&config, account);
+    let image = ec2
+        .describe_images()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("name")
+                .values(moto::IMAGE_NAME)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeImages in {region}: {e:?}"))
+        .images()
+        .first()
+        .and_then(|i| i.image_id())
+        .unwrap_or_else(|| panic!("no {} image in {region}", moto::IMAGE_NAME))
+        .to_owned();
+    ec2.run_instances()
+        .image_id(image)
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("RunInstances in {region}: {e:?}"))
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .unwrap_or_else(|| panic!("RunInstances in {region} returned no instance"))
+        .to_owned()
+}
+
+/// A raw EC2 client of `account` in `region`.
+pub fn ec2_in_region(config: &SdkConfig, account: &str, region: &str) -> aws_sdk_ec2::Client {
+    let config = config
+        .to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build();
+    account::ec2(&config, account)
+}
+
+/// The event about the instance `instance_id` in `region` instead of the fixture's.
+pub fn about_instance(mut event: Value, instance_id: &str, region: &str) -> Value {
+    if let Some(details) = event.pointer_mut("/detail/resource/instanceDetails") {
+        let old = details["instanceId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        details["instanceId"] = json!(instance_id);
+        details["availabilityZone"] = json!(format!("{region}a"));
+        if let Some(Value::String(t)) = event.pointer_mut("/detail/title") {
+            *t = t.replace(&old, instance_id);
+        }
+    }
+    in_region(event, region)
+}

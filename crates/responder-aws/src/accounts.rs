@@ -16,7 +16,16 @@
 //!
 //! In a member bundle only EC2, Auto Scaling and ELBv2 act in the member account:
 //! GuardDuty (archive-finding: only the administrator may archive member findings)
-//! and SNS (the deployment's topic) stay the home clients.
+//! is the administrator's in the finding's region, and SNS (the deployment's topic)
+//! stays the home client.
+//!
+//! Regions: `REGIONS` lists the regions one deployment answers. With the default
+//! (the home region only) the supported topology is a stack per region (a StackSet
+//! of the region-agnostic template), each answering its region's findings. A
+//! deployment that also lists other regions answers their findings there: the
+//! finding is verified with the administrator's detector of that region (found by
+//! ListDetectors; `DETECTOR_ID` names the home region's only) and the instance is
+//! described and acted on there.
 //!
 //! Before any call, an account outside `ALLOWED_ACCOUNTS` or a region outside
 //! `REGIONS` (default: the home region only, the stack-per-region topology) is an
@@ -235,6 +244,61 @@ impl ClientPool {
         Ok(())
     }
 
+    /// Resolves the home account (GetCallerIdentity once, when not configured),
+    /// then [`ClientPool::check`]s: an error means nothing may be done for a finding
+    /// of `account` in `region`. Returns the home account.
+    pub async fn admit(&self, account: &str, region: &str) -> Result<&str, AccountError> {
+        let fail = |reason| AccountError {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            reason,
+        };
+        if account.is_empty() || region.is_empty() {
+            return Err(fail(AccountReason::Missing));
+        }
+        let home = self.home_account().await.map_err(fail)?;
+        self.check(account, region)?;
+        Ok(home)
+    }
+
+    /// The administrator's GuardDuty in `region` (the home client, moved there).
+    pub fn guardduty_in(&self, region: &str) -> aws_sdk_guardduty::Client {
+        if region == self.home_region {
+            return self.home.guardduty.clone();
+        }
+        aws_sdk_guardduty::Client::from_conf(
+            self.home
+                .guardduty
+                .config()
+                .to_builder()
+                .region(Region::new(region.to_owned()))
+                .build(),
+        )
+    }
+
+    /// The home clients moved to `region` (same credentials and settings).
+    fn home_in(&self, region: &str) -> Clients {
+        let r = Region::new(region.to_owned());
+        let h = &self.home;
+        Clients {
+            ec2: aws_sdk_ec2::Client::from_conf(
+                h.ec2.config().to_builder().region(r.clone()).build(),
+            ),
+            guardduty: self.guardduty_in(region),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                h.autoscaling
+                    .config()
+                    .to_builder()
+                    .region(r.clone())
+                    .build(),
+            ),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                h.elbv2.config().to_builder().region(r).build(),
+            ),
+            sns: h.sns.clone(),
+        }
+    }
+
     /// The clients that act in `account` and `region` for the finding `finding_id`
     /// (which names the session if a role is assumed).
     pub async fn clients(
@@ -248,11 +312,7 @@ impl ClientPool {
             region: region.to_owned(),
             reason,
         };
-        if account.is_empty() || region.is_empty() {
-            return Err(fail(AccountReason::Missing));
-        }
-        let home = self.home_account().await.map_err(&fail)?;
-        self.check(account, region)?;
+        let home = self.admit(account, region).await?;
         if home == account && region == self.home_region {
             return Ok(self.home.clone());
         }
@@ -273,13 +333,8 @@ impl ClientPool {
         }
         let built = if home == account {
             // The home account in another region: the same credentials.
-            let config = self
-                .config
-                .to_builder()
-                .region(Region::new(region.to_owned()))
-                .build();
             Entry {
-                clients: self.member_bundle(&config),
+                clients: self.home_in(region),
                 expires: None,
             }
         } else {
@@ -362,11 +417,16 @@ impl ClientPool {
         })
     }
 
-    /// EC2, Auto Scaling and ELBv2 from `config`; GuardDuty and SNS stay home.
+    /// EC2, Auto Scaling and ELBv2 from `config`; GuardDuty stays the
+    /// administrator's (in `config`'s region), SNS the home one.
     fn member_bundle(&self, config: &SdkConfig) -> Clients {
+        let region = config
+            .region()
+            .map(|r| r.as_ref().to_owned())
+            .unwrap_or_default();
         Clients {
             ec2: aws_sdk_ec2::Client::new(config),
-            guardduty: self.home.guardduty.clone(),
+            guardduty: self.guardduty_in(&region),
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
             sns: self.home.sns.clone(),

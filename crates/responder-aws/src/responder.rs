@@ -22,6 +22,8 @@
 //! whose type, account or resource differs from the event ends as an "unverified"
 //! report with no action; a sample finding never reaches a destructive step.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use responder_core::plan::{Plan, PlanError};
@@ -43,7 +45,9 @@ pub const DEFAULT_MAX_DESTRUCTIVE_PER_HOUR: u32 = 10;
 pub struct Responder {
     engine: Engine,
     executor: Executor,
-    verifier: Option<Verifier>,
+    verifier: Option<Arc<Verifier>>,
+    /// Verifiers of the other served regions, built at first need.
+    regional: Mutex<HashMap<String, Arc<Verifier>>>,
     max_destructive_per_hour: u32,
     accounts: Option<ClientPool>,
     max_per_account: Option<u32>,
@@ -94,7 +98,8 @@ impl Responder {
         Responder {
             engine,
             executor,
-            verifier,
+            verifier: verifier.map(Arc::new),
+            regional: Mutex::new(HashMap::new()),
             max_destructive_per_hour,
             accounts: None,
             max_per_account: None,
@@ -141,8 +146,22 @@ impl Responder {
                 plan: Box::new(first),
             });
         }
+        // The finding's account and region must be served before anything is asked
+        // or done (an unserved region must fail, not end unverified).
+        let target = match &self.accounts {
+            Some(pool) => {
+                let (account, region) = place(event);
+                if let Err(e) = pool.admit(&account, &region).await {
+                    tracing::error!(finding_id = %event.id, account = %e.account, region = %e.region, reason = %e.reason, "the finding's account and region cannot be acted in: nothing done");
+                    return Err(e.into());
+                }
+                Some((account, region))
+            }
+            None => None,
+        };
+        let verifier = self.verifier_for(target.as_ref().map(|t| t.1.as_str()));
         let verify = async {
-            match &self.verifier {
+            match &verifier {
                 Some(v) => v.verify(event).await,
                 None => Ok(Verification::Verified {
                     finding: Box::new(event.clone()),
@@ -152,7 +171,6 @@ impl Responder {
         };
         // The event's account and region choose the clients (GuardDuty's copy must
         // name the same ones, or it is unverified); round 1 runs there.
-        let target = self.accounts.as_ref().map(|_| place(event));
         let round1 = async {
             let executor = match (&self.accounts, &target) {
                 (Some(pool), Some((account, region))) => self
@@ -199,7 +217,7 @@ impl Responder {
             instance.tags = live;
         }
         let mut plan = self.engine.plan(&finding, false)?;
-        if let Some(verifier) = &self.verifier
+        if let Some(verifier) = &verifier
             && plan
                 .steps
                 .iter()
@@ -241,6 +259,24 @@ impl Responder {
             )
             .await;
         Ok(Answer::Responded(Box::new(report)))
+    }
+
+    /// The verifier of `region`: the configured one in the home region (or without
+    /// a client pool), else the administrator's detector of that region.
+    fn verifier_for(&self, region: Option<&str>) -> Option<Arc<Verifier>> {
+        let home = self.verifier.as_ref()?;
+        let (Some(pool), Some(region)) = (&self.accounts, region) else {
+            return Some(Arc::clone(home));
+        };
+        if region == pool.home_region() {
+            return Some(Arc::clone(home));
+        }
+        let mut regional = self.regional.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(Arc::clone(
+            regional
+                .entry(region.to_owned())
+                .or_insert_with(|| Arc::new(home.in_region(pool.guardduty_in(region)))),
+        ))
     }
 
     /// Takes the response's place in the blast-radius budget (deployment-wide and,
