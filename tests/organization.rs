@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use responder_aws::accounts::{AccountReason, AccountSettings};
 use responder_aws::responder::{Answer, AnswerError};
-use responder_aws::{Report, Status};
+use responder_aws::{ExecOptions, Report, Status};
 use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::fixture::LEDGER_TABLE;
 use responder_tests::guardduty::Operation;
@@ -364,4 +364,39 @@ async fn a_finding_from_a_second_served_region_is_answered_in_that_region() {
     // Verified in that region: its detector was discovered (the home one is fixed).
     assert_eq!(admin.findings.calls(Operation::ListDetectors), 1);
     assert_eq!(responder.accounts().map(|p| p.assume_role_calls()), Some(1));
+}
+
+/// `responder run --member-role R --dry-run`: every call is made with DryRun in the
+/// member account, and nothing changes there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dry_run_makes_its_calls_in_the_member_account() {
+    let admin = Admin::new().await;
+    let member = Fixture::new(FixtureOptions::default()).await;
+    let before = state(&member).await;
+    let pool = admin.pool(&moto::endpoint(), AccountSettings::default());
+    let responder = admin
+        .responder_with(
+            &playbook(TAG_AND_STOP),
+            pool,
+            10,
+            ExecOptions {
+                dry_run: true,
+                ..ExecOptions::default()
+            },
+        )
+        .await;
+    let r = report(
+        responder
+            .answer(&admin.member_finding(&member, 1), "d")
+            .await,
+    );
+    assert_eq!(r.status, Status::DryRunPassed, "{r:#?}");
+    assert!(r.dry_run);
+    assert_eq!(r.account.as_deref(), Some(member.account.as_str()));
+    // DryRun answers "would succeed" only where the instance exists: the member account.
+    let stop = r.steps.iter().find(|s| s.action == "stop").expect("stop");
+    assert_eq!(stop.outcome, responder_aws::Outcome::WouldSucceed, "{r:#?}");
+    assert_eq!(state(&member).await, before);
+    assert_eq!(responder.accounts().map(|p| p.assume_role_calls()), Some(1));
+    assert_eq!(admin.findings.calls(Operation::ArchiveFindings), 0);
 }

@@ -94,6 +94,19 @@ impl Admin {
     /// A responder over one inline playbook, verifying against [`ADMIN_DETECTOR`],
     /// with the administrator's ledger and `pool`.
     pub async fn responder(&self, playbook: &str, pool: ClientPool, max_all: u32) -> Responder {
+        self.responder_with(playbook, pool, max_all, ExecOptions::default())
+            .await
+    }
+
+    /// [`Admin::responder`] with executor options (`dry_run`: every call with
+    /// DryRun, as `responder run --dry-run`).
+    pub async fn responder_with(
+        &self,
+        playbook: &str,
+        pool: ClientPool,
+        max_all: u32,
+        options: ExecOptions,
+    ) -> Responder {
         let loaded = load_str(Path::new("organization-test.yaml"), playbook)
             .unwrap_or_else(|d| panic!("test playbook does not load: {d}"));
         let engine = Engine::from_playbooks(vec![loaded])
@@ -103,8 +116,7 @@ impl Admin {
             DetectorSource::Fixed(ADMIN_DETECTOR.to_owned()),
             RetryPolicy::default(),
         );
-        let executor = Executor::new(pool.home().clone(), ExecOptions::default())
-            .with_ledger(self.ledger().await);
+        let executor = Executor::new(pool.home().clone(), options).with_ledger(self.ledger().await);
         Responder::new(engine, executor, Some(verifier), max_all).with_accounts(pool)
     }
 
