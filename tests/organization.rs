@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use responder_aws::accounts::{AccountReason, AccountSettings};
+use responder_aws::accounts::{AccountReason, AccountSettings, ClientPool};
 use responder_aws::responder::{Answer, AnswerError};
 use responder_aws::{ExecOptions, Report, Status};
 use responder_tests::fault::{Fault, FaultProxy};
@@ -399,4 +399,30 @@ async fn a_dry_run_makes_its_calls_in_the_member_account() {
     assert_eq!(state(&member).await, before);
     assert_eq!(responder.accounts().map(|p| p.assume_role_calls()), Some(1));
     assert_eq!(admin.findings.calls(Operation::ArchiveFindings), 0);
+}
+
+/// Without `HOME_ACCOUNT_ID`, the home account comes from GetCallerIdentity, asked
+/// only when needed (moto names its default account for the test keys).
+#[tokio::test]
+async fn the_home_account_is_discovered_when_needed() {
+    const MOTO_DEFAULT: &str = "123456789012";
+    let config = responder_tests::account::sdk_config(&moto::endpoint()).await;
+    let home = responder_tests::account::clients(&config, MOTO_DEFAULT);
+    let pool = ClientPool::new(
+        home,
+        &config,
+        AccountSettings {
+            allowed_accounts: Some(BTreeSet::from(["111111111111".to_owned()])),
+            ..AccountSettings::default()
+        },
+    );
+    // An allowed account needs no identity call to be admitted.
+    pool.admit("111111111111", "us-east-1").await.unwrap();
+    // The home account is always allowed: found through GetCallerIdentity.
+    pool.admit(MOTO_DEFAULT, "us-east-1").await.unwrap();
+    let e = pool.admit("222222222222", "us-east-1").await.unwrap_err();
+    assert_eq!(e.reason, AccountReason::NotAllowed);
+    // The home account in the home region: the home clients, no AssumeRole.
+    pool.clients(MOTO_DEFAULT, "us-east-1", "f").await.unwrap();
+    assert_eq!(pool.assume_role_calls(), 0);
 }

@@ -114,6 +114,12 @@ pub enum AccountReason {
     /// The finding names no account or no region.
     #[error("the finding names no account or no region")]
     Missing,
+    /// GuardDuty's copy names another account or region than the event the clients
+    /// were chosen for.
+    #[error(
+        "GuardDuty's copy of the finding names another account or region than the event; nothing was done"
+    )]
+    CopyDiffers,
     /// The account id is not 12 digits.
     #[error("not a 12-digit account id")]
     BadAccount,
@@ -244,21 +250,27 @@ impl ClientPool {
         Ok(())
     }
 
-    /// Resolves the home account (GetCallerIdentity once, when not configured),
-    /// then [`ClientPool::check`]s: an error means nothing may be done for a finding
-    /// of `account` in `region`. Returns the home account.
-    pub async fn admit(&self, account: &str, region: &str) -> Result<&str, AccountError> {
-        let fail = |reason| AccountError {
-            account: account.to_owned(),
-            region: region.to_owned(),
-            reason,
-        };
-        if account.is_empty() || region.is_empty() {
-            return Err(fail(AccountReason::Missing));
+    /// [`ClientPool::check`], asking GetCallerIdentity only when the answer depends
+    /// on it (an account outside `ALLOWED_ACCOUNTS` that may be the home account, not
+    /// yet known): an error means nothing may be done for a finding of `account` in
+    /// `region`. Otherwise no call, so that the identity call of a container's first
+    /// finding runs in parallel with its verification (or set `HOME_ACCOUNT_ID`).
+    pub async fn admit(&self, account: &str, region: &str) -> Result<(), AccountError> {
+        match self.check(account, region) {
+            Err(e)
+                if e.reason == AccountReason::NotAllowed
+                    && self.settings.home_account.is_none()
+                    && self.home_account.get().is_none() =>
+            {
+                self.home_account().await.map_err(|reason| AccountError {
+                    account: account.to_owned(),
+                    region: region.to_owned(),
+                    reason,
+                })?;
+                self.check(account, region)
+            }
+            other => other,
         }
-        let home = self.home_account().await.map_err(fail)?;
-        self.check(account, region)?;
-        Ok(home)
     }
 
     /// The administrator's GuardDuty in `region` (the home client, moved there).
@@ -312,7 +324,11 @@ impl ClientPool {
             region: region.to_owned(),
             reason,
         };
-        let home = self.admit(account, region).await?;
+        if account.is_empty() || region.is_empty() {
+            return Err(fail(AccountReason::Missing));
+        }
+        let home = self.home_account().await.map_err(fail)?;
+        self.check(account, region)?;
         if home == account && region == self.home_region {
             return Ok(self.home.clone());
         }

@@ -204,7 +204,7 @@ impl Responder {
                 return Err(AnswerError::Account(AccountError {
                     account: copy.0,
                     region: copy.1,
-                    reason: crate::accounts::AccountReason::Missing,
+                    reason: crate::accounts::AccountReason::CopyDiffers,
                 }));
             }
         }
