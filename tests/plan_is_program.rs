@@ -581,6 +581,7 @@ async fn the_quarantine_group_setting_is_the_group_used() {
     let fd = finding(&event("bitcoin-dns.json", &f, |_| {}));
     let settings = Settings {
         quarantine_group: Some("corp-quarantine".to_owned()),
+        ..Settings::default()
     };
     let plan = plan(&fd, settings, "crypto-mining-ec2");
     let used = run_and_check(&f, &fd, &plan).await;

@@ -22,6 +22,7 @@ pub mod finding;
 pub mod fixture;
 pub mod guardduty;
 pub mod moto;
+pub mod organization;
 pub mod playbooks;
 pub mod read;
 /// The local Runtime API, re-exported for the tests that drive the function binary.

@@ -122,6 +122,16 @@ impl Executor {
         self
     }
 
+    /// The same executor (options, ledger) over other clients: those of the
+    /// finding's account and region ([`crate::accounts::ClientPool`]).
+    pub fn with_clients(&self, clients: Clients) -> Executor {
+        Executor {
+            clients,
+            options: self.options.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+
     /// The ledger, when there is one.
     pub fn ledger(&self) -> Option<&Ledger> {
         self.ledger.as_ref()
@@ -280,6 +290,7 @@ impl Executor {
             status,
             reason: response.withhold.filter(|_| withheld).map(|w| w.reason),
             account: finding.account_id.clone(),
+            region: finding.region.clone(),
             steps: ctx.reports,
             round_trips_to_isolation: ctx.round_trips_to_isolation,
             ms_to_isolation: ctx.ms_to_isolation,

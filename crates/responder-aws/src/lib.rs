@@ -11,12 +11,14 @@
 //! after it, and the report says so.
 //!
 //! Modules, each importing only those listed before it: [`report`], `call` (AWS
-//! errors), [`clients`], [`ledger`] (the responder's own record in DynamoDB: step
+//! errors), [`clients`], [`accounts`] (clients per account and region: the
+//! member role assumed, cached until its credentials expire), [`ledger`] (the responder's own record in DynamoDB: step
 //! claims, undo state, the blast-radius budget), [`verify`] (GetFindings before
 //! acting), `tagging`, `instance` (the live view), `context` (one response's state),
 //! `steps` (one module per step), `executor`, [`responder`] (verify, plan, budget,
 //! execute: the whole answer to one finding).
 
+pub mod accounts;
 mod call;
 pub mod clients;
 mod context;
@@ -30,6 +32,7 @@ mod steps;
 mod tagging;
 pub mod verify;
 
+pub use accounts::{AccountError, AccountReason, AccountSettings, ClientPool};
 pub use call::CallError;
 pub use clients::Clients;
 pub use context::ExecOptions;

@@ -21,8 +21,15 @@ pub fn report_text(source: &str, report: &Value) -> String {
     };
     let source = escape(source);
     let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
+    let place = match (r.get("account"), r.get("region")) {
+        (Some(Value::String(a)), Some(Value::String(g))) => {
+            format!(", account {} in {}", escape(a), escape(g))
+        }
+        (Some(Value::String(a)), _) => format!(", account {}", escape(a)),
+        _ => String::new(),
+    };
     let mut s = format!(
-        "{} ({source}) {}: playbook {}, {}{}\n",
+        "{} ({source}) {}: playbook {}, {}{}{place}\n",
         text(r, "finding_id"),
         text(r, "finding_type"),
         escape(r.get("playbook").and_then(Value::as_str).unwrap_or("none")),

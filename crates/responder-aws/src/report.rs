@@ -116,9 +116,12 @@ pub struct Report {
     /// Why the response did less than its playbook says (unverified, withheld).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The account and region the response acted in.
+    /// The account the response acted in (the finding's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The region the response acted in (the finding's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// The steps, in the order they ran.
     pub steps: Vec<StepReport>,
     /// Sequential API round trips before every ENI was isolated (null without isolate).

@@ -5,14 +5,32 @@
 //! with the live instance's tags; the blast-radius budget is taken in the ledger;
 //! and the executor runs the plan.
 //!
+//! In an organization the response runs in the finding's account and region
+//! ([`ClientPool`]: the member role is assumed), while verification, the ledger and
+//! the budget stay in the administrator's (home) account. An account outside
+//! `ALLOWED_ACCOUNTS`, a region the deployment does not serve, or a role that cannot
+//! be assumed is an [`AnswerError::Account`]: nothing is done anywhere, the
+//! invocation fails and is retried, then dead-lettered.
+//!
+//! `archive-finding` archives through the administrator's detector: the plan carries
+//! the configured one (`Settings::detector_id`, from `DETECTOR_ID`), and with a
+//! verifier the response replaces whatever the plan says with the verifier's
+//! [`Verifier::detector_id`] (the detector GuardDuty's copy was read from), never the
+//! member detector of the finding's ARN.
+//!
 //! Nothing in the event is trusted: an unknown finding, an archived one, or one
 //! whose type, account or resource differs from the event ends as an "unverified"
 //! report with no action; a sample finding never reaches a destructive step.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use responder_core::plan::{Plan, PlanError};
+use responder_core::steps::Action;
 use responder_core::{Engine, Finding};
+
+use crate::accounts::{AccountError, ClientPool};
 
 use crate::executor::{Executor, Response, Withhold, WithholdScope};
 use crate::ledger::{Budget, LedgerError, ResponseKey, ResponseMeta};
@@ -27,8 +45,12 @@ pub const DEFAULT_MAX_DESTRUCTIVE_PER_HOUR: u32 = 10;
 pub struct Responder {
     engine: Engine,
     executor: Executor,
-    verifier: Option<Verifier>,
+    verifier: Option<Arc<Verifier>>,
+    /// Verifiers of the other served regions, built at first need.
+    regional: Mutex<HashMap<String, Arc<Verifier>>>,
     max_destructive_per_hour: u32,
+    accounts: Option<ClientPool>,
+    max_per_account: Option<u32>,
 }
 
 /// What became of one finding.
@@ -58,6 +80,10 @@ pub enum AnswerError {
     /// The ledger could not count the response against the blast-radius budget.
     #[error("the blast-radius budget could not be read: {0}")]
     Budget(#[from] LedgerError),
+    /// The finding's account and region cannot be acted in (not allowed, not
+    /// served, the member role cannot be assumed): nothing was done.
+    #[error("{0}")]
+    Account(#[from] AccountError),
 }
 
 impl Responder {
@@ -72,9 +98,31 @@ impl Responder {
         Responder {
             engine,
             executor,
-            verifier,
+            verifier: verifier.map(Arc::new),
+            regional: Mutex::new(HashMap::new()),
             max_destructive_per_hour,
+            accounts: None,
+            max_per_account: None,
         }
+    }
+
+    /// The same responder acting in each finding's account and region through
+    /// `pool` (without one, every finding is answered with the executor's clients).
+    pub fn with_accounts(mut self, pool: ClientPool) -> Responder {
+        self.accounts = Some(pool);
+        self
+    }
+
+    /// A per-account blast-radius budget (`MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT`,
+    /// scope `account#<id>`) beside the deployment-wide one; `None`: none.
+    pub fn with_max_per_account(mut self, max: Option<u32>) -> Responder {
+        self.max_per_account = max;
+        self
+    }
+
+    /// The client pool, when the responder acts across accounts.
+    pub fn accounts(&self) -> Option<&ClientPool> {
+        self.accounts.as_ref()
     }
 
     /// The validated playbooks.
@@ -98,8 +146,22 @@ impl Responder {
                 plan: Box::new(first),
             });
         }
+        // The finding's account and region must be served before anything is asked
+        // or done (an unserved region must fail, not end unverified).
+        let target = match &self.accounts {
+            Some(pool) => {
+                let (account, region) = place(event);
+                if let Err(e) = pool.admit(&account, &region).await {
+                    tracing::error!(finding_id = %event.id, account = %e.account, region = %e.region, reason = %e.reason, "the finding's account and region cannot be acted in: nothing done");
+                    return Err(e.into());
+                }
+                Some((account, region))
+            }
+            None => None,
+        };
+        let verifier = self.verifier_for(target.as_ref().map(|t| t.1.as_str()));
         let verify = async {
-            match &self.verifier {
+            match &verifier {
                 Some(v) => v.verify(event).await,
                 None => Ok(Verification::Verified {
                     finding: Box::new(event.clone()),
@@ -107,7 +169,19 @@ impl Responder {
                 }),
             }
         };
-        let (verification, prefetch) = futures::join!(verify, self.executor.prefetch(&first));
+        // The event's account and region choose the clients (GuardDuty's copy must
+        // name the same ones, or it is unverified); round 1 runs there.
+        let round1 = async {
+            let executor = match (&self.accounts, &target) {
+                (Some(pool), Some((account, region))) => self
+                    .executor
+                    .with_clients(pool.clients(account, region, &event.id).await?),
+                _ => self.executor.clone(),
+            };
+            let prefetch = executor.prefetch(&first).await;
+            Ok::<_, AccountError>((executor, prefetch))
+        };
+        let (verification, round1) = futures::join!(verify, round1);
         let (mut finding, sample) = match verification? {
             Verification::Verified { finding, sample } => (*finding, sample),
             Verification::Unverified { reason } => {
@@ -117,6 +191,23 @@ impl Responder {
                 ))));
             }
         };
+        let (executor, prefetch) = match round1 {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(finding_id = %event.id, account = %e.account, region = %e.region, reason = %e.reason, "the finding's account and region cannot be acted in: nothing done");
+                return Err(e.into());
+            }
+        };
+        if let Some((account, region)) = &target {
+            let copy = place(&finding);
+            if (&copy.0, &copy.1) != (account, region) {
+                return Err(AnswerError::Account(AccountError {
+                    account: copy.0,
+                    region: copy.1,
+                    reason: crate::accounts::AccountReason::CopyDiffers,
+                }));
+            }
+        }
         // Playbooks match the instance's tags as they are now (an exempt tag added
         // or removed since detection counts), never as the event says.
         if let (Some(live), Some(instance)) = (
@@ -125,7 +216,20 @@ impl Responder {
         ) {
             instance.tags = live;
         }
-        let plan = self.engine.plan(&finding, false)?;
+        let mut plan = self.engine.plan(&finding, false)?;
+        if let Some(verifier) = &verifier
+            && plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.action, Action::ArchiveFinding(_)))
+        {
+            let detector = verifier.detector_id().await?.to_owned();
+            for step in &mut plan.steps {
+                if let Action::ArchiveFinding(a) = &mut step.action {
+                    a.detector_id = Some(detector.clone());
+                }
+            }
+        }
         if plan.playbook.is_none() {
             return Ok(Answer::NoAction {
                 decision: plan.decision.clone(),
@@ -142,8 +246,7 @@ impl Responder {
         } else {
             self.budget(&finding, &plan).await?
         };
-        let report = self
-            .executor
+        let report = executor
             .respond_with(
                 &finding,
                 &plan,
@@ -156,6 +259,24 @@ impl Responder {
             )
             .await;
         Ok(Answer::Responded(Box::new(report)))
+    }
+
+    /// The verifier of `region`: the configured one in the home region (or without
+    /// a client pool), else the administrator's detector of that region.
+    fn verifier_for(&self, region: Option<&str>) -> Option<Arc<Verifier>> {
+        let home = self.verifier.as_ref()?;
+        let (Some(pool), Some(region)) = (&self.accounts, region) else {
+            return Some(Arc::clone(home));
+        };
+        if region == pool.home_region() {
+            return Some(Arc::clone(home));
+        }
+        let mut regional = self.regional.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(Arc::clone(
+            regional
+                .entry(region.to_owned())
+                .or_insert_with(|| Arc::new(home.in_region(pool.guardduty_in(region)))),
+        ))
     }
 
     /// Takes the response's place in the blast-radius budget (deployment-wide and,
@@ -181,6 +302,9 @@ impl Responder {
         let mut scopes = vec![("all".to_owned(), self.max_destructive_per_hour)];
         if let Some(max) = plan.max_per_hour {
             scopes.push((format!("playbook#{playbook}"), max));
+        }
+        if let (Some(max), Some(account)) = (self.max_per_account, &finding.account_id) {
+            scopes.push((format!("account#{account}"), max));
         }
         let key = ResponseKey {
             finding_id: finding.id.clone(),
@@ -220,9 +344,18 @@ fn unverified(event: &Finding, plan: &Plan, reason: String) -> Report {
         status: Status::Unverified,
         reason: Some(reason),
         account: event.account_id.clone(),
+        region: event.region.clone(),
         steps: Vec::new(),
         round_trips_to_isolation: None,
         ms_to_isolation: None,
         duration_ms: 0,
     }
+}
+
+/// The finding's account and region (empty when absent: the pool refuses them).
+fn place(f: &Finding) -> (String, String) {
+    (
+        f.account_id.clone().unwrap_or_default(),
+        f.region.clone().unwrap_or_default(),
+    )
 }

@@ -160,6 +160,13 @@ impl Verifier {
         }
     }
 
+    /// A verifier like this one (same retry policy) over `client`, typically the
+    /// administrator's GuardDuty in another region, whose detector it discovers
+    /// (a configured `DETECTOR_ID` is the home region's).
+    pub fn in_region(&self, client: aws_sdk_guardduty::Client) -> Verifier {
+        Verifier::new(client, DetectorSource::Discover, self.retry)
+    }
+
     /// Fetches the finding from GuardDuty and compares it with the event's copy.
     ///
     /// Not found is asked again per the [`RetryPolicy`], then is

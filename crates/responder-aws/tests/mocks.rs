@@ -457,6 +457,7 @@ async fn isolate_uses_the_planned_quarantine_group() {
     let plan = engine("  - isolate: {cut_connections: false, connection_tracking: false}\n")
         .with_settings(Settings {
             quarantine_group: Some("team-quarantine".to_owned()),
+            ..Settings::default()
         })
         .plan(&f, false)
         .unwrap();

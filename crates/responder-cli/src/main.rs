@@ -40,6 +40,7 @@ impl SettingsArgs {
     fn into_settings(self) -> responder_core::plan::Settings {
         responder_core::plan::Settings {
             quarantine_group: self.quarantine_group.filter(|s| !s.trim().is_empty()),
+            detector_id: None,
         }
     }
 }
@@ -160,6 +161,26 @@ enum Command {
         /// Responses per hour that may take steps that cannot be undone (with a ledger).
         #[arg(long, env = "MAX_DESTRUCTIVE_PER_HOUR", default_value_t = 10)]
         max_destructive_per_hour: u32,
+        /// The same budget per member account (default: no per-account limit).
+        #[arg(long, env = "MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT")]
+        max_destructive_per_hour_per_account: Option<u32>,
+        /// Act in each finding's account and region by assuming this role there
+        /// (the function's MEMBER_ROLE_NAME); with `--dry-run`, every call is made with
+        /// DryRun in the member account. Without it (and without the flags below),
+        /// every finding is answered with the caller's own credentials and region.
+        #[arg(long, env = "MEMBER_ROLE_NAME")]
+        member_role: Option<String>,
+        /// Comma-separated 12-digit accounts that may be acted in (default: every
+        /// account); implies acting in the finding's account.
+        #[arg(long, env = "ALLOWED_ACCOUNTS")]
+        allowed_accounts: Option<String>,
+        /// Comma-separated regions served (default: the caller's region); implies
+        /// acting in the finding's account.
+        #[arg(long, env = "REGIONS")]
+        regions: Option<String>,
+        /// The caller's own account (default: STS GetCallerIdentity at first need).
+        #[arg(long, env = "HOME_ACCOUNT_ID")]
+        home_account: Option<String>,
         /// Deployment settings, as the Lambda reads them from its environment.
         #[command(flatten)]
         settings: SettingsArgs,
@@ -256,12 +277,20 @@ fn main() -> ExitCode {
             detector_id,
             ledger_table,
             max_destructive_per_hour,
+            max_destructive_per_hour_per_account,
+            member_role,
+            allowed_accounts,
+            regions,
+            home_account,
             settings,
             format,
             files,
         } => commands::run::run(commands::run::RunArgs {
             playbooks: &playbooks,
-            settings: settings.into_settings(),
+            settings: responder_core::plan::Settings {
+                detector_id: detector_id.clone(),
+                ..settings.into_settings()
+            },
             endpoint_url: endpoint_url.as_deref(),
             region: region.as_deref(),
             dry_run,
@@ -270,6 +299,13 @@ fn main() -> ExitCode {
             detector_id,
             ledger_table,
             max_destructive_per_hour,
+            organization: commands::run::Organization {
+                member_role,
+                allowed_accounts,
+                regions,
+                home_account,
+                max_destructive_per_hour_per_account,
+            },
             format,
             files: &files,
         }),

@@ -146,6 +146,11 @@ pub struct Settings {
     /// Quarantine group name for every isolate step (the Lambda's `QUARANTINE_GROUP`,
     /// the CLI's `--quarantine-group`).
     pub quarantine_group: Option<String>,
+    /// The administrator's detector (the Lambda's `DETECTOR_ID`, the CLI's
+    /// `--detector-id`): archive-finding archives there, not in the detector of the
+    /// finding's ARN, which in an organization is the member's (only the
+    /// administrator may archive member findings).
+    pub detector_id: Option<String>,
 }
 
 /// Why a matched playbook could not be planned for a finding.

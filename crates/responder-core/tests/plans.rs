@@ -199,6 +199,7 @@ fn settings_enter_the_plan_and_the_relaunch_source_is_resolved_once() {
     let f = finding("bitcoin-dns.json");
     let engine = engine().with_settings(Settings {
         quarantine_group: Some("corp-quarantine".to_owned()),
+        ..Settings::default()
     });
     let plan = engine.plan(&f, false).unwrap();
     let Action::Isolate(isolate) = &plan.steps[0].action else {

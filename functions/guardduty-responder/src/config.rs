@@ -1,6 +1,9 @@
 //! Configuration from the environment, read once per container.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
+
+use responder_aws::accounts::{parse_accounts, parse_regions};
 
 /// What the function reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +27,19 @@ pub struct Config {
     /// `MAX_DESTRUCTIVE_PER_HOUR`: responses per hour that may take steps that cannot
     /// be undone (default 10).
     pub max_destructive_per_hour: u32,
+    /// `MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT`: the same budget per member account
+    /// (scope `account#<id>`); unset: no per-account limit.
+    pub max_destructive_per_hour_per_account: Option<u32>,
+    /// `MEMBER_ROLE_NAME`: the role assumed in member accounts (default
+    /// GuardDutyResponderMember).
+    pub member_role: Option<String>,
+    /// `ALLOWED_ACCOUNTS`: comma-separated 12-digit ids; unset: every account.
+    pub allowed_accounts: Option<BTreeSet<String>>,
+    /// `REGIONS`: comma-separated regions served; unset: the function's own region.
+    pub regions: BTreeSet<String>,
+    /// `HOME_ACCOUNT_ID`: the function's own account (else STS GetCallerIdentity once,
+    /// at the first finding).
+    pub home_account: Option<String>,
 }
 
 /// A setting the function cannot start with.
@@ -38,6 +54,22 @@ pub enum ConfigError {
     /// `MAX_DESTRUCTIVE_PER_HOUR` is not a positive integer.
     #[error("MAX_DESTRUCTIVE_PER_HOUR must be a positive integer, not {0:?}")]
     Budget(String),
+    /// `MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT` is not a positive integer.
+    #[error("MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT must be a positive integer, not {0:?}")]
+    AccountBudget(String),
+    /// `ALLOWED_ACCOUNTS`, `HOME_ACCOUNT_ID` or `REGIONS` is malformed.
+    #[error("{name}: {message}")]
+    List {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// `MEMBER_ROLE_NAME` is not an IAM role name.
+    #[error(
+        "MEMBER_ROLE_NAME must be an IAM role name ([\\w+=,.@-], 1 to 64 characters), not {0:?}"
+    )]
+    MemberRole(String),
     /// Enforce mode without a ledger: concurrent deliveries could repeat destructive
     /// steps, and nothing would record what was done.
     #[error(
@@ -75,6 +107,34 @@ impl Config {
                 _ => return Err(ConfigError::Budget(v)),
             },
         };
+        let max_destructive_per_hour_per_account =
+            match non_empty("MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT") {
+                None => None,
+                Some(v) => match v.parse::<u32>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => return Err(ConfigError::AccountBudget(v)),
+                },
+            };
+        let list = |name: &'static str, message: String| ConfigError::List { name, message };
+        let allowed_accounts = parse_accounts(&get("ALLOWED_ACCOUNTS").unwrap_or_default())
+            .map_err(|m| list("ALLOWED_ACCOUNTS", m))?;
+        let regions =
+            parse_regions(&get("REGIONS").unwrap_or_default()).map_err(|m| list("REGIONS", m))?;
+        let home_account = match non_empty("HOME_ACCOUNT_ID") {
+            None => None,
+            Some(id) => parse_accounts(&id)
+                .map_err(|m| list("HOME_ACCOUNT_ID", m))?
+                .and_then(|s| s.into_iter().next()),
+        };
+        let member_role = non_empty("MEMBER_ROLE_NAME");
+        if let Some(role) = &member_role
+            && (role.len() > 64
+                || !role
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)))
+        {
+            return Err(ConfigError::MemberRole(role.clone()));
+        }
         let ledger_table = non_empty("LEDGER_TABLE");
         if !dry_run && ledger_table.is_none() {
             return Err(ConfigError::LedgerRequired);
@@ -88,6 +148,11 @@ impl Config {
             detector_id: non_empty("DETECTOR_ID"),
             ledger_table,
             max_destructive_per_hour,
+            max_destructive_per_hour_per_account,
+            member_role,
+            allowed_accounts,
+            regions,
+            home_account,
         })
     }
 
@@ -180,5 +245,37 @@ mod tests {
             Config::from(env(&[("RESPONDER_MODE", "enforce")])),
             Err(ConfigError::LedgerRequired)
         );
+    }
+
+    #[test]
+    fn organization_settings() {
+        let c = Config::from(env(&[])).unwrap();
+        assert_eq!(c.member_role, None);
+        assert_eq!(c.allowed_accounts, None);
+        assert!(c.regions.is_empty());
+        assert_eq!(c.home_account, None);
+        assert_eq!(c.max_destructive_per_hour_per_account, None);
+        let c = Config::from(env(&[
+            ("MEMBER_ROLE_NAME", "Responder"),
+            ("ALLOWED_ACCOUNTS", "111111111111,222222222222"),
+            ("REGIONS", "eu-west-1"),
+            ("HOME_ACCOUNT_ID", "999999999999"),
+            ("MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.member_role.as_deref(), Some("Responder"));
+        assert_eq!(c.allowed_accounts.map(|a| a.len()), Some(2));
+        assert!(c.regions.contains("eu-west-1"));
+        assert_eq!(c.home_account.as_deref(), Some("999999999999"));
+        assert_eq!(c.max_destructive_per_hour_per_account, Some(2));
+        for (k, v) in [
+            ("ALLOWED_ACCOUNTS", "12345"),
+            ("REGIONS", "Mars"),
+            ("HOME_ACCOUNT_ID", "x"),
+            ("MEMBER_ROLE_NAME", "a/b"),
+            ("MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT", "0"),
+        ] {
+            assert!(Config::from(env(&[(k, v)])).is_err(), "{k}={v}");
+        }
     }
 }

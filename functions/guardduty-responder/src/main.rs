@@ -17,7 +17,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use responder_aws::ledger::Ledger;
 use responder_aws::responder::Responder;
 use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
-use responder_aws::{Clients, ExecOptions, Executor};
+use responder_aws::{AccountSettings, ClientPool, Clients, ExecOptions, Executor};
 use responder_core::Engine;
 use responder_core::plan::Settings;
 use serde_json::Value;
@@ -72,6 +72,7 @@ async fn main() -> Result<(), Error> {
     // prints exactly what this function does.
     let engine = engine.with_settings(Settings {
         quarantine_group: config.quarantine_group.clone(),
+        detector_id: config.detector_id.clone(),
     });
     let problems = engine.settings_problems();
     if !problems.is_empty() {
@@ -102,6 +103,17 @@ async fn main() -> Result<(), Error> {
             RetryPolicy::default(),
         )
     });
+    // Member accounts and other regions: clients built at first need (no call here).
+    let pool = ClientPool::new(
+        clients.clone(),
+        &sdk,
+        AccountSettings {
+            member_role: config.member_role.clone(),
+            home_account: config.home_account.clone(),
+            allowed_accounts: config.allowed_accounts.clone(),
+            regions: config.regions.clone(),
+        },
+    );
     let mut executor = Executor::new(
         clients,
         ExecOptions {
@@ -113,7 +125,9 @@ async fn main() -> Result<(), Error> {
         executor = executor.with_ledger(Ledger::from_config(&sdk, table));
     }
     let app = Arc::new(App {
-        responder: Responder::new(engine, executor, verifier, config.max_destructive_per_hour),
+        responder: Responder::new(engine, executor, verifier, config.max_destructive_per_hour)
+            .with_accounts(pool)
+            .with_max_per_account(config.max_destructive_per_hour_per_account),
     });
     tracing::info!(
         mode = if config.dry_run { "dry-run" } else { "enforce" },

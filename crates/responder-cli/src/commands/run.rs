@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use responder_aws::accounts::{parse_accounts, parse_regions};
 use responder_aws::ledger::Ledger;
 use responder_aws::render::report_text;
 use responder_aws::responder::{Answer, Responder};
 use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
-use responder_aws::{Clients, ExecOptions, Executor};
+use responder_aws::{AccountSettings, ClientPool, Clients, ExecOptions, Executor};
 use responder_core::plan::Settings;
 use serde_json::{Value, json};
 
@@ -35,15 +36,63 @@ pub struct RunArgs<'a> {
     pub ledger_table: Option<String>,
     /// The blast-radius budget per hour.
     pub max_destructive_per_hour: u32,
+    /// Acting in the finding's account and region.
+    pub organization: Organization,
     /// Output format.
     pub format: Format,
     /// Finding files.
     pub files: &'a [PathBuf],
 }
 
+/// The organization flags: where to act.
+#[derive(Debug, Clone, Default)]
+pub struct Organization {
+    /// `--member-role`.
+    pub member_role: Option<String>,
+    /// `--allowed-accounts` (comma-separated).
+    pub allowed_accounts: Option<String>,
+    /// `--regions` (comma-separated).
+    pub regions: Option<String>,
+    /// `--home-account`.
+    pub home_account: Option<String>,
+    /// `--max-destructive-per-hour-per-account`.
+    pub max_destructive_per_hour_per_account: Option<u32>,
+}
+
+impl Organization {
+    /// The pool's settings when any flag asks for acting in the finding's account
+    /// and region; `Ok(None)` keeps the caller's own credentials for every finding.
+    fn settings(&self) -> Result<Option<AccountSettings>, String> {
+        if self.member_role.is_none() && self.allowed_accounts.is_none() && self.regions.is_none() {
+            return Ok(None);
+        }
+        let home_account = match self.home_account.as_deref() {
+            None => None,
+            Some(id) => parse_accounts(id)
+                .map_err(|e| format!("--home-account: {e}"))?
+                .and_then(|s| s.into_iter().next()),
+        };
+        Ok(Some(AccountSettings {
+            member_role: self.member_role.clone().filter(|r| !r.trim().is_empty()),
+            home_account,
+            allowed_accounts: parse_accounts(self.allowed_accounts.as_deref().unwrap_or(""))
+                .map_err(|e| format!("--allowed-accounts: {e}"))?,
+            regions: parse_regions(self.regions.as_deref().unwrap_or(""))
+                .map_err(|e| format!("--regions: {e}"))?,
+        }))
+    }
+}
+
 /// Exit 0 when every response succeeded (or needed nothing), 1 on invalid playbooks
 /// or any failed response, 2 on unreadable input.
 pub fn run(args: RunArgs<'_>) -> u8 {
+    let organization = match args.organization.settings() {
+        Ok(o) => o,
+        Err(message) => {
+            errln!("{message}");
+            return 2;
+        }
+    };
     let Some(engine) = input::engine_with(args.playbooks, args.settings) else {
         return 1;
     };
@@ -66,6 +115,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             eprintln!("warning: --no-verify: findings are acted on without GuardDuty confirming them");
             None
         };
+        let pool = organization.map(|o| ClientPool::new(clients.clone(), &config, o));
         let mut executor = Executor::new(
             clients,
             ExecOptions {
@@ -76,7 +126,12 @@ pub fn run(args: RunArgs<'_>) -> u8 {
         if let Some(table) = &args.ledger_table {
             executor = executor.with_ledger(Ledger::from_config(&config, table));
         }
-        let responder = Responder::new(engine, executor, verifier, args.max_destructive_per_hour);
+        let mut responder =
+            Responder::new(engine, executor, verifier, args.max_destructive_per_hour)
+                .with_max_per_account(args.organization.max_destructive_per_hour_per_account);
+        if let Some(pool) = pool {
+            responder = responder.with_accounts(pool);
+        }
         let owner = format!("cli-{}-{}", std::process::id(), now_millis());
         let mut out: Vec<Value> = Vec::new();
         let mut code = 0;

@@ -22,7 +22,8 @@ pub struct Params {
 /// The `ArchiveFindings` call the executor makes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Planned {
-    /// The detector (`service.detectorId`, or the finding ARN's); null skips the step.
+    /// The detector: the deployment's (`Settings::detector_id`), else the finding's
+    /// (`service.detectorId`, or the ARN's); null skips the step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detector_id: Option<String>,
     /// The finding.
@@ -54,7 +55,11 @@ impl Declare for Params {
 
     fn plan(&self, input: &PlanInput<'_>) -> Result<Planned, PlanError> {
         Ok(Planned {
-            detector_id: detector_id(input.finding),
+            detector_id: input
+                .settings
+                .detector_id
+                .clone()
+                .or_else(|| detector_id(input.finding)),
             finding_id: input.finding.id.clone(),
         })
     }
