@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
+
 use responder_core::Finding;
 use responder_core::plan::Plan;
 use responder_core::playbook::Mode;
@@ -90,8 +92,14 @@ impl WithholdScope {
     }
 }
 
+/// A decision on what to withhold that is still being made (the blast-radius budget,
+/// a write in the ledger): the executor runs it beside the first step, so that it
+/// costs no time to isolation, and awaits it before the first step it could withhold.
+/// An error withholds the irreversible steps and fails the response (it is retried).
+pub type PendingWithhold<'a> = BoxFuture<'a, Result<Option<Withhold>, String>>;
+
 /// One response's inputs beyond the finding and its plan.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Response<'a> {
     /// Round 1, when the caller ran it in parallel with the verification.
     pub prefetch: Option<Prefetch>,
@@ -99,6 +107,8 @@ pub struct Response<'a> {
     pub owner: Option<&'a str>,
     /// Steps not to take.
     pub withhold: Option<Withhold>,
+    /// Steps not to take, decided while the first step runs (see [`PendingWithhold`]).
+    pub pending_withhold: Option<PendingWithhold<'a>>,
     /// When the answer to the finding began (before verification and round 1), so
     /// that the time to isolation counts them; default: when the plan starts.
     pub started: Option<Instant>,
@@ -224,17 +234,34 @@ impl Executor {
         let mut abort: Option<String> = None;
         let mut failed = false;
         let mut withheld = false;
+        let mut withhold = response.withhold;
+        let mut pending = response.pending_withhold;
         for (index, step) in plan.steps.iter().enumerate() {
             let spec = step.action.spec();
             ctx.step = (index, spec.name);
             let t = Instant::now();
-            let result = match (&abort, &response.withhold) {
+            // A decision still pending is made beside the first step (isolation), and
+            // awaited at the latest before a step it could withhold.
+            if WithholdScope::Irreversible.covers(spec)
+                && let Some(p) = pending.take()
+            {
+                absorb(p.await, &mut withhold, &mut failed);
+            }
+            let result = match (&abort, &withhold) {
                 (Some(why), _) => StepResult::skipped(format!("not run: {why}")),
                 (None, Some(w)) if w.scope.covers(spec) => {
                     withheld = true;
                     StepResult::skipped(format!("withheld: {}", w.reason))
                 }
-                _ => run_claimed(&mut ctx, &step.action).await,
+                _ => match pending.take() {
+                    Some(p) => {
+                        let (result, decided) =
+                            futures::join!(run_claimed(&mut ctx, &step.action), p);
+                        absorb(decided, &mut withhold, &mut failed);
+                        result
+                    }
+                    None => run_claimed(&mut ctx, &step.action).await,
+                },
             };
             if result.outcome.is_failure() {
                 failed = true;
@@ -288,13 +315,36 @@ impl Executor {
             playbook: plan.playbook.clone(),
             dry_run,
             status,
-            reason: response.withhold.filter(|_| withheld).map(|w| w.reason),
+            reason: withhold.filter(|_| withheld).map(|w| w.reason),
             account: finding.account_id.clone(),
             region: finding.region.clone(),
             steps: ctx.reports,
             round_trips_to_isolation: ctx.round_trips_to_isolation,
             ms_to_isolation: ctx.ms_to_isolation,
             duration_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// Takes a pending decision in: a withholding joins the one already known; an error
+/// withholds the irreversible steps and fails the response.
+fn absorb(
+    decided: Result<Option<Withhold>, String>,
+    withhold: &mut Option<Withhold>,
+    failed: &mut bool,
+) {
+    match decided {
+        Ok(w) => {
+            if withhold.is_none() {
+                *withhold = w;
+            }
+        }
+        Err(e) => {
+            *failed = true;
+            *withhold = Some(Withhold {
+                scope: WithholdScope::Irreversible,
+                reason: format!("{e}; the response fails so that it is retried"),
+            });
         }
     }
 }

@@ -32,7 +32,7 @@ use responder_core::{Engine, Finding};
 
 use crate::accounts::{AccountError, ClientPool};
 
-use crate::executor::{Executor, Response, Withhold, WithholdScope};
+use crate::executor::{Executor, PendingWithhold, Response, Withhold, WithholdScope};
 use crate::ledger::{Budget, LedgerError, ResponseKey, ResponseMeta};
 use crate::report::{Report, Status};
 use crate::verify::{Verification, Verifier, VerifyError};
@@ -236,15 +236,23 @@ impl Responder {
                 plan: Box::new(plan),
             });
         }
-        let withhold = if sample {
-            Some(Withhold {
+        let (withhold, pending_withhold) = if sample {
+            let w = Withhold {
                 scope: WithholdScope::Destructive,
                 reason:
                     "a sample finding (GuardDuty CreateSampleFindings): no destructive step runs"
                         .to_owned(),
-            })
+            };
+            (Some(w), None)
         } else {
-            self.budget(&finding, &plan).await?
+            // The budget is a ledger write: it runs beside isolation, not before it.
+            let budget = self.budget(&finding, &plan);
+            let pending: PendingWithhold<'_> = Box::pin(async move {
+                budget
+                    .await
+                    .map_err(|e| format!("the blast-radius budget could not be read: {e}"))
+            });
+            (None, Some(pending))
         };
         let report = executor
             .respond_with(
@@ -254,6 +262,7 @@ impl Responder {
                     prefetch,
                     owner: Some(owner),
                     withhold,
+                    pending_withhold,
                     started: Some(started),
                 },
             )
