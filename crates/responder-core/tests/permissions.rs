@@ -1126,10 +1126,11 @@ fn the_dead_letter_queue_accepts_only_the_stacks_rule() {
 }
 
 #[test]
-fn the_member_role_trusts_exactly_the_function_role() {
+fn the_member_role_trusts_exactly_the_function_roles() {
     let template = load(MEMBER_ROLE);
-    let parameter = &template["Parameters"]["ResponderRoleArn"];
-    assert_eq!(parameter["Type"], "String");
+    // A list: one administrator stack, and so one function role, per Region.
+    let parameter = &template["Parameters"]["ResponderRoleArns"];
+    assert_eq!(parameter["Type"], "CommaDelimitedList");
     assert!(
         parameter.get("Default").is_none(),
         "no default: it must be given"
@@ -1146,8 +1147,8 @@ fn the_member_role_trusts_exactly_the_function_role() {
         assert_eq!(s["Effect"], "Allow", "{s}");
         assert_eq!(
             s["Principal"],
-            json!({ "AWS": { "Ref": "ResponderRoleArn" } }),
-            "the principal is the function's role ARN itself, no account root or pattern"
+            json!({ "AWS": { "Ref": "ResponderRoleArns" } }),
+            "the principals are the functions' role ARNs themselves, no account root or pattern"
         );
         for action in strings(&s["Action"]).unwrap() {
             assert!(
