@@ -43,12 +43,27 @@ const HAS_INSTANCE_ROLES: &str = "HasInstanceRoles";
 /// Write actions a role may grant although no step declares them: `(file, action,
 /// reason)`. Each is a permission no playbook accounts for, so each needs a reason
 /// that can be checked in the code or the templates. Their scope is not compared.
-const NOT_STEPS: &[(&str, &str, &str)] = &[(
-    TEMPLATE,
-    "sts:AssumeRole",
-    "the function's role acts in member accounts through the role infra/member-role.yaml \
-     deploys there, and only that role (Resource: role/${MemberRoleName})",
-)];
+const NOT_STEPS: &[(&str, &str, &str)] = &[
+    (
+        TEMPLATE,
+        "sts:AssumeRole",
+        "the function's role acts in member accounts through the role infra/member-role.yaml \
+         deploys there, and only that role (Resource: role/${MemberRoleName})",
+    ),
+    (
+        TEMPLATE,
+        "sts:SetSourceIdentity",
+        "every member session carries the source identity guardduty-responder \
+         (responder_aws::accounts::SOURCE_IDENTITY), on the member role only",
+    ),
+];
+
+/// The member role's ARN in any account: what the function's role may assume.
+const MEMBER_ROLE_ARN: &str = "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}";
+
+/// The services whose calls the code makes through the member role; everything else
+/// (GuardDuty, SNS, DynamoDB, STS) stays in the administrator account.
+const MEMBER_SERVICES: &[&str] = &["ec2", "autoscaling", "elasticloadbalancing"];
 
 /// Declared actions the member role must NOT grant: they act on the administrator
 /// account's own resources, which the function reaches with its own role.
@@ -160,6 +175,8 @@ struct Statement {
     conditions: Result<Conditions, String>,
     /// The CloudFormation condition of the policy resource, if any.
     cfn_condition: Option<String>,
+    /// The statement as written (after `Fn::If` expansion).
+    raw: Value,
 }
 
 impl Statement {
@@ -281,6 +298,7 @@ impl Role {
                     .collect(),
                 conditions: conditions(&s["Condition"]),
                 cfn_condition: cfn_condition.map(str::to_owned),
+                raw: s.clone(),
             });
         }
     }
@@ -885,6 +903,121 @@ fn the_member_role_grants_every_declared_scope_and_nothing_else() {
     assert_clean(&role, ADMINISTRATOR_ONLY);
 }
 
+/// The code calls only EC2, Auto Scaling and ELBv2 through the member role: the role
+/// grants nothing of another service (no GuardDuty, SNS, DynamoDB or STS), apart from
+/// passing the listed instance roles; and `ADMINISTRATOR_ONLY` names exactly the
+/// declared actions outside those services, so a step that declares a new one must
+/// say on which side it runs.
+#[test]
+fn the_member_role_grants_only_ec2_auto_scaling_and_elbv2() {
+    let role = member_role(&load(MEMBER_ROLE), MEMBER_ROLE);
+    assert!(!role.statements.is_empty());
+    let service = |a: &str| {
+        a.split_once(':')
+            .map_or(a, |(service, _)| service)
+            .to_ascii_lowercase()
+    };
+    for s in role.statements.iter().filter(|s| s.allow()) {
+        assert!(!s.not_action, "{}: NotAction", s.at);
+        for a in &s.actions {
+            let passes_listed_roles = a.eq_ignore_ascii_case("iam:PassRole")
+                && s.cfn_condition.as_deref() == Some(HAS_INSTANCE_ROLES);
+            assert!(
+                MEMBER_SERVICES.contains(&service(a).as_str()) || passes_listed_roles,
+                "{}: grants {a}; the code calls only {MEMBER_SERVICES:?} through the member role",
+                s.at
+            );
+        }
+    }
+    for (action, why) in ADMINISTRATOR_ONLY {
+        assert!(
+            !role.grants(action),
+            "the member role grants {action}: {why}"
+        );
+    }
+    let outside: BTreeSet<String> = declared()
+        .into_keys()
+        .map(|g| g.action)
+        .filter(|a| !MEMBER_SERVICES.contains(&service(a).as_str()) && a != "iam:PassRole")
+        .collect();
+    let listed: BTreeSet<String> = ADMINISTRATOR_ONLY
+        .iter()
+        .map(|(a, _)| (*a).to_owned())
+        .collect();
+    assert_eq!(
+        outside, listed,
+        "declared actions outside {MEMBER_SERVICES:?} and ADMINISTRATOR_ONLY differ"
+    );
+}
+
+/// The function's role may assume the member role, by its name, in any account, with
+/// a source identity, and nothing else of STS: exactly `sts:AssumeRole` and
+/// `sts:SetSourceIdentity` on `role/${MemberRoleName}`, in a statement of their own.
+#[test]
+fn the_function_role_assumes_only_the_member_role() {
+    let template = load(TEMPLATE);
+    let role = function_role(&template, TEMPLATE);
+    let mut granted = BTreeSet::new();
+    for s in role.statements.iter().filter(|s| s.allow()) {
+        let sts: Vec<&String> = s
+            .actions
+            .iter()
+            .filter(|a| a.to_ascii_lowercase().starts_with("sts:"))
+            .collect();
+        if sts.is_empty() {
+            continue;
+        }
+        assert_eq!(
+            s.actions.len(),
+            sts.len(),
+            "{}: STS actions share the statement with others",
+            s.at
+        );
+        assert!(s.raw.get("Condition").is_none(), "{}", s.at);
+        assert!(s.raw.get("NotResource").is_none(), "{}", s.at);
+        assert_eq!(
+            list(&s.raw["Resource"]),
+            vec![json!({ "Fn::Sub": MEMBER_ROLE_ARN })],
+            "{}: only the member role, by name",
+            s.at
+        );
+        granted.extend(sts.into_iter().cloned());
+    }
+    assert_eq!(
+        granted,
+        BTreeSet::from([
+            "sts:AssumeRole".to_owned(),
+            "sts:SetSourceIdentity".to_owned()
+        ])
+    );
+    // The same name on both sides by default, and the member role is named by it.
+    let member = load(MEMBER_ROLE);
+    let name = &template["Parameters"]["MemberRoleName"];
+    assert_eq!(name["Default"], "GuardDutyResponderMember");
+    assert_eq!(
+        member["Parameters"]["MemberRoleName"]["Default"],
+        name["Default"]
+    );
+    assert_eq!(
+        member["Resources"][MEMBER]["Properties"]["RoleName"],
+        json!({ "Ref": "MemberRoleName" })
+    );
+}
+
+/// The source identity the code sets on every member session
+/// (`responder_aws::accounts::SOURCE_IDENTITY`), read from its source: this crate
+/// cannot depend on responder-aws.
+fn code_source_identity() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../responder-aws/src/accounts.rs");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let prefix = "pub const SOURCE_IDENTITY: &str = \"";
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("{}: no `{prefix}...\";`", path.display()));
+    line.strip_suffix("\";").unwrap().to_owned()
+}
+
 /// The function's role, from the policy `responder permissions` prints, matches the
 /// template: what is generated and what is deployed are the same grants.
 #[test]
@@ -993,10 +1126,11 @@ fn the_dead_letter_queue_accepts_only_the_stacks_rule() {
 }
 
 #[test]
-fn the_member_role_trusts_exactly_the_function_role() {
+fn the_member_role_trusts_exactly_the_function_roles() {
     let template = load(MEMBER_ROLE);
-    let parameter = &template["Parameters"]["ResponderRoleArn"];
-    assert_eq!(parameter["Type"], "String");
+    // A list: one administrator stack, and so one function role, per Region.
+    let parameter = &template["Parameters"]["ResponderRoleArns"];
+    assert_eq!(parameter["Type"], "CommaDelimitedList");
     assert!(
         parameter.get("Default").is_none(),
         "no default: it must be given"
@@ -1013,8 +1147,8 @@ fn the_member_role_trusts_exactly_the_function_role() {
         assert_eq!(s["Effect"], "Allow", "{s}");
         assert_eq!(
             s["Principal"],
-            json!({ "AWS": { "Ref": "ResponderRoleArn" } }),
-            "the principal is the function's role ARN itself, no account root or pattern"
+            json!({ "AWS": { "Ref": "ResponderRoleArns" } }),
+            "the principals are the functions' role ARNs themselves, no account root or pattern"
         );
         for action in strings(&s["Action"]).unwrap() {
             assert!(
@@ -1022,6 +1156,11 @@ fn the_member_role_trusts_exactly_the_function_role() {
                 "{action}"
             );
         }
+        assert_eq!(
+            s["Condition"],
+            json!({ "StringEquals": { "sts:SourceIdentity": code_source_identity() } }),
+            "only sessions that carry the code's source identity"
+        );
         assert!(
             !s.to_string().contains('*'),
             "no wildcard in the trust: {s}"
@@ -1113,6 +1252,22 @@ fn the_ledger_table_and_the_settings_are_what_the_code_reads() {
         parameters["VerifyFindings"]["AllowedValues"],
         json!(["on", "off"])
     );
+    // Organization settings: empty by default (no per-account budget, every account,
+    // this Region).
+    for (variable, parameter) in [
+        (
+            "MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT",
+            "MaxDestructivePerHourPerAccount",
+        ),
+        ("ALLOWED_ACCOUNTS", "AllowedAccounts"),
+        ("REGIONS", "Regions"),
+    ] {
+        assert_eq!(env[variable], json!({ "Ref": parameter }), "{variable}");
+        assert_eq!(parameters[parameter]["Type"], "String", "{parameter}");
+        assert_eq!(parameters[parameter]["Default"], "", "{parameter}");
+    }
+    assert_eq!(env["MEMBER_ROLE_NAME"], json!({ "Ref": "MemberRoleName" }));
+    assert_eq!(env["HOME_ACCOUNT_ID"], json!({ "Ref": "AWS::AccountId" }));
 }
 
 #[test]
