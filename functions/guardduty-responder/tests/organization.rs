@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use aws_sdk_ec2::types::Filter;
 use common::{DEFAULT_ACCOUNT, Deployment, answer, report, step, steps, world};
-use responder_tests::fault::FaultProxy;
+use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::finding::bitcoin_dns_event;
 use responder_tests::organization::numbered;
 use responder_tests::read::{self, QUARANTINE_GROUP};
@@ -189,6 +189,60 @@ async fn a_finding_from_an_account_not_allowed_is_an_invocation_error() {
     );
 }
 
+/// The member role cannot be assumed (moto assumes any role: the refusal,
+/// AccessDenied, is injected on a proxy in front of STS): the invocation is an error
+/// naming the account, the region and the role, after one AssumeRole attempt, and
+/// nothing changes in the member's or the administrator's account.
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_is_an_invocation_error() {
+    let member = fresh_account();
+    let f = Fixture::create(&member, FixtureOptions::default()).await;
+    let event = bitcoin_dns_event(&f);
+    let deployment = Deployment::new(&f, "org-unassumable").await;
+    deployment.confirm(&event);
+    let member_before = world(&f).await;
+    let admin_before = admin_world(&f).await;
+    let sts = FaultProxy::start(
+        &moto::endpoint(),
+        vec![Fault::ec2("AssumeRole", "AccessDenied")],
+    )
+    .await;
+
+    let mut api = RuntimeApi::start().await.unwrap();
+    let _function = deployment.start(
+        &api,
+        &moto::endpoint(),
+        None,
+        "enforce",
+        &[
+            ("MEMBER_ROLE_NAME", "OrgResponder"),
+            ("AWS_ENDPOINT_URL_STS", sts.endpoint.as_str()),
+        ],
+    );
+    let id = api.invoke(event);
+    match answer(&api, &id).await {
+        Answer::Error(e) => {
+            let text = e.to_string();
+            for part in [
+                member.as_str(),
+                "us-east-1",
+                &format!("arn:aws:iam::{member}:role/OrgResponder"),
+            ] {
+                assert!(text.contains(part), "the error names {part}: {e:#}");
+            }
+        }
+        Answer::Response(r) => panic!("a finding whose role cannot be assumed succeeded: {r:#}"),
+    }
+    assert!(sts.calls("AssumeRole") >= 1, "{:?}", sts.actions());
+    assert!(sts.hits() >= 1, "the refusal was injected");
+    assert_eq!(world(&f).await, member_before, "the member account changed");
+    assert_eq!(
+        admin_world(&f).await,
+        admin_before,
+        "the administrator's changed"
+    );
+}
+
 /// 20 findings from 4 member accounts (5 each), answered one after another by one
 /// function process with a tag-only playbook: each member role is assumed once (the
 /// clients are cached per account), counted on a proxy in front of moto's STS, and
@@ -246,4 +300,73 @@ async fn twenty_findings_from_four_accounts_assume_each_role_once() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The ledger and the blast-radius budget are the administrator's, so they count
+/// across accounts: with `MAX_DESTRUCTIVE_PER_HOUR=1`, a finding in one member
+/// account is remediated in full and the next, in another member account, keeps
+/// the reversible steps with relaunch and terminate withheld (its instance keeps
+/// running). Both responses are in the administrator's ledger.
+#[tokio::test]
+async fn the_budget_counts_across_member_accounts() {
+    let first = Fixture::create(&fresh_account(), FixtureOptions::default()).await;
+    let second = Fixture::create(&fresh_account(), FixtureOptions::default()).await;
+    assert_ne!(first.account, second.account);
+    let deployment = Deployment::new(&first, "org-budget").await;
+    let e1 = bitcoin_dns_event(&first);
+    let e2 = bitcoin_dns_event(&second);
+    deployment.confirm(&e1);
+    deployment.confirm(&e2);
+
+    let mut api = RuntimeApi::start().await.unwrap();
+    let _function = deployment.start(
+        &api,
+        &moto::endpoint(),
+        None,
+        "enforce",
+        &[("MAX_DESTRUCTIVE_PER_HOUR", "1")],
+    );
+    let id = api.invoke(e1);
+    let r1 = report(&api, &id).await;
+    assert_eq!(r1["status"], "succeeded", "{r1:#}");
+    assert_eq!(r1["account"], first.account.as_str(), "{r1:#}");
+    let id = api.invoke(e2);
+    let r2 = report(&api, &id).await;
+    assert_eq!(r2["status"], "withheld", "{r2:#}");
+    assert_eq!(r2["account"], second.account.as_str(), "{r2:#}");
+    let outcomes: BTreeMap<String, String> = steps(&r2).into_iter().collect();
+    assert_eq!(outcomes["isolate"], "done", "{r2:#}");
+    for action in ["relaunch", "terminate"] {
+        assert_eq!(outcomes[action], "skipped", "{r2:#}");
+    }
+    assert_eq!(
+        read::instance_state(&first.ec2(), &first.instance_id)
+            .await
+            .as_deref(),
+        Some("terminated")
+    );
+    let ec2 = second.ec2();
+    assert_eq!(
+        read::instance_state(&ec2, &second.instance_id)
+            .await
+            .as_deref(),
+        Some("running")
+    );
+    assert!(
+        read::replacements(&ec2, &second.instance_id)
+            .await
+            .is_empty()
+    );
+    for f in [&first, &second] {
+        assert!(
+            !deployment
+                .ledger
+                .history(None, Some(&f.instance_id))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{} is not in the administrator's ledger",
+            f.account
+        );
+    }
 }
