@@ -8,6 +8,9 @@
 # AWS_ENDPOINT_URL_GUARDDUTY: moto has no GuardDuty findings) and records each step in
 # its ledger (LEDGER_TABLE, a DynamoDB table the demo creates in moto); then it shows
 # the function's logs, its report, the state after and the ledger's records.
+# Then a second finding, about an instance in member account 111111111111: the function
+# verifies it with the administrator's detector and answers it in the member account
+# through the assumed member role (GuardDutyResponderMember), the report naming it.
 # The demo is the dev-only binary `responder-demo` (crates/responder-demo), not part of
 # the `responder` CLI. Extra arguments go to it (e.g. --dry-run). Never talks to real AWS.
 set -euo pipefail

@@ -9,6 +9,13 @@
 //! (a small local findings endpoint holds it: the emulator has no GuardDuty findings)
 //! and what the response did is recorded in the ledger (a DynamoDB table the demo
 //! creates in the emulator), which the demo prints afterwards.
+//!
+//! Then the organization case: a second sample instance in member account
+//! 111111111111 (launched with the member role's credentials: the emulator lets
+//! anyone assume it), a finding about it held by the administrator's detector, and
+//! the same responder answering it in the member account through the assumed member
+//! role; the report names the account, and the administrator's account is shown
+//! not to hold the instance.
 
 mod guardduty;
 
@@ -29,12 +36,15 @@ use responder_aws::ledger::{Ledger, rfc3339_ms};
 use responder_aws::render::report_text;
 use responder_aws::responder::{Answer as Response, Responder};
 use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
-use responder_aws::{Clients, ExecOptions, Executor};
+use responder_aws::{AccountSettings, ClientPool, Clients, ExecOptions, Executor};
 use responder_core::Engine;
 use serde_json::{Value, json};
 
 const EVENT: &str = include_str!("../../../playbooks/tests/findings/bitcoin-dns.json");
 const ACCOUNT: &str = "123456789012";
+/// The member account of the organization part: the emulator's AssumeRole into it
+/// always succeeds (no role or trust policy is checked).
+const MEMBER: &str = "111111111111";
 const REGION: &str = "us-east-1";
 /// The ledger table the demo creates in the emulator (the SAM template's default).
 const LEDGER_TABLE: &str = "guardduty-responder-ledger";
@@ -113,7 +123,7 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path
         print_state(&ec2, &launched.instance_id).await;
 
         println!("\n== 2. a GuardDuty CryptoCurrency:EC2/BitcoinTool.B!DNS finding about it arrives");
-        let event = event_for(&launched);
+        let event = event_for(&launched, ACCOUNT);
         let finding = match responder_core::decode_value(event.clone()).map(|mut v| v.remove(0)) {
             Ok(Ok(f)) => f,
             other => {
@@ -161,25 +171,30 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path
         println!("   ledger: DynamoDB table {LEDGER_TABLE} in the emulator");
 
         let dry = if dry_run { " (DryRun: nothing changes)" } else { "" };
-        let status = match lambda {
-            Some(binary) => {
-                println!("\n== 3. the Lambda function answers the event{dry}");
-                let deployment = Deployment {
+        // Member accounts are reached through the member role, as the function does:
+        // the demo's own pool (home: the emulator's default account) sets up the
+        // member's sample instance, and answers in process without --lambda.
+        let pool = || {
+            ClientPool::new(
+                clients.clone(),
+                &config,
+                AccountSettings {
+                    home_account: Some(ACCOUNT.to_owned()),
+                    ..AccountSettings::default()
+                },
+            )
+        };
+        let answerer = match lambda {
+            Some(binary) => Answerer::Lambda(
+                binary,
+                Deployment {
                     endpoint,
                     guardduty_url: &guardduty.url,
                     ledger_table: LEDGER_TABLE,
                     dry_run,
-                };
-                match via_lambda(binary, &deployment, event).await {
-                    Ok(status) => status,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        None
-                    }
-                }
-            }
+                },
+            ),
             None => {
-                println!("\n== 3. the response{dry}");
                 let gd_config = match Clients::emulator(&guardduty.url, REGION).await {
                     Ok(c) => c,
                     Err(e) => {
@@ -192,15 +207,69 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path
                     DetectorSource::Fixed(detector.clone()),
                     RetryPolicy::default(),
                 );
-                let executor = Executor::new(clients, ExecOptions { dry_run, topic_arn: None })
+                let executor = Executor::new(clients.clone(), ExecOptions { dry_run, topic_arn: None })
                     .with_ledger(Ledger::from_config(&config, LEDGER_TABLE));
-                let responder = Responder::new(engine, executor, Some(verifier), 10);
+                let responder = Responder::new(engine, executor, Some(verifier), 10)
+                    .with_accounts(pool());
+                Answerer::InProcess(Box::new(responder))
+            }
+        };
+        match lambda {
+            Some(_) => println!("\n== 3. the Lambda function answers the event{dry}"),
+            None => println!("\n== 3. the response{dry}"),
+        }
+        let status = answerer.answer(event).await;
+        report_verification(status.as_deref(), &finding.id, guardduty.calls("GetFindings"));
+
+        println!("\n== 4. what the emulator says now");
+        print_state(&ec2, &launched.instance_id).await;
+        print_replacements(&ec2, &launched.instance_id).await;
+        print_history(&ledger, &finding.id).await;
+
+        let member = member(&pool(), &answerer, &guardduty, &ledger).await;
+        u8::from(status.is_none() || !member)
+    })
+}
+
+/// Who answers the demo's events.
+enum Answerer<'a> {
+    /// The function binary, one process per event, through a local Runtime API.
+    Lambda(&'a Path, Deployment<'a>),
+    /// The engine and executor in this process (without `--lambda`).
+    InProcess(Box<Responder>),
+}
+
+impl Answerer<'_> {
+    /// Answers `event` and prints the report: its status, or `None` when the
+    /// response failed or gave no answer.
+    async fn answer(&self, event: Value) -> Option<String> {
+        match self {
+            Answerer::Lambda(binary, deployment) => {
+                match via_lambda(binary, deployment, event).await {
+                    Ok(status) => status,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        None
+                    }
+                }
+            }
+            Answerer::InProcess(responder) => {
+                let finding = match responder_core::decode_value(event).map(|mut v| v.remove(0)) {
+                    Ok(Ok(f)) => f,
+                    other => {
+                        eprintln!("the event does not decode: {other:?}");
+                        return None;
+                    }
+                };
                 match responder.answer(&finding, "responder-demo").await {
                     Ok(Response::Responded(report)) => {
                         let body = serde_json::to_value(&report).unwrap_or(Value::Null);
                         print!("{}", report_text("demo", &body));
                         (!report.is_failure()).then(|| {
-                            body.get("status").and_then(Value::as_str).unwrap_or("?").to_owned()
+                            body.get("status")
+                                .and_then(Value::as_str)
+                                .unwrap_or("?")
+                                .to_owned()
                         })
                     }
                     Ok(Response::NoAction { decision, .. }) => {
@@ -213,25 +282,97 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path
                     }
                 }
             }
-        };
-        let get_findings = guardduty.calls("GetFindings");
-        match status.as_deref() {
-            Some("unverified") => println!(
-                "   GuardDuty did not confirm the finding: unverified, nothing done"
-            ),
-            Some(_) if get_findings > 0 => println!(
-                "   verified: GuardDuty confirmed finding {} (GetFindings x{get_findings}) before any step ran",
-                finding.id
-            ),
-            _ => {}
         }
+    }
+}
 
-        println!("\n== 4. what the emulator says now");
-        print_state(&ec2, &launched.instance_id).await;
-        print_replacements(&ec2, &launched.instance_id).await;
-        print_history(&ledger, &finding.id).await;
-        u8::from(status.is_none())
-    })
+/// Says whether GuardDuty confirmed the finding before any step (`get_findings`:
+/// GetFindings calls so far).
+fn report_verification(status: Option<&str>, finding_id: &str, get_findings: usize) {
+    match status {
+        Some("unverified") => {
+            println!("   GuardDuty did not confirm the finding: unverified, nothing done")
+        }
+        Some(_) if get_findings > 0 => println!(
+            "   verified: GuardDuty confirmed finding {finding_id} (GetFindings x{get_findings} so far) before any step ran"
+        ),
+        _ => {}
+    }
+}
+
+/// The organization part: a sample instance in the member account [`MEMBER`]
+/// (launched with the member role's credentials), a finding about it stored in the
+/// administrator's detector as GuardDuty stores members' findings, answered in the
+/// member account through the assumed role, and the member account's state after.
+/// `true` when the response succeeded (or its dry run passed) in the member
+/// account: an answer from the wrong account ("instance-gone") fails the demo.
+async fn member(
+    pool: &ClientPool,
+    answerer: &Answerer<'_>,
+    guardduty: &guardduty::Endpoint,
+    ledger: &Ledger,
+) -> bool {
+    let role = pool.role_arn(MEMBER);
+    println!("\n== 5. a finding about an instance in member account {MEMBER}");
+    let member = match pool.clients(MEMBER, REGION, "demo-setup").await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot reach member account {MEMBER}: {e}");
+            return false;
+        }
+    };
+    let launched = match launch(&member.ec2).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot set up the member's sample instance: {e}");
+            return false;
+        }
+    };
+    println!(
+        "   {} in account {MEMBER} (launched as {role}), ENIs {}",
+        launched.instance_id,
+        launched.enis.join(", ")
+    );
+    print_state(&member.ec2, &launched.instance_id).await;
+    let event = event_for(&launched, MEMBER);
+    let finding_id = event["detail"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    guardduty.put(event["detail"].clone());
+    println!(
+        "   the administrator's GuardDuty (detector {}) holds member finding {finding_id} (accountId {MEMBER}); the responder assumes {role} to act there",
+        guardduty.detector()
+    );
+    let status = answerer.answer(event).await;
+    report_verification(
+        status.as_deref(),
+        &finding_id,
+        guardduty.calls("GetFindings"),
+    );
+    println!("\n== 6. what the emulator says now in member account {MEMBER}");
+    print_state(&member.ec2, &launched.instance_id).await;
+    print_replacements(&member.ec2, &launched.instance_id).await;
+    print_history(ledger, &finding_id).await;
+    // The administrator's account does not know the member's instance: the
+    // response acted in the member account only.
+    let home = pool
+        .home()
+        .ec2
+        .describe_instances()
+        .instance_ids(&launched.instance_id)
+        .send()
+        .await;
+    let seen = home.map(|o| !o.reservations().is_empty()).unwrap_or(false);
+    println!(
+        "   administrator's account {ACCOUNT}: {}",
+        if seen {
+            "holds the member's instance too (unexpected)"
+        } else {
+            "has no such instance: nothing was done there"
+        }
+    );
+    !seen && matches!(status.as_deref(), Some("succeeded" | "dry-run-passed"))
 }
 
 /// What the function is deployed with.
@@ -467,12 +608,13 @@ async fn launch(ec2: &aws_sdk_ec2::Client) -> Result<Launched, String> {
     })
 }
 
-/// The shipped Bitcoin DNS event, pointed at the launched instance.
-fn event_for(l: &Launched) -> Value {
+/// The shipped Bitcoin DNS event, pointed at the launched instance of `account`.
+fn event_for(l: &Launched, account: &str) -> Value {
     let mut event: Value = serde_json::from_str(EVENT).unwrap_or(Value::Null);
+    // EventBridge delivers members' findings in the administrator's account.
     event["account"] = json!(ACCOUNT);
     let d = &mut event["detail"];
-    d["accountId"] = json!(ACCOUNT);
+    d["accountId"] = json!(account);
     d["region"] = json!(REGION);
     d["id"] = json!(format!("demo{}", l.instance_id.trim_start_matches("i-")));
     let i = &mut d["resource"]["instanceDetails"];
