@@ -443,7 +443,9 @@ fn plan_steps(f: &Finding, steps: &str) -> responder_core::Plan {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("p.yaml"),
-        format!("name: p\nmatch: {{finding_types: '*', resource_types: Instance}}\nsteps:\n{steps}"),
+        format!(
+            "name: p\nmatch: {{finding_types: '*', resource_types: Instance}}\nsteps:\n{steps}"
+        ),
     )
     .unwrap();
     Engine::load(dir.path()).unwrap().plan(f, false).unwrap()
@@ -535,7 +537,11 @@ fn scan_is_skipped_for_findings_a_scan_raised_and_says_why() {
         panic!()
     };
     assert_eq!(scan.resource_arn, "");
-    assert!(scan.skip_reason.as_deref().is_some_and(|r| r.contains("no account")));
+    assert!(
+        scan.skip_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no account"))
+    );
 
     // A hostile account id never reaches the ARN.
     let hostile = edited("runtime-reverse-shell.json", |raw| {
@@ -566,7 +572,10 @@ fn archive_finding_is_skipped_for_a_finding_of_an_attack_sequence() {
         panic!()
     };
     let reason = a.skip_reason.as_deref().unwrap();
-    assert!(reason.contains(arn) && reason.contains("Extended Threat Detection"), "{reason}");
+    assert!(
+        reason.contains(arn) && reason.contains("Extended Threat Detection"),
+        "{reason}"
+    );
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["steps"][0]["skip_reason"], reason);
     assert!(plan.steps[0].action.summary().contains("not archived"));
@@ -580,5 +589,8 @@ fn archive_finding_is_skipped_for_a_finding_of_an_attack_sequence() {
         panic!()
     };
     let reason = a.skip_reason.as_deref().unwrap();
-    assert!(!reason.contains('\u{202e}') && !reason.contains('\u{7}'), "{reason:?}");
+    assert!(
+        !reason.contains('\u{202e}') && !reason.contains('\u{7}'),
+        "{reason:?}"
+    );
 }

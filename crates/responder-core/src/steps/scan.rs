@@ -148,7 +148,11 @@ impl fmt::Display for Planned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.skip_reason {
             Some(reason) => write!(f, "{}: no scan ({reason})", self.instance_id),
-            None => write!(f, "malware scan of {}", self.resource_arn),
+            None => write!(
+                f,
+                "{}: Malware Protection scan of its volumes ({})",
+                self.instance_id, self.resource_arn
+            ),
         }
     }
 }
