@@ -14,6 +14,7 @@ use responder_core::steps::Action;
 use responder_core::steps::relaunch::MetadataTokens;
 use responder_core::{Finding, Plan};
 use responder_tests::finding::{event_about, finding};
+use responder_tests::guardduty::FindingsEndpoint;
 use responder_tests::moto::workspace_root;
 use responder_tests::playbooks::shipped_engine;
 use responder_tests::read;
@@ -118,7 +119,11 @@ fn assert_carries(
 /// Runs the plan and checks, step by step, that what moto holds is what was planned.
 /// Returns the quarantine group names the isolate steps used.
 async fn run_and_check(f: &Fixture, fd: &Finding, plan: &Plan) -> Vec<String> {
-    let report = Executor::new(f.clients(), ExecOptions::default())
+    // moto has no StartMalwareScan: GuardDuty is the local endpoint.
+    let gd = FindingsEndpoint::start();
+    let mut clients = f.clients();
+    clients.guardduty = gd.client(&f.config, &f.account);
+    let report = Executor::new(clients, ExecOptions::default())
         .respond(fd, plan)
         .await;
     assert!(
@@ -354,6 +359,35 @@ async fn run_and_check(f: &Fixture, fd: &Finding, plan: &Plan) -> Vec<String> {
                 assert_eq!(p.finding_id, fd.id);
                 if p.detector_id.is_some() {
                     assert_done_or_already(&report, name);
+                }
+            }
+            Action::Scan(p) => {
+                assert_eq!(p.instance_id, f.instance_id);
+                let scans = gd.scans();
+                match &p.skip_reason {
+                    Some(why) => {
+                        assert!(
+                            matches!(&s.outcome, Outcome::Skipped { reason } if reason == why),
+                            "scan planned as skipped:\n{}",
+                            pretty(&report)
+                        );
+                        assert!(scans.is_empty(), "{scans:?}");
+                    }
+                    None => {
+                        assert_done_or_already(&report, name);
+                        assert_eq!(
+                            p.resource_arn,
+                            format!(
+                                "arn:aws:ec2:{}:{}:instance/{}",
+                                responder_tests::account::REGION,
+                                f.account,
+                                f.instance_id
+                            )
+                        );
+                        assert_eq!(scans.len(), 1, "{scans:?}");
+                        assert_eq!(scans[0].resource_arn, p.resource_arn);
+                        assert_eq!(scans[0].client_token, p.client_token);
+                    }
                 }
             }
             Action::Notify(p) => match &p.topic_arn {

@@ -14,7 +14,10 @@
 //! - ListFindings, `POST /detector/{id}/findings` -> `{"findingIds": [...]}`: every
 //!   finding, filtered on `service.archived` when the criteria name it, paginated;
 //! - ArchiveFindings / UnarchiveFindings, `POST /detector/{id}/findings/archive|unarchive`,
-//!   which set `service.archived`.
+//!   which set `service.archived`;
+//! - StartMalwareScan, `POST /malware-scan/start` -> `{"scanId": ...}`: a new scan per
+//!   call, except that a repeated `clientToken` for the same `resourceArn` answers the
+//!   first scan's id (the API's idempotency); [`FindingsEndpoint::scans`] lists them.
 //!
 //! Errors are GuardDuty's: a JSON body with `message` and `__type` and the
 //! `x-amzn-ErrorType` header. A detector that does not exist or belongs to another
@@ -73,6 +76,21 @@ pub enum Operation {
     ArchiveFindings,
     /// `POST /detector/{id}/findings/unarchive`.
     UnarchiveFindings,
+    /// `POST /malware-scan/start`.
+    StartMalwareScan,
+}
+
+/// A scan StartMalwareScan started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// The scan id answered.
+    pub scan_id: String,
+    /// The request's `resourceArn`.
+    pub resource_arn: String,
+    /// The request's `clientToken`, if any.
+    pub client_token: Option<String>,
+    /// The account that asked.
+    pub account: String,
 }
 
 /// One request as the endpoint received it.
@@ -111,6 +129,7 @@ struct State {
     /// finding id -> GetFindings calls that still omit it.
     hidden: HashMap<String, usize>,
     faults: HashMap<Operation, Fault>,
+    scans: Vec<Scan>,
     calls: HashMap<Operation, usize>,
     log: Vec<Request>,
 }
@@ -292,6 +311,11 @@ impl FindingsEndpoint {
             .unwrap_or(0)
     }
 
+    /// Every scan started so far, in order (a repeated client token starts none).
+    pub fn scans(&self) -> Vec<Scan> {
+        lock(&self.state).scans.clone()
+    }
+
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Request> {
         lock(&self.state).log.clone()
@@ -463,6 +487,7 @@ async fn serve(mut stream: TcpStream, state: &Mutex<State>) -> IoResult<()> {
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (operation, detector) = match (method.as_str(), segments.as_slice()) {
         ("GET", ["detector"]) => (Some(Operation::ListDetectors), None),
+        ("POST", ["malware-scan", "start"]) => (Some(Operation::StartMalwareScan), None),
         ("POST", ["detector", d, "findings"]) => (Some(Operation::ListFindings), Some(*d)),
         ("POST", ["detector", d, "findings", "get"]) => (Some(Operation::GetFindings), Some(*d)),
         ("POST", ["detector", d, "findings", "archive"]) => {
@@ -540,6 +565,9 @@ fn answer(
             &fault.error_type,
             &format!("injected by the local GuardDuty endpoint: {op:?} fails"),
         );
+    }
+    if op == Operation::StartMalwareScan {
+        return start_malware_scan(s, account, body);
     }
     if op == Operation::ListDetectors {
         let ids: Vec<Value> = s
@@ -641,7 +669,44 @@ fn answer(
         }
         // Answered above, before the detector check.
         Operation::ListDetectors => Answer::bad_request("ListDetectors takes no detector"),
+        Operation::StartMalwareScan => Answer::bad_request("StartMalwareScan takes no detector"),
     }
+}
+
+/// StartMalwareScan: the ARN must be an EC2 instance's (the API's pattern, narrowed
+/// to what the responder sends); a repeated client token for the same ARN answers
+/// the first scan.
+fn start_malware_scan(s: &mut State, account: &str, body: &Value) -> Answer {
+    let Some(arn) = body.get("resourceArn").and_then(Value::as_str) else {
+        return Answer::bad_request("resourceArn is required");
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let instance = matches!(parts.as_slice(), ["arn", p, "ec2", r, a, res]
+        if !p.is_empty() && !r.is_empty() && a.len() == 12
+            && a.chars().all(|c| c.is_ascii_digit()) && res.starts_with("instance/i-"));
+    if !instance {
+        return Answer::bad_request(&format!("not an EC2 instance ARN: {arn}"));
+    }
+    let token = body
+        .get("clientToken")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(t) = &token
+        && let Some(first) = s
+            .scans
+            .iter()
+            .find(|x| x.client_token.as_ref() == Some(t) && x.resource_arn == arn)
+    {
+        return Answer::ok(json!({ "scanId": first.scan_id }));
+    }
+    let scan_id = format!("scan-{:04}", s.scans.len() + 1);
+    s.scans.push(Scan {
+        scan_id: scan_id.clone(),
+        resource_arn: arn.to_owned(),
+        client_token: token,
+        account: account.to_owned(),
+    });
+    Answer::ok(json!({ "scanId": scan_id }))
 }
 
 /// `findingCriteria.criterion["service.archived"]` as a wanted value, when given with

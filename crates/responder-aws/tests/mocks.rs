@@ -722,3 +722,137 @@ async fn refused_connection_tracking_is_a_note_not_a_failed_isolation() {
         "{report:#?}"
     );
 }
+
+/// The finding with `edit` applied to its JSON.
+fn finding_edited(edit: impl FnOnce(&mut serde_json::Value)) -> Finding {
+    let mut raw = finding().raw;
+    edit(&mut raw);
+    Finding::from_value(raw).unwrap()
+}
+
+fn scan_started() -> aws_sdk_guardduty::operation::start_malware_scan::StartMalwareScanOutput {
+    aws_sdk_guardduty::operation::start_malware_scan::StartMalwareScanOutput::builder()
+        .scan_id("scan-1")
+        .build()
+}
+
+/// One StartMalwareScan on the instance's ARN, with the finding's client token; a dry
+/// run calls nothing (the API has no DryRun) and says what it would do.
+#[tokio::test]
+async fn scan_starts_one_scan_on_the_instance_arn_and_none_in_dry_run() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let start = mock!(aws_sdk_guardduty::Client::start_malware_scan)
+        .match_requests(|r| {
+            r.resource_arn() == Some("arn:aws:ec2:us-east-1:111122223333:instance/i-1")
+                && r.client_token() == Some("f1/i-1")
+        })
+        .then_output(scan_started);
+    let f = finding();
+    let plan = engine("  - scan: {}\n").plan(&f, false).unwrap();
+    let report = Executor::new(clients(&[&describe], &[&start]), ExecOptions::default())
+        .respond(&f, &plan)
+        .await;
+    assert_eq!(report.status, Status::Succeeded, "{report:#?}");
+    assert_eq!(report.steps[0].outcome, Outcome::Done, "{report:#?}");
+    assert!(
+        report.steps[0].notes.iter().any(|n| n.contains("scan-1")),
+        "{report:#?}"
+    );
+    assert_eq!(start.num_calls(), 1);
+
+    let dry = Executor::new(
+        clients(&[&describe], &[&start]),
+        ExecOptions {
+            dry_run: true,
+            topic_arn: None,
+        },
+    );
+    let report = dry.respond(&f, &plan).await;
+    assert!(
+        matches!(&report.steps[0].outcome, Outcome::Skipped { reason }
+            if reason.contains("no DryRun") && reason.contains("instance/i-1")),
+        "{report:#?}"
+    );
+    assert_eq!(start.num_calls(), 1);
+}
+
+/// `scan` keeps evidence: when it fails, terminate is withheld and the reason names it.
+#[tokio::test]
+async fn a_failed_scan_withholds_terminate_and_says_why() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let start = mock!(aws_sdk_guardduty::Client::start_malware_scan)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type":"BadRequestException","message":"not enabled"}"#.to_owned()),
+        )
+        .build();
+    let terminate = mock!(aws_sdk_ec2::Client::terminate_instances).then_output(|| {
+        aws_sdk_ec2::operation::terminate_instances::TerminateInstancesOutput::builder().build()
+    });
+    let f = finding();
+    let plan = engine("  - scan: {}\n  - terminate: {}\n")
+        .plan(&f, false)
+        .unwrap();
+    let report = Executor::new(
+        clients(&[&describe, &terminate], &[&start]),
+        ExecOptions::default(),
+    )
+    .respond(&f, &plan)
+    .await;
+    assert_eq!(report.status, Status::Failed, "{report:#?}");
+    assert!(
+        matches!(&report.steps[0].outcome, Outcome::Failed { code, .. } if code == "BadRequestException"),
+        "{report:#?}"
+    );
+    assert!(
+        matches!(&report.steps[1].outcome, Outcome::Skipped { reason }
+            if reason.contains("scan step failed") && reason.contains("terminate withheld")),
+        "{report:#?}"
+    );
+    assert_eq!(start.num_calls(), 1);
+    assert_eq!(terminate.num_calls(), 0);
+}
+
+/// A finding a scan raised (it names the finding that triggered the scan) starts no
+/// second scan, and the report says why.
+#[tokio::test]
+async fn a_finding_from_a_scan_starts_no_second_scan() {
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(running_instance);
+    let start = mock!(aws_sdk_guardduty::Client::start_malware_scan).then_output(scan_started);
+    let f = finding_edited(|raw| {
+        raw["service"]["ebsVolumeScanDetails"] = serde_json::json!({"triggerFindingId": "f0"});
+    });
+    let plan = engine("  - scan: {}\n").plan(&f, false).unwrap();
+    let report = Executor::new(clients(&[&describe], &[&start]), ExecOptions::default())
+        .respond(&f, &plan)
+        .await;
+    assert!(
+        matches!(&report.steps[0].outcome, Outcome::Skipped { reason }
+            if reason.contains("scan already happened") && reason.contains("f0")),
+        "{report:#?}"
+    );
+    assert_eq!(start.num_calls(), 0);
+}
+
+/// A finding of an attack sequence is not archived: archived findings are left out of
+/// Extended Threat Detection. The step is skipped with the reason, nothing is called.
+#[tokio::test]
+async fn a_finding_of_an_attack_sequence_is_not_archived() {
+    let archive = mock!(aws_sdk_guardduty::Client::archive_findings).then_output(|| {
+        aws_sdk_guardduty::operation::archive_findings::ArchiveFindingsOutput::builder().build()
+    });
+    let arn = "arn:aws:guardduty:us-east-1:111122223333:detector/det1/finding/seq1";
+    let f = finding_edited(|raw| raw["associatedAttackSequenceArn"] = arn.into());
+    let plan = engine("  - archive-finding: {}\n").plan(&f, false).unwrap();
+    let report = Executor::new(clients(&[], &[&archive]), ExecOptions::default())
+        .respond(&f, &plan)
+        .await;
+    assert!(!report.is_failure(), "{report:#?}");
+    assert!(
+        matches!(&report.steps[0].outcome, Outcome::Skipped { reason }
+            if reason.contains(arn) && reason.contains("Extended Threat Detection")),
+        "{report:#?}"
+    );
+    assert_eq!(archive.num_calls(), 0);
+}

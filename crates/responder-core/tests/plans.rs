@@ -437,3 +437,160 @@ fn isolate_plans_connection_tracking_minimums_unless_opted_out() {
     };
     assert_eq!(isolate.connection_tracking, Some(Timeouts::MINIMUMS));
 }
+
+/// A finding planned by a one-playbook engine with these steps.
+fn plan_steps(f: &Finding, steps: &str) -> responder_core::Plan {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        format!(
+            "name: p\nmatch: {{finding_types: '*', resource_types: Instance}}\nsteps:\n{steps}"
+        ),
+    )
+    .unwrap();
+    Engine::load(dir.path()).unwrap().plan(f, false).unwrap()
+}
+
+fn edited(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Finding {
+    let mut raw = finding(name).raw;
+    edit(&mut raw);
+    Finding::from_value(raw).unwrap()
+}
+
+#[test]
+fn scan_names_the_instance_arn_from_the_finding_once_per_finding() {
+    let f = finding("runtime-reverse-shell.json");
+    let plan = engine().plan(&f, false).unwrap();
+    assert_eq!(plan.playbook.as_deref(), Some("runtime-execution-ec2"));
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.action.name()).collect();
+    let scan_at = names.iter().position(|n| *n == "scan").unwrap();
+    let terminate_at = names.iter().position(|n| *n == "terminate").unwrap();
+    assert!(scan_at < terminate_at, "{names:?}");
+    let Action::Scan(scan) = &plan.steps[scan_at].action else {
+        panic!()
+    };
+    assert_eq!(
+        scan.resource_arn,
+        "arn:aws:ec2:us-east-1:111122223333:instance/i-0a1b2c3d4e5f60718"
+    );
+    assert_eq!(scan.instance_id, "i-0a1b2c3d4e5f60718");
+    assert_eq!(
+        scan.client_token.as_deref(),
+        Some("8d09a79f0acec20dc90e3756e9f357db/i-0a1b2c3d4e5f60718")
+    );
+    assert_eq!(scan.skip_reason, None);
+    let spec = plan.steps[scan_at].action.spec();
+    assert!(spec.once && spec.evidence && !spec.destructive);
+
+    // Another partition, Region and account are the finding's own.
+    let other = edited("runtime-reverse-shell.json", |raw| {
+        raw["partition"] = "aws-us-gov".into();
+        raw["region"] = "us-gov-west-1".into();
+        raw["accountId"] = "444455556666".into();
+    });
+    let plan = plan_steps(&other, "  - scan: {}\n");
+    let Action::Scan(scan) = &plan.steps[0].action else {
+        panic!()
+    };
+    assert_eq!(
+        scan.resource_arn,
+        "arn:aws-us-gov:ec2:us-gov-west-1:444455556666:instance/i-0a1b2c3d4e5f60718"
+    );
+}
+
+#[test]
+fn scan_is_skipped_for_findings_a_scan_raised_and_says_why() {
+    // A Malware Protection finding: the scan already happened.
+    let f = finding("malware-ec2.json");
+    let plan = plan_steps(&f, "  - scan: {}\n");
+    let Action::Scan(scan) = &plan.steps[0].action else {
+        panic!()
+    };
+    let reason = scan.skip_reason.as_deref().unwrap();
+    assert!(reason.contains("Malware Protection"), "{reason}");
+    assert!(plan.steps[0].action.summary().contains("no scan"));
+
+    // Any finding carrying a trigger finding id comes from a scan.
+    let triggered = edited("runtime-reverse-shell.json", |raw| {
+        raw["service"]["ebsVolumeScanDetails"] =
+            serde_json::json!({"triggerFindingId": "4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50"});
+    });
+    let plan = plan_steps(&triggered, "  - scan: {}\n");
+    let Action::Scan(scan) = &plan.steps[0].action else {
+        panic!()
+    };
+    assert!(
+        scan.skip_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("4ac7a0b1e2d34c5f8e9a0b1c2d3e4f50")),
+        "{scan:?}"
+    );
+
+    // No account anywhere: no ARN, skipped rather than a malformed call.
+    let anonymous = edited("runtime-reverse-shell.json", |raw| {
+        let d = raw.as_object_mut().unwrap();
+        d.remove("accountId");
+        d.remove("arn");
+    });
+    let plan = plan_steps(&anonymous, "  - scan: {}\n");
+    let Action::Scan(scan) = &plan.steps[0].action else {
+        panic!()
+    };
+    assert_eq!(scan.resource_arn, "");
+    assert!(
+        scan.skip_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no account"))
+    );
+
+    // A hostile account id never reaches the ARN.
+    let hostile = edited("runtime-reverse-shell.json", |raw| {
+        raw["accountId"] = "1111:instance/*".into();
+    });
+    let plan = plan_steps(&hostile, "  - scan: {}\n");
+    let Action::Scan(scan) = &plan.steps[0].action else {
+        panic!()
+    };
+    assert!(scan.skip_reason.is_some(), "{scan:?}");
+}
+
+#[test]
+fn archive_finding_is_skipped_for_a_finding_of_an_attack_sequence() {
+    let f = finding("runtime-reverse-shell.json");
+    let plan = plan_steps(&f, "  - archive-finding: {}\n");
+    let Action::ArchiveFinding(a) = &plan.steps[0].action else {
+        panic!()
+    };
+    assert_eq!(a.skip_reason, None);
+
+    let arn = "arn:aws:guardduty:us-east-1:111122223333:detector/12abc34d567e8fa901bc2d34e56789f0/finding/aa11bb22cc33dd44ee55ff6677889900";
+    let in_sequence = edited("runtime-reverse-shell.json", |raw| {
+        raw["associatedAttackSequenceArn"] = arn.into();
+    });
+    let plan = plan_steps(&in_sequence, "  - archive-finding: {}\n");
+    let Action::ArchiveFinding(a) = &plan.steps[0].action else {
+        panic!()
+    };
+    let reason = a.skip_reason.as_deref().unwrap();
+    assert!(
+        reason.contains(arn) && reason.contains("Extended Threat Detection"),
+        "{reason}"
+    );
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["steps"][0]["skip_reason"], reason);
+    assert!(plan.steps[0].action.summary().contains("not archived"));
+
+    // Finding text in the reason is escaped.
+    let hostile = edited("runtime-reverse-shell.json", |raw| {
+        raw["associatedAttackSequenceArn"] = "arn\u{202e}x\u{7}".into();
+    });
+    let plan = plan_steps(&hostile, "  - archive-finding: {}\n");
+    let Action::ArchiveFinding(a) = &plan.steps[0].action else {
+        panic!()
+    };
+    let reason = a.skip_reason.as_deref().unwrap();
+    assert!(
+        !reason.contains('\u{202e}') && !reason.contains('\u{7}'),
+        "{reason:?}"
+    );
+}

@@ -74,7 +74,7 @@ fn yaml_and_schema_errors_name_line_column_and_field() {
             &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - terminat: {{}}\n")
         )]),
         [
-            "p.yaml:7:5: error: steps[1].terminat: unknown variant `terminat`, expected one of isolate, snapshot, terminate, relaunch, tag, protect, detach-from-asg, deregister-from-target-groups, revoke-instance-profile, capture-console-output, stop, release, archive-finding, notify"
+            "p.yaml:7:5: error: steps[1].terminat: unknown variant `terminat`, expected one of isolate, snapshot, terminate, relaunch, tag, protect, detach-from-asg, deregister-from-target-groups, revoke-instance-profile, capture-console-output, stop, release, archive-finding, notify, scan"
         ]
     );
     assert_eq!(

@@ -6,6 +6,9 @@ use crate::call::err;
 use crate::context::{Ctx, StepResult};
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
+    if let Some(reason) = &a.skip_reason {
+        return StepResult::skipped(reason.clone());
+    }
     let Some(detector) = &a.detector_id else {
         return StepResult::skipped("the finding names no detector id");
     };

@@ -12,6 +12,7 @@ mod protect;
 mod relaunch;
 mod release;
 mod revoke_instance_profile;
+mod scan;
 mod snapshot;
 mod stop;
 mod tag;
@@ -42,6 +43,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
         Action::Release(a) => release::run(ctx, a).await,
         Action::ArchiveFinding(a) => archive_finding::run(ctx, a).await,
         Action::Notify(a) => notify::run(ctx, a).await,
+        Action::Scan(a) => scan::run(ctx, a).await,
     };
     if matches!(result.outcome, Outcome::Done) {
         ctx.invalidate();
@@ -65,6 +67,7 @@ pub(crate) fn instance_id(action: &Action) -> Option<&str> {
         Action::CaptureConsoleOutput(a) => Some(&a.instance_id),
         Action::Stop(a) => Some(&a.instance_id),
         Action::Release(a) => Some(&a.instance_id),
+        Action::Scan(a) => Some(&a.instance_id),
         Action::ArchiveFinding(_) | Action::Notify(_) => None,
     }
 }

@@ -28,6 +28,11 @@ pub struct Planned {
     pub detector_id: Option<String>,
     /// The finding.
     pub finding_id: String,
+    /// Why the finding is not archived: it belongs to an attack sequence
+    /// (`associatedAttackSequenceArn`), and GuardDuty's Extended Threat Detection
+    /// leaves archived findings out of its sequences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
 }
 
 impl Declare for Params {
@@ -61,8 +66,24 @@ impl Declare for Params {
                 .clone()
                 .or_else(|| detector_id(input.finding)),
             finding_id: input.finding.id.clone(),
+            skip_reason: attack_sequence(input.finding).map(|arn| {
+                format!(
+                    "the finding belongs to attack sequence {arn}: archived findings are left out of Extended Threat Detection"
+                )
+            }),
         })
     }
+}
+
+/// The attack sequence the finding belongs to: the finding's top-level
+/// `associatedAttackSequenceArn` (the API model's `Finding.AssociatedAttackSequenceArn`),
+/// escaped for reports.
+pub fn attack_sequence(f: &Finding) -> Option<String> {
+    f.raw
+        .get("associatedAttackSequenceArn")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| crate::text::escape(s).into_owned())
 }
 
 /// The detector id: `service.detectorId`, or the ARN's `detector/<id>/finding/...`.
@@ -82,6 +103,9 @@ fn detector_id(f: &Finding) -> Option<String> {
 
 impl fmt::Display for Planned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(reason) = &self.skip_reason {
+            return write!(f, "{} (not archived: {reason})", self.finding_id);
+        }
         match &self.detector_id {
             Some(d) => write!(f, "{} in detector {d}", self.finding_id),
             None => write!(f, "{} (no detector id: skipped)", self.finding_id),

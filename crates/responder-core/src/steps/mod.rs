@@ -35,6 +35,7 @@ pub mod protect;
 pub mod relaunch;
 pub mod release;
 pub mod revoke_instance_profile;
+pub mod scan;
 pub mod snapshot;
 pub mod stop;
 pub mod tag;
@@ -459,4 +460,5 @@ registry! {
     Release => release,
     ArchiveFinding => archive_finding,
     Notify => notify,
+    Scan => scan,
 }
