@@ -102,12 +102,7 @@ impl<'a> Ctx<'a> {
             observed,
             ledger: None,
             owner: "",
-            meta: ResponseMeta {
-                playbook: String::new(),
-                finding_type: finding.finding_type.name.clone(),
-                account: finding.account_id.clone().unwrap_or_default(),
-                region: finding.region.clone().unwrap_or_default(),
-            },
+            meta: ResponseMeta::of(finding, ""),
             instance_id: finding.instance_id().unwrap_or_default().to_owned(),
             step: (0, ""),
             prefetched_groups: None,

@@ -165,6 +165,18 @@ pub struct ResponseMeta {
     pub region: String,
 }
 
+impl ResponseMeta {
+    /// The meta of a response to this finding by this playbook.
+    pub fn of(finding: &responder_core::Finding, playbook: impl Into<String>) -> ResponseMeta {
+        ResponseMeta {
+            playbook: playbook.into(),
+            finding_type: finding.finding_type.name.clone(),
+            account: finding.account_id.clone().unwrap_or_default(),
+            region: finding.region.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// How a step ended, and what it left.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finish {

@@ -319,12 +319,7 @@ impl Responder {
             finding_id: finding.id.clone(),
             instance_id: finding.instance_id().unwrap_or_default().to_owned(),
         };
-        let meta = ResponseMeta {
-            playbook,
-            finding_type: finding.finding_type.name.clone(),
-            account: finding.account_id.clone().unwrap_or_default(),
-            region: finding.region.clone().unwrap_or_default(),
-        };
+        let meta = ResponseMeta::of(finding, playbook);
         match ledger
             .budget(&key, &meta, &scopes, SystemTime::now())
             .await?

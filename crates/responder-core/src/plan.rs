@@ -65,10 +65,10 @@ pub struct NotChosen {
 /// The finding's copy of the instance (at detection time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Observed {
-    /// The network interfaces the finding lists. The executor isolates every ENI a
-    /// live describe shows attached to the instance; on a warm start it moves the
-    /// listed ones at once, in parallel with that describe, and takes their groups
-    /// here as the record only when the describe raced with that move.
+    /// The network interfaces the finding lists (GuardDuty's copy once verified).
+    /// The executor moves only the ENIs a live describe shows attached to the
+    /// instance, never these; their groups are the last resort for what `release` and
+    /// `relaunch` restore, after the live groups and the ledger's record.
     pub network_interfaces: Vec<ObservedEni>,
     /// Subnets of those ENIs: a network ACL would affect every instance in them.
     /// The executor replaces the ACL of the subnets the live describe shows.

@@ -235,9 +235,9 @@ impl Check {
 pub const MAX_TAG_KEY_CHARS: usize = 128;
 
 /// Checks a step's own tags: keys that are not the responder's own (`tags::is_reserved`:
-/// its record and marker keys, and `aws:`), that AWS accepts, and values whose every
-/// placeholder exists. A playbook that wrote `guardduty-responder:isolated` or
-/// `original-groups:` would forge the state `release` and later responses read.
+/// its marker keys, and `aws:`), that AWS accepts, and values whose every placeholder
+/// exists. A playbook that wrote `guardduty-responder:isolated` would forge the marker
+/// people and IAM conditions read.
 pub fn check_tags(tags: &BTreeMap<String, String>) -> Vec<Check> {
     let mut out = Vec::new();
     for (k, v) in tags {

@@ -18,8 +18,9 @@ pub struct Params {
     pub on_failure: Option<OnFailure>,
 }
 
-/// The release the executor carries out: every ENI back into the groups recorded when
-/// it was isolated, the recorded instance profile back, the records removed.
+/// The release the executor carries out: every ENI back into the groups the ledger
+/// recorded when it was isolated, the recorded instance profile back, the `isolated`
+/// marker removed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Planned {
     /// The instance.
@@ -53,7 +54,7 @@ impl Declare for Params {
                 "ec2:AssociateIamInstanceProfile",
                 &[super::Resource::Instance],
             ),
-            // The responder's own record tags only, named.
+            // The responder's own marker keys only, named.
             super::Iam::on("ec2:DeleteTags", &[super::Resource::Instance])
                 .when(&[super::iam::TAG_KEYS_SENT, super::iam::ONLY_OWN_TAG_KEYS]),
             super::Iam::on("iam:PassRole", &[super::Resource::InstanceRole])
