@@ -152,6 +152,14 @@ pub fn in_region(mut event: Value, region: &str) -> Value {
     event
 }
 
+/// `config` with `region` instead of its own: clients of a stack in another region.
+pub fn config_in_region(config: &SdkConfig, region: &str) -> SdkConfig {
+    config
+        .to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build()
+}
+
 /// Launches one instance of moto's default image in `region` of `account` (its
 /// default VPC) and returns the instance id.
 pub async fn instance_in_region(config: &SdkConfig, account: &str, region: &str) -> String {

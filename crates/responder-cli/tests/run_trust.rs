@@ -1,4 +1,4 @@
-//! Issue 9 through `responder run` on moto: the binary with `AWS_ENDPOINT_URL` at moto
+//! Issues 9 (trust) and 10 (member accounts) through `responder run` on moto: the binary with `AWS_ENDPOINT_URL` at moto
 //! and `AWS_ENDPOINT_URL_GUARDDUTY` at a local GuardDuty findings endpoint (not
 //! `--endpoint-url`: an endpoint set in code is the client's endpoint for every
 //! service and wins over the per-service variable, so GuardDuty would go to moto).
@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use aws_sdk_ec2::types::{Filter, Tag};
 use responder_aws::ledger::Ledger;
+use responder_tests::fault::FaultProxy;
 use responder_tests::finding::bitcoin_dns_event;
 use responder_tests::guardduty::{DEFAULT_ACCOUNT, FindingsEndpoint, Operation};
-use responder_tests::{Fixture, FixtureOptions, dynamodb, moto, read};
+use responder_tests::{Fixture, FixtureOptions, dynamodb, fresh_account, moto, read};
 use serde_json::{Value, json};
 
 fn playbooks() -> PathBuf {
@@ -54,6 +55,16 @@ impl Deployment {
     /// with the endpoints from the environment; returns (exit code, the one report,
     /// stderr).
     fn run(&self, event: &Value, extra: &[&str]) -> (i32, Value, String) {
+        self.run_with(event, extra, &[])
+    }
+
+    /// [`Deployment::run`] with extra environment variables.
+    fn run_with(
+        &self,
+        event: &Value,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> (i32, Value, String) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("event.json");
         std::fs::write(&file, event.to_string()).unwrap();
@@ -70,6 +81,7 @@ impl Deployment {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_ENDPOINT_URL", moto::endpoint())
             .env(var, url)
+            .envs(env.iter().copied())
             .arg("run")
             .arg("--playbooks")
             .arg(playbooks())
@@ -264,4 +276,67 @@ async fn run_no_verify_warns() {
     assert!(stderr.contains("warning: --no-verify"), "{stderr}");
     assert_eq!(report["status"], "dry-run-passed", "{report:#}");
     assert_eq!(d.guardduty.requests().len(), 0);
+}
+
+/// Issue 10: `responder run --member-role OrgResponder` on a member account's finding
+/// (the fixture in a fresh account, GuardDuty's copy in the caller's detector, as an
+/// administrator's): the role is assumed once (counted on a proxy in front of moto's
+/// STS), the report names the member account, and the response happens there: the
+/// instance replaced and terminated. `--dry-run` first: every call with DryRun in the
+/// member account, nothing changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_member_role_answers_in_the_member_account() {
+    let member = fresh_account();
+    assert_ne!(member, DEFAULT_ACCOUNT);
+    let f = Fixture::create(&member, FixtureOptions::default()).await;
+    let d = deployment(&f, "member-role").await;
+    let event = bitcoin_dns_event(&f);
+    assert_eq!(event["detail"]["accountId"], member.as_str());
+    d.guardduty.put_event_finding(&d.detector, &event);
+    let sts = FaultProxy::start(&moto::endpoint(), Vec::new()).await;
+    let before = world(&f).await;
+    let member_role = ["--member-role", "OrgResponder"];
+
+    let (code, report, stderr) = d.run_with(
+        &event,
+        &[member_role.as_slice(), &["--dry-run"]].concat(),
+        &[("AWS_ENDPOINT_URL_STS", sts.endpoint.as_str())],
+    );
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!(report["status"], "dry-run-passed", "{report:#}");
+    assert_eq!(report["account"], member.as_str(), "{report:#}");
+    assert_eq!(sts.calls("AssumeRole"), 1, "{:?}", sts.actions());
+    assert_eq!(
+        world(&f).await,
+        before,
+        "a dry run changed the member account"
+    );
+
+    let (code, report, stderr) = d.run_with(
+        &event,
+        &member_role,
+        &[("AWS_ENDPOINT_URL_STS", sts.endpoint.as_str())],
+    );
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    assert_eq!(report["account"], member.as_str(), "{report:#}");
+    let ec2 = f.ec2();
+    assert_eq!(
+        read::instance_state(&ec2, &f.instance_id).await.as_deref(),
+        Some("terminated")
+    );
+    assert_eq!(read::replacements(&ec2, &f.instance_id).await.len(), 1);
+
+    // Without the flag `run` acts in the caller's own account only: the member's
+    // finding is an error naming the account and the flag (exit 1), not an
+    // "instance gone" from a describe in the wrong account.
+    let before = world(&f).await;
+    let (code, report, stderr) = d.run(&event, &["--dry-run"]);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&member) && error.contains("--member-role"),
+        "{report:#}"
+    );
+    assert_eq!(world(&f).await, before);
 }

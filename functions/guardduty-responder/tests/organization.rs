@@ -17,7 +17,7 @@ use aws_sdk_ec2::types::Filter;
 use common::{DEFAULT_ACCOUNT, Deployment, answer, report, step, steps, world};
 use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::finding::bitcoin_dns_event;
-use responder_tests::organization::numbered;
+use responder_tests::organization::{about_instance, ec2_in_region, instance_in_region, numbered};
 use responder_tests::read::{self, QUARANTINE_GROUP};
 use responder_tests::runtime_api::{Answer, RuntimeApi};
 use responder_tests::{Fixture, FixtureOptions, account, fresh_account, moto};
@@ -369,4 +369,175 @@ async fn the_budget_counts_across_member_accounts() {
             f.account
         );
     }
+}
+
+/// The documented topology is a stack per Region: the same binary and template,
+/// deployed in a second Region (`AWS_REGION=eu-west-3`, its ledger table there),
+/// answers a member finding of that Region in that Region: the report names it, the
+/// member's instance there is isolated and tagged, the response is in that Region's
+/// ledger, and nothing changed in the member's us-east-1 VPC. The same stack refuses
+/// a us-east-1 finding (a Region it does not serve) with an error naming the Region,
+/// and changes nothing.
+#[tokio::test]
+async fn a_stack_in_a_second_region_answers_that_regions_findings_there() {
+    const OTHER: &str = "eu-west-3";
+    let member = fresh_account();
+    let f = Fixture::create(&member, FixtureOptions::default()).await;
+    let instance = instance_in_region(&f.config, &member, OTHER).await;
+    let deployment = Deployment::new_in(&f, "org-second-region", OTHER).await;
+    let there = about_instance(
+        numbered(bitcoin_dns_event(&f), &member, 1),
+        &instance,
+        OTHER,
+    );
+    let home = numbered(bitcoin_dns_event(&f), &member, 2);
+    deployment.confirm(&there);
+    deployment.confirm(&home);
+    let dir = playbooks_dir(
+        "second-region",
+        "  - isolate: {}\n  - tag:\n      tags: {team: security}",
+    );
+    let home_before = world(&f).await;
+
+    let mut api = RuntimeApi::start().await.unwrap();
+    let _function = deployment.start(
+        &api,
+        &moto::endpoint(),
+        Some(&dir),
+        "enforce",
+        &[("AWS_REGION", OTHER)],
+    );
+    let id = api.invoke(there);
+    let report = report(&api, &id).await;
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    assert_eq!(report["region"], OTHER, "{report:#}");
+    assert_eq!(report["account"], member.as_str(), "{report:#}");
+    assert_eq!(step(&report, "isolate")["outcome"], "done", "{report:#}");
+    let ec2 = ec2_in_region(&f.config, &member, OTHER);
+    assert_eq!(
+        read::instance_tags(&ec2, &instance)
+            .await
+            .get("team")
+            .map(String::as_str),
+        Some("security")
+    );
+    let enis: Vec<String> = ec2
+        .describe_network_interfaces()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .values(&instance)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .network_interfaces()
+        .iter()
+        .filter_map(|n| n.network_interface_id().map(str::to_owned))
+        .collect();
+    assert!(!enis.is_empty());
+    for (eni, groups) in read::groups_of_enis(&ec2, &enis).await {
+        assert_eq!(groups.len(), 1, "{eni}: {groups:?}");
+        let name = ec2
+            .describe_security_groups()
+            .group_ids(&groups[0])
+            .send()
+            .await
+            .unwrap()
+            .security_groups()[0]
+            .group_name()
+            .map(str::to_owned);
+        assert_eq!(
+            name.as_deref(),
+            Some(QUARANTINE_GROUP),
+            "{eni} is not isolated"
+        );
+    }
+    assert!(
+        !deployment
+            .ledger
+            .history(None, Some(&instance))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the response is in the eu-west-3 ledger"
+    );
+    assert_eq!(
+        world(&f).await,
+        home_before,
+        "the member's us-east-1 VPC changed"
+    );
+
+    // A finding of us-east-1, which this stack does not serve.
+    let id = api.invoke(home);
+    match answer(&api, &id).await {
+        Answer::Error(e) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("us-east-1"),
+                "the error names the region: {e:#}"
+            );
+        }
+        Answer::Response(r) => panic!("a finding of a region not served succeeded: {r:#}"),
+    }
+    assert_eq!(
+        world(&f).await,
+        home_before,
+        "the member's us-east-1 VPC changed"
+    );
+    assert_eq!(
+        read::instance_state(&f.ec2(), &f.instance_id)
+            .await
+            .as_deref(),
+        Some("running")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A finding of member account B naming an instance that does not exist in B (its
+/// id is an instance of member account A): the describe runs in B through B's role,
+/// finds nothing, and GuardDuty's copy agrees on the account and instance, so the
+/// answer is `instance-gone`, naming B; A's instance of that id is untouched, and so
+/// is everything of the administrator's. (The administrator's own account is not
+/// used for the instance: the other tests here compare it before and after.)
+#[tokio::test]
+async fn a_member_instance_that_is_not_there_is_gone_and_nothing_else_is_touched() {
+    let a = Fixture::create(&fresh_account(), FixtureOptions::default()).await;
+    let b = fresh_account();
+    assert_ne!(a.account, b);
+    let mut event = numbered(bitcoin_dns_event(&a), &b, 3);
+    event["detail"]["accountId"] = Value::from(b.as_str());
+    event["account"] = Value::from(b.as_str());
+    let deployment = Deployment::new(&a, "org-gone").await;
+    deployment.confirm(&event);
+    let a_before = world(&a).await;
+    let admin_before = admin_world(&a).await;
+    let sts = FaultProxy::start(&moto::endpoint(), Vec::new()).await;
+
+    let mut api = RuntimeApi::start().await.unwrap();
+    let _function = deployment.start(
+        &api,
+        &moto::endpoint(),
+        None,
+        "enforce",
+        &[("AWS_ENDPOINT_URL_STS", sts.endpoint.as_str())],
+    );
+    let id = api.invoke(event);
+    let report = report(&api, &id).await;
+    assert_eq!(report["status"], "instance-gone", "{report:#}");
+    assert_eq!(report["account"], b.as_str(), "{report:#}");
+    assert_eq!(sts.calls("AssumeRole"), 1, "B's role: {:?}", sts.actions());
+    assert_eq!(world(&a).await, a_before, "account A changed");
+    assert_eq!(
+        admin_world(&a).await,
+        admin_before,
+        "the administrator's changed"
+    );
+    assert_eq!(
+        read::instance_state(&a.ec2(), &a.instance_id)
+            .await
+            .as_deref(),
+        Some("running")
+    );
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use responder_aws::accounts::{parse_accounts, parse_regions};
 use responder_aws::ledger::Ledger;
 use responder_aws::render::report_text;
-use responder_aws::responder::{Answer, Responder};
+use responder_aws::responder::{Answer, AnswerError, Responder};
 use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
 use responder_aws::{AccountSettings, ClientPool, Clients, ExecOptions, Executor};
 use responder_core::plan::Settings;
@@ -60,11 +60,16 @@ pub struct Organization {
 }
 
 impl Organization {
-    /// The pool's settings when any flag asks for acting in the finding's account
-    /// and region; `Ok(None)` keeps the caller's own credentials for every finding.
-    fn settings(&self) -> Result<Option<AccountSettings>, String> {
-        if self.member_role.is_none() && self.allowed_accounts.is_none() && self.regions.is_none() {
-            return Ok(None);
+    /// Where `run` may act. Without any of `--member-role`, `--allowed-accounts` and
+    /// `--regions`, only in the caller's own account (GetCallerIdentity) and region:
+    /// a member account's finding is an error then, never an "instance gone" from a
+    /// describe in the wrong account.
+    fn settings(&self) -> Result<AccountSettings, String> {
+        if self.own_account_only() {
+            return Ok(AccountSettings {
+                allowed_accounts: Some(Default::default()),
+                ..AccountSettings::default()
+            });
         }
         let home_account = match self.home_account.as_deref() {
             None => None,
@@ -72,16 +77,26 @@ impl Organization {
                 .map_err(|e| format!("--home-account: {e}"))?
                 .and_then(|s| s.into_iter().next()),
         };
-        Ok(Some(AccountSettings {
+        Ok(AccountSettings {
             member_role: self.member_role.clone().filter(|r| !r.trim().is_empty()),
             home_account,
             allowed_accounts: parse_accounts(self.allowed_accounts.as_deref().unwrap_or(""))
                 .map_err(|e| format!("--allowed-accounts: {e}"))?,
             regions: parse_regions(self.regions.as_deref().unwrap_or(""))
                 .map_err(|e| format!("--regions: {e}"))?,
-        }))
+        })
+    }
+
+    /// No flag asks for acting outside the caller's own account and region.
+    fn own_account_only(&self) -> bool {
+        self.member_role.is_none() && self.allowed_accounts.is_none() && self.regions.is_none()
     }
 }
+
+/// What to add to an account error when `run` acts in the caller's account only.
+const OWN_ACCOUNT_HINT: &str = "without --member-role, --allowed-accounts or --regions, \
+run acts only in your own account and region: pass --member-role NAME (and --regions) \
+to act in the finding's";
 
 /// Exit 0 when every response succeeded (or needed nothing), 1 on invalid playbooks
 /// or any failed response, 2 on unreadable input.
@@ -115,7 +130,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             eprintln!("warning: --no-verify: findings are acted on without GuardDuty confirming them");
             None
         };
-        let pool = organization.map(|o| ClientPool::new(clients.clone(), &config, o));
+        let pool = ClientPool::new(clients.clone(), &config, organization);
         let mut executor = Executor::new(
             clients,
             ExecOptions {
@@ -129,9 +144,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
         let mut responder =
             Responder::new(engine, executor, verifier, args.max_destructive_per_hour)
                 .with_max_per_account(args.organization.max_destructive_per_hour_per_account);
-        if let Some(pool) = pool {
-            responder = responder.with_accounts(pool);
-        }
+        responder = responder.with_accounts(pool);
         let owner = format!("cli-{}-{}", std::process::id(), now_millis());
         let mut out: Vec<Value> = Vec::new();
         let mut code = 0;
@@ -167,10 +180,14 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                         continue;
                     }
                     Err(e) => {
-                        errln!("{source}: {e}");
-                        out.push(
-                            json!({"source": source, "finding_id": f.id, "error": e.to_string()}),
-                        );
+                        let mut message = e.to_string();
+                        if matches!(e, AnswerError::Account(_))
+                            && args.organization.own_account_only()
+                        {
+                            message = format!("{message} ({OWN_ACCOUNT_HINT})");
+                        }
+                        errln!("{source}: {message}");
+                        out.push(json!({"source": source, "finding_id": f.id, "error": message}));
                         code = code.max(1);
                         continue;
                     }

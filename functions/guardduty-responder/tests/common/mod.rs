@@ -50,8 +50,15 @@ impl Deployment {
     /// Creates the table `gdr-ledger-<name>` and starts the findings endpoint with the
     /// detector that `f`'s events name, owned by the default account.
     pub async fn new(f: &Fixture, name: &str) -> Deployment {
+        Deployment::new_in(f, name, "us-east-1").await
+    }
+
+    /// Like [`Deployment::new`] for a stack in `region`: its ledger table is created
+    /// in that region (start the function with `AWS_REGION` set to it).
+    pub async fn new_in(f: &Fixture, name: &str, region: &str) -> Deployment {
+        let config = responder_tests::organization::config_in_region(&f.config, region);
         let ledger = Ledger::new(
-            dynamodb::client(&f.config, DEFAULT_ACCOUNT),
+            dynamodb::client(&config, DEFAULT_ACCOUNT),
             format!("gdr-ledger-{name}"),
         );
         ledger
