@@ -432,7 +432,7 @@ const COVERED: &[&str] = &[
     "runtime-low-severity-ec2",
     "malware-ec2",
     "suspicious-file-ec2",
-    "attack-sequence-ec2-notify",
+    "attack-sequence-ec2",
 ];
 
 #[test]
@@ -599,7 +599,7 @@ async fn suspicious_file_ec2_does_what_it_plans() {
 async fn attack_sequence_ec2_notify_does_what_it_plans() {
     case(
         FixtureOptions::default(),
-        "attack-sequence-ec2-notify",
+        "attack-sequence-ec2",
         "attack-sequence-ec2.json",
         |_| {},
     )
