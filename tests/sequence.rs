@@ -156,7 +156,7 @@ async fn a_sequence_is_answered_per_instance_within_the_budget_and_once() {
         .send()
         .await
         .expect("TerminateInstances");
-    let mut ids = vec![f.instance_id.clone(), b.clone(), c.clone()];
+    let mut ids = [f.instance_id.clone(), b.clone(), c.clone()];
     ids.sort();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let event = sequence_event(&f, &refs);

@@ -165,12 +165,12 @@ impl SequenceView {
                 .and_then(|d| d.get(member))
                 .and_then(|m| m.get("ec2InstanceUids"));
             for (j, id) in array(uids).iter().enumerate() {
-                if let Some(id) = id.as_str() {
-                    if ids.push(id, || {
+                if let Some(id) = id.as_str()
+                    && ids.push(id, || {
                         format!("resources[{i}].data.{member}.ec2InstanceUids[{j}]")
-                    }) {
-                        members.push(id.to_owned());
-                    }
+                    })
+                {
+                    members.push(id.to_owned());
                 }
             }
             members.sort();
