@@ -30,6 +30,8 @@ mode: enforce
 match:
   finding_types: ["AttackSequence:EC2/CompromisedInstanceGroup"]
   resource_types: [AttackSequence]
+exclude:
+  - tags: ["guardduty-responder:exempt=true"]
 limits:
   max_instances: 5
 steps:
@@ -94,10 +96,34 @@ fn sequence_event(f: &Fixture, instances: &[&str]) -> Value {
     event
 }
 
-fn responder(f: &Fixture, gd: &FindingsEndpoint, ledger: Ledger, budget: u32) -> Responder {
+/// An SNS topic in the fixture's account, for `notify`.
+async fn topic(f: &Fixture) -> String {
+    f.clients()
+        .sns
+        .create_topic()
+        .name("guardduty-responder-sequence")
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn()
+        .expect("a topic ARN")
+        .to_owned()
+}
+
+fn responder(
+    f: &Fixture,
+    gd: &FindingsEndpoint,
+    ledger: Ledger,
+    budget: u32,
+    topic: &str,
+) -> Responder {
     let loaded = load_str(Path::new("sequence-test.yaml"), PLAYBOOK).expect("loads");
     let engine = Engine::from_playbooks(vec![loaded]).expect("valid");
-    let executor = Executor::new(f.clients(), ExecOptions::default()).with_ledger(ledger);
+    let options = ExecOptions {
+        dry_run: false,
+        topic_arn: Some(topic.to_owned()),
+    };
+    let executor = Executor::new(f.clients(), options).with_ledger(ledger);
     let verifier = responder_aws::Verifier::new(
         gd.client(&f.config, &f.account),
         DetectorSource::Fixed(DETECTOR.to_owned()),
@@ -165,7 +191,8 @@ async fn a_sequence_is_answered_per_instance_within_the_budget_and_once() {
     gd.put_event_finding(DETECTOR, &event);
     let fd = finding(&event);
 
-    let r = responder(&f, &gd, ledger, 1);
+    let topic = topic(&f).await;
+    let r = responder(&f, &gd, ledger, 1, &topic);
     let report = answer(&r, &fd, "delivery-1").await;
     let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
 
@@ -229,13 +256,14 @@ async fn a_sequence_is_answered_per_instance_within_the_budget_and_once() {
     // notify ran once, for the sequence, not per instance.
     assert_eq!(report.steps.len(), 1, "{pretty}");
     assert_eq!(report.steps[0].action, "notify");
+    assert_eq!(report.steps[0].outcome.kind(), "done", "{pretty}");
     for s in &report.sections {
         assert!(s.steps.iter().all(|s| s.action != "notify"), "{pretty}");
     }
 
     // Delivered again (another container): nothing is done a second time.
     let ledger = Ledger::new(dynamodb::client(&f.config, &f.account), LEDGER_TABLE);
-    let again = answer(&responder(&f, &gd, ledger, 1), &fd, "delivery-2").await;
+    let again = answer(&responder(&f, &gd, ledger, 1, &topic), &fd, "delivery-2").await;
     let pretty = serde_json::to_string_pretty(&again).unwrap_or_default();
     assert_eq!(again.sections.len(), 3, "{pretty}");
     for s in &again.sections {
@@ -251,6 +279,9 @@ async fn a_sequence_is_answered_per_instance_within_the_budget_and_once() {
             );
         }
     }
+    // The sequence's notify was claimed once in the ledger (keyed under no
+    // instance): the redelivery does not publish again.
+    assert_eq!(again.steps[0].outcome.kind(), "already-done", "{pretty}");
     let stops_again: Vec<&str> = [&f.instance_id, &b]
         .iter()
         .map(|i| outcome(&again, i, "stop"))
@@ -265,4 +296,66 @@ async fn a_sequence_is_answered_per_instance_within_the_budget_and_once() {
         };
         assert_eq!(*second, expected, "{pretty}");
     }
+}
+
+#[tokio::test]
+async fn a_member_exempt_by_its_live_tags_is_not_acted_on_and_the_others_are() {
+    let f = Fixture::new(FixtureOptions::default()).await;
+    let ledger = f.ledger().await;
+    let exempt = launch(&f).await;
+    // Tagged after detection: the event and GuardDuty's copy know nothing of it.
+    f.ec2()
+        .create_tags()
+        .resources(&exempt)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("guardduty-responder:exempt")
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateTags");
+    let mut ids = [f.instance_id.clone(), exempt.clone()];
+    ids.sort();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let event = sequence_event(&f, &refs);
+    let gd = FindingsEndpoint::start();
+    gd.add_detector(&f.account, DETECTOR);
+    gd.put_event_finding(DETECTOR, &event);
+    let fd = finding(&event);
+    let topic = topic(&f).await;
+    let report = answer(&responder(&f, &gd, ledger, 10, &topic), &fd, "d-1").await;
+    let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
+    assert!(!report.is_failure(), "{pretty}");
+    let section = report
+        .sections
+        .iter()
+        .find(|s| s.instance_id == exempt)
+        .expect("a section for the exempt member");
+    assert_eq!(section.status, Status::NoAction, "{pretty}");
+    assert!(section.steps.is_empty(), "{pretty}");
+    assert!(
+        section
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("live tags"),
+        "{pretty}"
+    );
+    assert_eq!(state(&f, &exempt).await, "running");
+    for eni in describe_enis(&f.ec2(), &exempt).await {
+        assert!(
+            eni.groups
+                .iter()
+                .all(|(_, n)| n != "guardduty-responder-quarantine"),
+            "{pretty}"
+        );
+    }
+    assert_eq!(
+        outcome(&report, &f.instance_id, "isolate"),
+        "done",
+        "{pretty}"
+    );
+    assert_eq!(outcome(&report, &f.instance_id, "stop"), "done", "{pretty}");
 }

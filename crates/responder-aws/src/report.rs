@@ -183,6 +183,19 @@ impl SectionReport {
 }
 
 impl Report {
+    /// Every step of the response with the instance of its section: the steps run
+    /// once (`None`), then each attack-sequence section's, in order.
+    pub fn all_steps(&self) -> impl Iterator<Item = (Option<&str>, &StepReport)> {
+        self.steps
+            .iter()
+            .map(|s| (None, s))
+            .chain(self.sections.iter().flat_map(|sec| {
+                sec.steps
+                    .iter()
+                    .map(|s| (Some(sec.instance_id.as_str()), s))
+            }))
+    }
+
     /// True when the response failed and the event must not be considered handled.
     pub fn is_failure(&self) -> bool {
         self.status == Status::Failed
