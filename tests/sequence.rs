@@ -13,9 +13,10 @@ use responder_aws::responder::{Answer, Responder};
 use responder_aws::{DetectorSource, ExecOptions, Executor, Report, RetryPolicy, Status};
 use responder_core::Engine;
 use responder_core::playbook::load_str;
+use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::finding::{event_about, finding};
 use responder_tests::fixture::{LEDGER_TABLE, describe_enis};
-use responder_tests::{FindingsEndpoint, Fixture, FixtureOptions, dynamodb};
+use responder_tests::{FindingsEndpoint, Fixture, FixtureOptions, account, dynamodb, moto};
 use serde_json::{Value, json};
 
 const DETECTOR: &str = "12abc34d567e8fa901bc2d34e56789f0";
@@ -117,13 +118,25 @@ fn responder(
     budget: u32,
     topic: &str,
 ) -> Responder {
-    let loaded = load_str(Path::new("sequence-test.yaml"), PLAYBOOK).expect("loads");
-    let engine = Engine::from_playbooks(vec![loaded]).expect("valid");
     let options = ExecOptions {
         dry_run: false,
         topic_arn: Some(topic.to_owned()),
     };
-    let executor = Executor::new(f.clients(), options).with_ledger(ledger);
+    responder_over(f.clients(), f, gd, ledger, budget, options)
+}
+
+/// [`responder`] over these clients (a fault proxy's).
+fn responder_over(
+    clients: responder_aws::Clients,
+    f: &Fixture,
+    gd: &FindingsEndpoint,
+    ledger: Ledger,
+    budget: u32,
+    options: ExecOptions,
+) -> Responder {
+    let loaded = load_str(Path::new("sequence-test.yaml"), PLAYBOOK).expect("loads");
+    let engine = Engine::from_playbooks(vec![loaded]).expect("valid");
+    let executor = Executor::new(clients, options).with_ledger(ledger);
     let verifier = responder_aws::Verifier::new(
         gd.client(&f.config, &f.account),
         DetectorSource::Fixed(DETECTOR.to_owned()),
@@ -358,4 +371,69 @@ async fn a_member_exempt_by_its_live_tags_is_not_acted_on_and_the_others_are() {
         "{pretty}"
     );
     assert_eq!(outcome(&report, &f.instance_id, "stop"), "done", "{pretty}");
+}
+
+#[tokio::test]
+async fn a_failing_member_fails_the_response_without_stopping_the_others() {
+    let f = Fixture::new(FixtureOptions::default()).await;
+    let ledger = f.ledger().await;
+    let b = launch(&f).await;
+    let c = launch(&f).await;
+    f.ec2()
+        .terminate_instances()
+        .instance_ids(&c)
+        .send()
+        .await
+        .expect("TerminateInstances");
+    let mut ids = [f.instance_id.clone(), b.clone(), c.clone()];
+    ids.sort();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let event = sequence_event(&f, &refs);
+    let gd = FindingsEndpoint::start();
+    gd.add_detector(&f.account, DETECTOR);
+    gd.put_event_finding(DETECTOR, &event);
+    let fd = finding(&event);
+    let topic = topic(&f).await;
+    // Every StopInstances is refused: each live member's stop fails.
+    let proxy = FaultProxy::start(
+        &moto::endpoint(),
+        vec![Fault::ec2("StopInstances", "UnauthorizedOperation")],
+    )
+    .await;
+    let config = account::sdk_config(&proxy.endpoint).await;
+    let options = ExecOptions {
+        dry_run: false,
+        topic_arn: Some(topic),
+    };
+    let r = responder_over(
+        account::clients(&config, &f.account),
+        &f,
+        &gd,
+        ledger,
+        10,
+        options,
+    );
+    let report = answer(&r, &fd, "d-1").await;
+    let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
+    assert!(report.is_failure(), "{pretty}");
+    assert_eq!(report.sections.len(), 3, "{pretty}");
+    for live in [&f.instance_id, &b] {
+        let section = report
+            .sections
+            .iter()
+            .find(|s| &s.instance_id == live)
+            .expect("section");
+        assert_eq!(section.status, Status::Failed, "{pretty}");
+        assert_eq!(outcome(&report, live, "isolate"), "done", "{pretty}");
+        assert_eq!(outcome(&report, live, "stop"), "failed", "{pretty}");
+        assert_eq!(state(&f, live).await, "running");
+    }
+    let gone = report
+        .sections
+        .iter()
+        .find(|s| s.instance_id == c)
+        .expect("c");
+    assert_eq!(gone.status, Status::InstanceGone, "{pretty}");
+    // The step run once still ran.
+    assert_eq!(report.steps[0].outcome.kind(), "done", "{pretty}");
 }
