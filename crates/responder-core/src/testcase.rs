@@ -9,6 +9,10 @@
 //!       playbook: crypto-mining-ec2        # null: no playbook may match
 //!       steps: [isolate, snapshot, relaunch, terminate]
 //! ```
+//!
+//! For an attack sequence, `steps` are the steps run once for the sequence, and
+//! `instances` (the answered instances, in order) and `instance_steps` (every
+//! section's steps) check the fan-out.
 
 use std::path::{Path, PathBuf};
 
