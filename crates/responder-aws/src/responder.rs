@@ -33,6 +33,7 @@ use responder_core::{Engine, Finding};
 use crate::accounts::{AccountError, ClientPool};
 
 use futures::StreamExt;
+use futures::channel::oneshot;
 use responder_core::sequence::member_finding;
 
 use crate::context::PARALLEL;
@@ -284,7 +285,8 @@ impl Responder {
     /// An attack sequence, planned from GuardDuty's copy: each instance section is
     /// answered as its own response (at most [`PARALLEL`] at once, each isolating
     /// first): its live describe, its live tags matched again (an exempt member is
-    /// not acted on), its own place in the blast-radius budget and its own ledger
+    /// not acted on), its own place in the blast-radius budget (taken in instance id
+    /// order beside the isolations; a gone instance takes none) and its own ledger
     /// claims, keyed by the instance. One instance failing or gone does not stop the
     /// others. Then the steps that act on no instance run once, with the sections
     /// and the shared cause to publish. The report has one section per instance; it
@@ -310,7 +312,31 @@ impl Responder {
             return executor.respond(finding, plan).await;
         };
         let playbook = plan.playbook.as_deref();
-        let member = |instance_id: String| async move {
+        // The budget is taken in instance id order, one member after the other, while
+        // the members run (isolation does not wait for it): the first members in the
+        // plan's order get the places, whichever is isolated first. Each member asks
+        // with its finding and plan (or drops its ask: no place needed) and awaits
+        // its decision before its first irreversible step.
+        let n = sequence.sections.len();
+        let (asks, ask_rx): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| oneshot::channel::<(Finding, Plan)>())
+            .unzip();
+        let (decide, decisions): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| oneshot::channel::<Result<Option<Withhold>, String>>())
+            .unzip();
+        let budgets = async move {
+            for (ask, answer) in ask_rx.into_iter().zip(decide) {
+                let Ok((member, member_plan)) = ask.await else {
+                    continue;
+                };
+                let decided = self
+                    .budget(&member, &member_plan)
+                    .await
+                    .map_err(|e| format!("the blast-radius budget could not be read: {e}"));
+                let _ = answer.send(decided);
+            }
+        };
+        let member = |((instance_id, ask), decision): ((String, BudgetAsk), BudgetDecision)| async move {
             let t = Instant::now();
             let mut member = member_finding(finding, &instance_id);
             let first = match self.engine.plan_member(&member) {
@@ -355,11 +381,11 @@ impl Responder {
                 // A gone instance takes no place in the budget: nothing will run.
                 None if gone => (None, None),
                 None => {
-                    let budget = self.budget(&member, &member_plan);
+                    let _ = ask.send((member.clone(), member_plan.clone()));
                     let pending: PendingWithhold<'_> = Box::pin(async move {
-                        budget
-                            .await
-                            .map_err(|e| format!("the blast-radius budget could not be read: {e}"))
+                        decision.await.unwrap_or_else(|_| {
+                            Err("the blast-radius budget decision was not made".to_owned())
+                        })
                     });
                     (None, Some(pending))
                 }
@@ -385,11 +411,11 @@ impl Responder {
             .iter()
             .map(|s| s.instance_id.clone())
             .collect();
-        let sections: Vec<SectionReport> = futures::stream::iter(ids)
+        let run = futures::stream::iter(ids.into_iter().zip(asks).zip(decisions))
             .map(member)
             .buffered(PARALLEL)
-            .collect()
-            .await;
+            .collect::<Vec<SectionReport>>();
+        let ((), sections) = futures::join!(budgets, run);
         let shared_plan = Plan {
             sequence: None,
             ..plan.clone()
@@ -536,6 +562,13 @@ fn unverified(event: &Finding, plan: &Plan, reason: String) -> Report {
         shared: Vec::new(),
     }
 }
+
+/// How a sequence member asks for its place in the blast-radius budget: its finding
+/// and plan (dropped unsent: it needs none).
+type BudgetAsk = oneshot::Sender<(Finding, Plan)>;
+
+/// The budget decision a sequence member awaits before its first irreversible step.
+type BudgetDecision = oneshot::Receiver<Result<Option<Withhold>, String>>;
 
 /// A section that ran no step: failed with `reason` (the caller may change both).
 fn failed_section(finding: &Finding, plan: &Plan, reason: String, started: Instant) -> Report {
