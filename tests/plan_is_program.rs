@@ -432,7 +432,7 @@ const COVERED: &[&str] = &[
     "runtime-low-severity-ec2",
     "malware-ec2",
     "suspicious-file-ec2",
-    "attack-sequence-ec2-notify",
+    "attack-sequence-ec2",
 ];
 
 #[test]
@@ -595,15 +595,39 @@ async fn suspicious_file_ec2_does_what_it_plans() {
     .await;
 }
 
+/// The sequence is about the fixture's instance: its one section is run and checked
+/// as the plan of that member, then the steps run once for the sequence.
 #[tokio::test]
-async fn attack_sequence_ec2_notify_does_what_it_plans() {
-    case(
-        FixtureOptions::default(),
-        "attack-sequence-ec2-notify",
-        "attack-sequence-ec2.json",
-        |_| {},
-    )
-    .await;
+async fn attack_sequence_ec2_does_what_it_plans() {
+    let f = Fixture::new(FixtureOptions::default()).await;
+    let id = f.instance_id.clone();
+    let fd = finding(&event("attack-sequence-ec2.json", &f, |d| {
+        set(
+            d,
+            "/service/detection/sequence/resources",
+            json!([{"uid": id, "resourceType": "EC2_INSTANCE"}]),
+        );
+        set(d, "/service/detection/sequence/signals", json!([]));
+    }));
+    let plan = plan(&fd, Settings::default(), "attack-sequence-ec2");
+    let sequence = plan.sequence.clone().expect("a sequence plan");
+    assert_eq!(sequence.sections.len(), 1);
+    for section in &sequence.sections {
+        assert_eq!(section.instance_id, f.instance_id);
+        let member = responder_core::sequence::member_finding(&fd, &section.instance_id);
+        let member_plan = Plan {
+            instance_id: Some(section.instance_id.clone()),
+            steps: section.steps.clone(),
+            sequence: None,
+            ..plan.clone()
+        };
+        run_and_check(&f, &member, &member_plan).await;
+    }
+    let once = Plan {
+        sequence: None,
+        ..plan
+    };
+    run_and_check(&f, &fd, &once).await;
 }
 
 // ---------------------------------------------------------------------------------

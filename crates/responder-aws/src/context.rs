@@ -29,6 +29,10 @@ pub(crate) struct PrefetchedGroups {
     pub found: GroupLookups,
 }
 
+/// The instance part of the ledger key of a step that acts on no instance: not an
+/// instance id's shape, so it never collides with one.
+pub(crate) const NO_INSTANCE: &str = "none";
+
 /// Why a step whose API has no DryRun was not called in a dry run.
 const NO_DRY_RUN: &str = "not called: this API has no DryRun";
 
@@ -83,6 +87,9 @@ pub(crate) struct Ctx<'a> {
     pub terminated: bool,
     /// The steps so far (`notify` publishes them).
     pub reports: Vec<StepReport>,
+    /// An attack sequence's instance sections and shared cause, for the steps run
+    /// once after them (`notify` publishes it).
+    pub sequence: Option<Value>,
 }
 
 impl<'a> Ctx<'a> {
@@ -118,6 +125,7 @@ impl<'a> Ctx<'a> {
             evidence_failed: None,
             terminated: false,
             reports: Vec::new(),
+            sequence: None,
         }
     }
 
@@ -164,11 +172,17 @@ impl<'a> Ctx<'a> {
         self.prefetched_groups.take().map(|p| p.found)
     }
 
-    /// The ledger key of the running step.
+    /// The ledger key of the running step. A step of a finding about no instance
+    /// (an attack sequence's `notify`, run once) is keyed under [`NO_INSTANCE`]: the
+    /// ledger refuses an empty id.
     pub fn step_key(&self) -> StepKey {
         StepKey {
             finding_id: self.finding.id.clone(),
-            instance_id: self.instance_id.clone(),
+            instance_id: if self.instance_id.is_empty() {
+                NO_INSTANCE.to_owned()
+            } else {
+                self.instance_id.clone()
+            },
             index: self.step.0,
             step: self.step.1.to_owned(),
         }

@@ -47,6 +47,16 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
+    /// True when the describe found the instance gone or terminated: no step of a
+    /// response would act on it (it takes no place in the blast-radius budget).
+    pub fn is_gone(&self) -> bool {
+        match &self.view {
+            Ok(None) => true,
+            Ok(Some(v)) => v.is_terminated(),
+            Err(_) => false,
+        }
+    }
+
     /// The live instance's tags, when the describe found it.
     pub fn live_tags(&self) -> Option<Vec<responder_core::finding::Tag>> {
         let view = self.view.as_ref().ok()?.as_ref()?;
@@ -112,6 +122,9 @@ pub struct Response<'a> {
     /// When the answer to the finding began (before verification and round 1), so
     /// that the time to isolation counts them; default: when the plan starts.
     pub started: Option<Instant>,
+    /// The instance sections and shared cause of an attack sequence, for the steps
+    /// run once after them (`notify` publishes it).
+    pub sequence: Option<serde_json::Value>,
 }
 
 impl Executor {
@@ -210,6 +223,7 @@ impl Executor {
             started,
         );
         ctx.meta.playbook = plan.playbook.clone().unwrap_or_default();
+        ctx.sequence = response.sequence;
         if let Some(owner) = response.owner {
             ctx.owner = owner;
             ctx.ledger = self.ledger.as_ref();
@@ -322,6 +336,9 @@ impl Executor {
             round_trips_to_isolation: ctx.round_trips_to_isolation,
             ms_to_isolation: ctx.ms_to_isolation,
             duration_ms: started.elapsed().as_millis() as u64,
+            sections: Vec::new(),
+            not_answered: Vec::new(),
+            shared: Vec::new(),
         }
     }
 }

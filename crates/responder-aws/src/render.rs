@@ -40,7 +40,39 @@ pub fn report_text(source: &str, report: &Value) -> String {
             ""
         }
     );
-    let steps = r.get("steps").and_then(Value::as_array).map(Vec::as_slice);
+    if let Some(sections) = r.get("sections").and_then(Value::as_array) {
+        sequence_text(r, sections, &mut s);
+        if r.get("steps")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            s.push_str("  once for the sequence:\n");
+        }
+    }
+    steps_text(r.get("steps"), "  ", &mut s);
+    if let (Some(trips), Some(ms)) = (
+        number(r, "round_trips_to_isolation"),
+        number(r, "ms_to_isolation"),
+    ) {
+        s.push_str(&format!(
+            "  isolated after {trips} sequential API round trip(s), {ms} ms\n"
+        ));
+    }
+    s.push_str(&format!(
+        "  total {} ms\n",
+        number(r, "duration_ms").unwrap_or(0)
+    ));
+    s
+}
+
+/// One line per step (action, outcome, duration, detail, resources), its notes
+/// below it; every line starts with `indent`.
+fn steps_text(steps: Option<&Value>, indent: &str, s: &mut String) {
+    let text = |v: &Value, k: &str| {
+        escape(v.get(k).and_then(Value::as_str).unwrap_or_default()).into_owned()
+    };
+    let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
+    let steps = steps.and_then(Value::as_array).map(Vec::as_slice);
     for (i, step) in steps.unwrap_or_default().iter().enumerate() {
         let detail = ["detail", "reason", "code"]
             .iter()
@@ -50,7 +82,7 @@ pub fn report_text(source: &str, report: &Value) -> String {
             .join(": ");
         let message = text(step, "message");
         s.push_str(&format!(
-            "  {}. {:<30} {:<14} {:>6} ms",
+            "{indent}{}. {:<30} {:<14} {:>6} ms",
             i + 1,
             text(step, "action"),
             escape(step.get("outcome").and_then(Value::as_str).unwrap_or("?")),
@@ -79,22 +111,55 @@ pub fn report_text(source: &str, report: &Value) -> String {
         }
         s.push('\n');
         for n in list("notes") {
-            s.push_str(&format!("       - {n}\n"));
+            s.push_str(&format!("{indent}     - {n}\n"));
         }
     }
-    if let (Some(trips), Some(ms)) = (
-        number(r, "round_trips_to_isolation"),
-        number(r, "ms_to_isolation"),
-    ) {
+}
+
+/// An attack sequence's sections (one per instance: its status, why, its steps),
+/// the instances not answered and the shared cause.
+fn sequence_text(r: &Value, sections: &[Value], s: &mut String) {
+    let text = |v: &Value, k: &str| {
+        escape(v.get(k).and_then(Value::as_str).unwrap_or_default()).into_owned()
+    };
+    for section in sections {
+        let reason = text(section, "reason");
         s.push_str(&format!(
-            "  isolated after {trips} sequential API round trip(s), {ms} ms\n"
+            "  instance {}: {}{}\n",
+            text(section, "instance_id"),
+            text(section, "status"),
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            }
+        ));
+        steps_text(section.get("steps"), "    ", s);
+    }
+    for n in r
+        .get("not_answered")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        s.push_str(&format!(
+            "  instance {}: not answered ({})\n",
+            text(n, "instance_id"),
+            text(n, "reason")
         ));
     }
-    s.push_str(&format!(
-        "  total {} ms\n",
-        number(r, "duration_ms").unwrap_or(0)
-    ));
-    s
+    for shared in r
+        .get("shared")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        s.push_str(&format!(
+            "  shared cause: {} {}\n",
+            text(shared, "kind"),
+            text(shared, "uid")
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +207,34 @@ mod tests {
         );
         // Finding line, one step line, one note, total: no forged line.
         assert_eq!(text.lines().count(), 4, "{text}");
+    }
+
+    #[test]
+    fn a_sequence_shows_every_instance_and_the_shared_cause() {
+        let report = json!({
+            "finding_id": "f3", "finding_type": "AttackSequence:EC2/CompromisedInstanceGroup",
+            "playbook": "attack-sequence-ec2", "status": "failed",
+            "steps": [{"action": "notify", "outcome": "done", "duration_ms": 3}],
+            "sections": [
+                {"instance_id": "i-0000000000000000a", "status": "succeeded",
+                 "steps": [{"action": "isolate", "outcome": "done", "duration_ms": 5}]},
+                {"instance_id": "i-0000000000000000b", "status": "instance-gone", "reason": "gone\nforged",
+                 "steps": [{"action": "isolate", "outcome": "skipped", "duration_ms": 0, "reason": "not found"}]}
+            ],
+            "not_answered": [{"instance_id": "i-0000000000000000c", "reason": "past max_instances (2)"}],
+            "shared": [{"kind": "instance-profile", "uid": "arn:aws:iam::1:instance-profile/web"}],
+            "duration_ms": 9
+        });
+        let text = report_text("seq", &report);
+        for want in [
+            "  instance i-0000000000000000a: succeeded\n    1. isolate",
+            "  instance i-0000000000000000b: instance-gone (gone\\nforged)\n    1. isolate",
+            "  instance i-0000000000000000c: not answered (past max_instances (2))\n",
+            "  shared cause: instance-profile arn:aws:iam::1:instance-profile/web\n",
+            "  once for the sequence:\n  1. notify",
+        ] {
+            assert!(text.contains(want), "{want:?} in\n{text}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! What a response did: every step with its outcome, duration and resources.
 
+use responder_core::plan::NotAnswered;
+use responder_core::sequence::SharedResource;
 use serde::Serialize;
 
 /// The result of one step.
@@ -130,9 +132,70 @@ pub struct Report {
     pub ms_to_isolation: Option<u64>,
     /// Wall time of the whole response in milliseconds.
     pub duration_ms: u64,
+    /// An attack sequence: one section per instance answered, in the plan's order
+    /// (`steps` are then the steps run once for the sequence). Absent for every
+    /// other finding, whose report is unchanged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<SectionReport>,
+    /// An attack sequence: the instances the plan did not answer, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_answered: Vec<NotAnswered>,
+    /// An attack sequence: the resources its members share (the likely common cause).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<SharedResource>,
+}
+
+/// What the response did on one instance of an attack sequence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SectionReport {
+    /// The instance.
+    pub instance_id: String,
+    /// Its result: `instance-gone` when it no longer exists, `no-action` when its
+    /// live tags exempt it, `failed` when a step failed (the whole response then
+    /// fails and is retried; the other instances' steps still ran).
+    pub status: Status,
+    /// Why the section did less than the playbook says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its steps, in the order they ran.
+    pub steps: Vec<StepReport>,
+    /// Sequential API round trips before its ENIs were isolated.
+    pub round_trips_to_isolation: Option<u32>,
+    /// Milliseconds from the start of the answer until its ENIs were isolated.
+    pub ms_to_isolation: Option<u64>,
+    /// Wall time of the section in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl SectionReport {
+    /// The section of `instance_id` from the report of its response.
+    pub fn of(instance_id: String, report: Report) -> SectionReport {
+        SectionReport {
+            instance_id,
+            status: report.status,
+            reason: report.reason,
+            steps: report.steps,
+            round_trips_to_isolation: report.round_trips_to_isolation,
+            ms_to_isolation: report.ms_to_isolation,
+            duration_ms: report.duration_ms,
+        }
+    }
 }
 
 impl Report {
+    /// Every step of the response with the instance of its section: the steps run
+    /// once (`None`), then each attack-sequence section's, in order.
+    pub fn all_steps(&self) -> impl Iterator<Item = (Option<&str>, &StepReport)> {
+        self.steps
+            .iter()
+            .map(|s| (None, s))
+            .chain(self.sections.iter().flat_map(|sec| {
+                sec.steps
+                    .iter()
+                    .map(|s| (Some(sec.instance_id.as_str()), s))
+            }))
+    }
+
     /// True when the response failed and the event must not be considered handled.
     pub fn is_failure(&self) -> bool {
         self.status == Status::Failed

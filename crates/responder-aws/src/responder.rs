@@ -32,9 +32,14 @@ use responder_core::{Engine, Finding};
 
 use crate::accounts::{AccountError, ClientPool};
 
-use crate::executor::{Executor, PendingWithhold, Response, Withhold, WithholdScope};
+use futures::StreamExt;
+use futures::channel::oneshot;
+use responder_core::sequence::member_finding;
+
+use crate::context::PARALLEL;
+use crate::executor::{Executor, PendingWithhold, Prefetch, Response, Withhold, WithholdScope};
 use crate::ledger::{Budget, LedgerError, ResponseKey, ResponseMeta};
-use crate::report::{Report, Status};
+use crate::report::{Report, SectionReport, Status};
 use crate::verify::{Verification, Verifier, VerifyError};
 
 /// The default of `MAX_DESTRUCTIVE_PER_HOUR`.
@@ -236,6 +241,12 @@ impl Responder {
                 plan: Box::new(plan),
             });
         }
+        if plan.sequence.is_some() {
+            let report = self
+                .answer_sequence(&executor, &finding, &plan, sample, owner, started)
+                .await;
+            return Ok(Answer::Responded(Box::new(report)));
+        }
         let (withhold, pending_withhold) = if sample {
             let w = Withhold {
                 scope: WithholdScope::Destructive,
@@ -264,10 +275,203 @@ impl Responder {
                     withhold,
                     pending_withhold,
                     started: Some(started),
+                    sequence: None,
                 },
             )
             .await;
         Ok(Answer::Responded(Box::new(report)))
+    }
+
+    /// An attack sequence, planned from GuardDuty's copy: each instance section is
+    /// answered as its own response (at most [`PARALLEL`] at once, each isolating
+    /// first): its live describe, its live tags matched again (an exempt member is
+    /// not acted on), its own place in the blast-radius budget (taken in instance id
+    /// order beside the isolations; a gone instance takes none) and its own ledger
+    /// claims, keyed by the instance. One instance failing or gone does not stop the
+    /// others. Then the steps that act on no instance run once, with the sections
+    /// and the shared cause to publish. The report has one section per instance; it
+    /// fails (and the event is retried) when any section or shared step failed.
+    async fn answer_sequence(
+        &self,
+        executor: &Executor,
+        finding: &Finding,
+        plan: &Plan,
+        sample: bool,
+        owner: &str,
+        started: Instant,
+    ) -> Report {
+        let sample_withhold = || {
+            sample.then(|| Withhold {
+                scope: WithholdScope::Destructive,
+                reason:
+                    "a sample finding (GuardDuty CreateSampleFindings): no destructive step runs"
+                        .to_owned(),
+            })
+        };
+        let Some(sequence) = &plan.sequence else {
+            return executor.respond(finding, plan).await;
+        };
+        let playbook = plan.playbook.as_deref();
+        // The budget is taken in instance id order, one member after the other, while
+        // the members run (isolation does not wait for it): the first members in the
+        // plan's order get the places, whichever is isolated first. Each member asks
+        // with its finding and plan (or drops its ask: no place needed) and awaits
+        // its decision before its first irreversible step.
+        let n = sequence.sections.len();
+        let (asks, ask_rx): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| oneshot::channel::<(Finding, Plan)>())
+            .unzip();
+        let (decide, decisions): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| oneshot::channel::<Result<Option<Withhold>, String>>())
+            .unzip();
+        let budgets = async move {
+            for (ask, answer) in ask_rx.into_iter().zip(decide) {
+                let Ok((member, member_plan)) = ask.await else {
+                    continue;
+                };
+                let decided = self
+                    .budget(&member, &member_plan)
+                    .await
+                    .map_err(|e| format!("the blast-radius budget could not be read: {e}"));
+                let _ = answer.send(decided);
+            }
+        };
+        let member = |((instance_id, ask), decision): ((String, BudgetAsk), BudgetDecision)| async move {
+            let t = Instant::now();
+            let mut member = member_finding(finding, &instance_id);
+            let first = match self.engine.plan_member(&member) {
+                Ok(p) => p,
+                Err(e) => {
+                    return SectionReport::of(
+                        instance_id,
+                        failed_section(finding, plan, e.to_string(), t),
+                    );
+                }
+            };
+            let prefetch = executor.prefetch(&first).await;
+            if let (Some(live), Some(instance)) = (
+                prefetch.as_ref().and_then(|p| p.live_tags()),
+                member.instance.as_mut(),
+            ) {
+                instance.tags = live;
+            }
+            let mut member_plan = match self.engine.plan_member(&member) {
+                Ok(p) => p,
+                Err(e) => {
+                    return SectionReport::of(
+                        instance_id,
+                        failed_section(finding, plan, e.to_string(), t),
+                    );
+                }
+            };
+            if member_plan.playbook.as_deref() != playbook {
+                let mut section = failed_section(finding, plan, String::new(), t);
+                section.status = Status::NoAction;
+                section.reason = Some(format!(
+                    "not acted on: with its live tags, {}",
+                    member_plan.decision
+                ));
+                return SectionReport::of(instance_id, section);
+            }
+            // The steps run once for the sequence are not the member's.
+            member_plan.steps.retain(|s| s.action.spec().needs_instance);
+            let gone = prefetch.as_ref().is_some_and(Prefetch::is_gone);
+            let (withhold, pending_withhold) = match sample_withhold() {
+                Some(w) => (Some(w), None),
+                // A gone instance takes no place in the budget: nothing will run.
+                None if gone => (None, None),
+                None => {
+                    let _ = ask.send((member.clone(), member_plan.clone()));
+                    let pending: PendingWithhold<'_> = Box::pin(async move {
+                        decision.await.unwrap_or_else(|_| {
+                            Err("the blast-radius budget decision was not made".to_owned())
+                        })
+                    });
+                    (None, Some(pending))
+                }
+            };
+            let report = executor
+                .respond_with(
+                    &member,
+                    &member_plan,
+                    Response {
+                        prefetch,
+                        owner: Some(owner),
+                        withhold,
+                        pending_withhold,
+                        started: Some(started),
+                        sequence: None,
+                    },
+                )
+                .await;
+            SectionReport::of(instance_id, report)
+        };
+        let ids: Vec<String> = sequence
+            .sections
+            .iter()
+            .map(|s| s.instance_id.clone())
+            .collect();
+        let run = futures::stream::iter(ids.into_iter().zip(asks).zip(decisions))
+            .map(member)
+            .buffered(PARALLEL)
+            .collect::<Vec<SectionReport>>();
+        let ((), sections) = futures::join!(budgets, run);
+        let shared_plan = Plan {
+            sequence: None,
+            ..plan.clone()
+        };
+        let summary = serde_json::json!({
+            "uid": sequence.uid,
+            "sections": sections.iter().map(|s| serde_json::json!({
+                "instance_id": s.instance_id,
+                "status": s.status,
+                "reason": s.reason,
+                "steps": s.steps.iter().map(|r| serde_json::json!({"action": r.action, "outcome": r.outcome.kind()})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "not_answered": sequence.not_answered,
+            "shared": sequence.shared,
+        });
+        let mut report = executor
+            .respond_with(
+                finding,
+                &shared_plan,
+                Response {
+                    owner: Some(owner),
+                    withhold: sample_withhold(),
+                    started: Some(started),
+                    sequence: Some(summary),
+                    ..Response::default()
+                },
+            )
+            .await;
+        let failed =
+            report.status == Status::Failed || sections.iter().any(|s| s.status == Status::Failed);
+        let withheld = sections
+            .iter()
+            .find(|s| s.status == Status::Withheld)
+            .and_then(|s| s.reason.clone());
+        report.status = if failed {
+            Status::Failed
+        } else if report.dry_run {
+            Status::DryRunPassed
+        } else if report.status == Status::Withheld || withheld.is_some() {
+            Status::Withheld
+        } else {
+            Status::Succeeded
+        };
+        if report.reason.is_none() {
+            report.reason = withheld;
+        }
+        report.round_trips_to_isolation = sections
+            .iter()
+            .filter_map(|s| s.round_trips_to_isolation)
+            .max();
+        report.ms_to_isolation = sections.iter().filter_map(|s| s.ms_to_isolation).max();
+        report.not_answered = sequence.not_answered.clone();
+        report.shared = sequence.shared.clone();
+        report.sections = sections;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report
     }
 
     /// The verifier of `region`: the configured one in the home region (or without
@@ -353,6 +557,37 @@ fn unverified(event: &Finding, plan: &Plan, reason: String) -> Report {
         round_trips_to_isolation: None,
         ms_to_isolation: None,
         duration_ms: 0,
+        sections: Vec::new(),
+        not_answered: Vec::new(),
+        shared: Vec::new(),
+    }
+}
+
+/// How a sequence member asks for its place in the blast-radius budget: its finding
+/// and plan (dropped unsent: it needs none).
+type BudgetAsk = oneshot::Sender<(Finding, Plan)>;
+
+/// The budget decision a sequence member awaits before its first irreversible step.
+type BudgetDecision = oneshot::Receiver<Result<Option<Withhold>, String>>;
+
+/// A section that ran no step: failed with `reason` (the caller may change both).
+fn failed_section(finding: &Finding, plan: &Plan, reason: String, started: Instant) -> Report {
+    Report {
+        finding_id: finding.id.clone(),
+        finding_type: finding.finding_type.name.clone(),
+        playbook: plan.playbook.clone(),
+        dry_run: false,
+        status: Status::Failed,
+        reason: Some(reason),
+        account: finding.account_id.clone(),
+        region: finding.region.clone(),
+        steps: Vec::new(),
+        round_trips_to_isolation: None,
+        ms_to_isolation: None,
+        duration_ms: started.elapsed().as_millis() as u64,
+        sections: Vec::new(),
+        not_answered: Vec::new(),
+        shared: Vec::new(),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::plan::{self, Observed, Plan, PlanError, Settings};
 use crate::playbook::validate::validate;
 use crate::playbook::{Diagnostic, Level, LoadedPlaybook, load_dir};
 use crate::select::{Selection, select};
+use crate::sequence::SequenceView;
 
 /// Validated playbooks, ready to plan findings. Cheap to share across threads.
 #[derive(Debug, Clone)]
@@ -141,12 +142,40 @@ impl Engine {
 
     /// The plan for one finding. With `explain_all`, the plan also says why every
     /// other playbook did not answer.
+    ///
+    /// An attack sequence (a finding about no instance whose
+    /// `service.detection.sequence` is present) fans out: one section per instance
+    /// ([`plan::fan_out`]).
     pub fn plan(&self, finding: &Finding, explain_all: bool) -> Result<Plan, PlanError> {
+        self.plan_as(finding, explain_all, true)
+    }
+
+    /// The plan for one member of an attack sequence
+    /// ([`crate::sequence::member_finding`]): the finding as if it were about that
+    /// instance alone, never fanned out again. The executor runs this per member,
+    /// after matching the member's live tags.
+    pub fn plan_member(&self, member: &Finding) -> Result<Plan, PlanError> {
+        self.plan_as(member, false, false)
+    }
+
+    fn plan_as(
+        &self,
+        finding: &Finding,
+        explain_all: bool,
+        fan_out: bool,
+    ) -> Result<Plan, PlanError> {
         let selection = self.select(finding, explain_all);
         let chosen = selection.winner.map(|i| &self.playbooks[i]);
-        let steps = match chosen {
-            Some(p) => plan::steps(finding, &p.playbook, &self.settings)?,
-            None => Vec::new(),
+        let view = chosen
+            .filter(|_| fan_out && finding.instance.is_none())
+            .and_then(|_| SequenceView::of(finding));
+        let (steps, sequence) = match (chosen, view) {
+            (Some(p), Some(view)) => {
+                let (steps, sequence) = plan::fan_out(finding, &p.playbook, &self.settings, view)?;
+                (steps, Some(sequence))
+            }
+            (Some(p), None) => (plan::steps(finding, &p.playbook, &self.settings)?, None),
+            (None, _) => (Vec::new(), None),
         };
         Ok(Plan {
             finding_id: finding.id.clone(),
@@ -165,6 +194,7 @@ impl Engine {
             observed: chosen.and(finding.instance.as_ref()).map(Observed::of),
             max_per_hour: chosen.and_then(|p| p.playbook.limits.max_per_hour),
             steps,
+            sequence,
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod playbook;
 pub mod schema;
 pub mod select;
+pub mod sequence;
 pub mod severity;
 pub mod steps;
 pub mod tags;

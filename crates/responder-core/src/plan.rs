@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::finding::{Finding, Instance};
 use crate::playbook::model::{Mode, Playbook};
+use crate::sequence::{Dropped, SequenceView, SharedResource, member_finding};
 use crate::steps::{OnFailure, PlanInput, PlannedStep, Step};
 use crate::tags;
 use crate::template::TemplateError;
@@ -51,6 +52,55 @@ pub struct Plan {
     /// (see each field), because the instance may have changed since.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed: Option<Observed>,
+    /// An attack sequence answered per instance: `steps` are then the steps run once
+    /// for the whole sequence (those that act on no instance, such as `notify`), and
+    /// each section holds the instance steps resolved for one member. Absent for
+    /// every other finding, whose JSON is unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequencePlan>,
+}
+
+/// The fan-out of an attack sequence over its instances.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequencePlan {
+    /// The sequence's uid, escaped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The playbook's `limits.max_instances` (or its default).
+    pub max_instances: u32,
+    /// One section per answered instance, in instance id order.
+    pub sections: Vec<InstanceSection>,
+    /// Instances of the sequence that are not answered, and why (past
+    /// `max_instances`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_answered: Vec<NotAnswered>,
+    /// The resources the members share, the likely common cause: named once for the
+    /// whole sequence (in the plan, the report and the notification).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<SharedResource>,
+    /// Instance ids of the sequence that were not of an instance id's shape:
+    /// dropped, never acted on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<Dropped>,
+}
+
+/// The steps for one instance of an attack sequence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceSection {
+    /// The member instance.
+    pub instance_id: String,
+    /// Its steps, isolation first, resolved for this instance
+    /// ([`crate::sequence::member_finding`]).
+    pub steps: Vec<PlannedStep>,
+}
+
+/// An instance of a sequence the plan does not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotAnswered {
+    /// The instance.
+    pub instance_id: String,
+    /// Why not.
+    pub reason: String,
 }
 
 /// Why one playbook did not answer a finding.
@@ -182,7 +232,68 @@ pub fn steps(
     playbook: &Playbook,
     settings: &Settings,
 ) -> Result<Vec<PlannedStep>, PlanError> {
-    let mut ordered: Vec<&Step> = playbook.steps.value.iter().map(|s| &s.value).collect();
+    steps_where(finding, playbook, settings, |_| true)
+}
+
+/// The fan-out of a sequence: the steps run once (those that need no instance,
+/// resolved against the sequence's finding) and one section per instance, in
+/// instance id order, up to the playbook's `limits.max_instances`; the instances
+/// past it are listed as not answered.
+pub fn fan_out(
+    finding: &Finding,
+    playbook: &Playbook,
+    settings: &Settings,
+    view: SequenceView,
+) -> Result<(Vec<PlannedStep>, SequencePlan), PlanError> {
+    let shared_steps = steps_where(finding, playbook, settings, |s| !s.spec().needs_instance)?;
+    let max = playbook.limits.max_instances();
+    let cap = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut sections = Vec::new();
+    let mut not_answered = Vec::new();
+    for (i, id) in view.instances.into_iter().enumerate() {
+        if i >= cap {
+            not_answered.push(NotAnswered {
+                reason: format!(
+                    "past the playbook's max_instances ({max}): the first {max} instances in id order are answered"
+                ),
+                instance_id: id,
+            });
+            continue;
+        }
+        let member = member_finding(finding, &id);
+        let steps = steps_where(&member, playbook, settings, |s| s.spec().needs_instance)?;
+        sections.push(InstanceSection {
+            instance_id: id,
+            steps,
+        });
+    }
+    Ok((
+        shared_steps,
+        SequencePlan {
+            uid: view.uid,
+            max_instances: max,
+            sections,
+            not_answered,
+            shared: view.shared,
+            dropped: view.dropped,
+        },
+    ))
+}
+
+/// [`steps`] for the playbook's steps that `keep` accepts.
+fn steps_where(
+    finding: &Finding,
+    playbook: &Playbook,
+    settings: &Settings,
+    keep: impl Fn(&Step) -> bool,
+) -> Result<Vec<PlannedStep>, PlanError> {
+    let mut ordered: Vec<&Step> = playbook
+        .steps
+        .value
+        .iter()
+        .map(|s| &s.value)
+        .filter(|s| keep(s))
+        .collect();
     ordered.sort_by_key(|s| !matches!(s, Step::Isolate(_)));
     // The replacement is launched before the instance is terminated, and a failed
     // launch stops the response: the isolated instance is still there, and a service

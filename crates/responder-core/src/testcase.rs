@@ -9,6 +9,10 @@
 //!       playbook: crypto-mining-ec2        # null: no playbook may match
 //!       steps: [isolate, snapshot, relaunch, terminate]
 //! ```
+//!
+//! For an attack sequence, `steps` are the steps run once for the sequence, and
+//! `instances` (the answered instances, in order) and `instance_steps` (every
+//! section's steps) check the fan-out.
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +56,13 @@ pub struct Expect {
     /// The mode.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// For an attack sequence: the instances answered, one section each, in plan
+    /// order (`steps` are then the steps run once for the sequence).
+    #[serde(default)]
+    pub instances: Option<Vec<String>>,
+    /// For an attack sequence: the steps of every instance's section.
+    #[serde(default)]
+    pub instance_steps: Option<Vec<String>>,
 }
 
 /// One case's result.
@@ -133,6 +144,35 @@ fn run_case(engine: &Engine, file: &Path, base: &Path, case: Case) -> CaseResult
                             if got != *expected {
                                 failures.push(format!(
                                     "finding {}: expected steps {expected:?}, got {got:?}",
+                                    f.id
+                                ));
+                            }
+                        }
+                        let sections = plan.sequence.as_ref().map_or(&[][..], |q| &q.sections);
+                        if let Some(expected) = &case.expect.instances {
+                            let got: Vec<&str> =
+                                sections.iter().map(|s| s.instance_id.as_str()).collect();
+                            if got != *expected {
+                                failures.push(format!(
+                                    "finding {}: expected instances {expected:?}, got {got:?}",
+                                    f.id
+                                ));
+                            }
+                        }
+                        if let Some(expected) = &case.expect.instance_steps {
+                            for section in sections {
+                                let got: Vec<&str> =
+                                    section.steps.iter().map(|s| s.action.name()).collect();
+                                if got != *expected {
+                                    failures.push(format!(
+                                        "finding {}: expected steps {expected:?} on {}, got {got:?}",
+                                        f.id, section.instance_id
+                                    ));
+                                }
+                            }
+                            if sections.is_empty() {
+                                failures.push(format!(
+                                    "finding {}: expected instance steps {expected:?}, but no instance is answered",
                                     f.id
                                 ));
                             }

@@ -84,11 +84,13 @@ fn safe(value: &impl std::fmt::Display) -> String {
 
 fn failures(report: &Report) -> String {
     report
-        .steps
-        .iter()
-        .filter_map(|s| match &s.outcome {
+        .all_steps()
+        .filter_map(|(instance, s)| match &s.outcome {
             Outcome::Failed { code, message } | Outcome::Denied { code, message } => {
-                Some(format!("{} {code}: {message}", s.action))
+                Some(match instance {
+                    Some(i) => format!("{i}: {} {code}: {message}", s.action),
+                    None => format!("{} {code}: {message}", s.action),
+                })
             }
             _ => None,
         })
@@ -103,9 +105,8 @@ fn emit_metrics(playbook: &str, report: &Report) {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let step_failures = report
-        .steps
-        .iter()
-        .filter(|s| s.outcome.is_failure())
+        .all_steps()
+        .filter(|(_, s)| s.outcome.is_failure())
         .count();
     let mut metrics = vec![
         json!({"Name": "Remediations", "Unit": "Count"}),

@@ -36,7 +36,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         return StepResult::skipped("not called: SNS Publish has no DryRun");
     }
     // Finding fields reach a mail client or a chat window: every string escaped.
-    let message = responder_core::text::escape_json(json!({
+    let mut message = json!({
         "finding_id": ctx.finding.id,
         "finding_type": ctx.finding.finding_type.name,
         "severity": ctx.finding.severity,
@@ -44,7 +44,11 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         "region": ctx.finding.region,
         "instance_id": instance,
         "steps": ctx.reports,
-    }));
+    });
+    if let (Some(sequence), Some(map)) = (&ctx.sequence, message.as_object_mut()) {
+        map.insert("sequence".to_owned(), sequence.clone());
+    }
+    let message = responder_core::text::escape_json(message);
     match ctx
         .clients
         .sns

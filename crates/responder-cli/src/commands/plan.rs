@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use responder_core::Engine;
-use responder_core::plan::Plan;
 use responder_core::plan::Settings;
+use responder_core::plan::{Plan, SequencePlan};
 use responder_core::steps::{OnFailure, PlannedStep};
 use responder_core::text::escape;
 use serde_json::{Value, json};
@@ -121,15 +121,7 @@ fn to_text(outcomes: &[Outcome]) -> String {
                 },
                 p.playbook.clone().unwrap_or_else(|| "(none)".to_owned()),
                 p.mode.map_or("-", |m| m.as_str()).to_owned(),
-                if p.steps.is_empty() {
-                    "-".to_owned()
-                } else {
-                    p.steps
-                        .iter()
-                        .map(|s| s.action.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
+                step_column(p),
             ],
             Err(e) => vec![
                 e.finding_id
@@ -172,6 +164,12 @@ fn to_text(outcomes: &[Outcome]) -> String {
                 escape(&n.reason)
             ));
         }
+        if let Some(q) = &p.sequence {
+            sequence_text(q, &mut out);
+            if !p.steps.is_empty() {
+                out.push_str("  once for the sequence, after the instances:\n");
+            }
+        }
         for (i, s) in p.steps.iter().enumerate() {
             out.push_str(&format!("  {}. {}\n", i + 1, escape(&describe(s))));
         }
@@ -194,6 +192,82 @@ fn to_text(outcomes: &[Outcome]) -> String {
         }
     }
     out
+}
+
+/// The STEPS column: the steps, or for an attack sequence the instance steps times
+/// the instances, then the steps run once.
+fn step_column(p: &Plan) -> String {
+    let names = |steps: &[PlannedStep]| {
+        steps
+            .iter()
+            .map(|s| s.action.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if let Some(q) = &p.sequence {
+        let per = q
+            .sections
+            .first()
+            .map(|s| names(&s.steps))
+            .unwrap_or_default();
+        parts.push(format!("{} instance(s): {per}", q.sections.len()));
+    }
+    if !p.steps.is_empty() {
+        parts.push(names(&p.steps));
+    }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// An attack sequence's fan-out: every instance with its steps, the instances not
+/// answered, the shared cause and the dropped ids. Every value is escaped: the uids
+/// come from the finding.
+fn sequence_text(q: &SequencePlan, out: &mut String) {
+    out.push_str(&format!(
+        "  attack sequence {}: {} instance(s) answered (max_instances {})\n",
+        escape(q.uid.as_deref().unwrap_or("-")),
+        q.sections.len(),
+        q.max_instances
+    ));
+    for section in &q.sections {
+        out.push_str(&format!("  instance {}:\n", escape(&section.instance_id)));
+        for (i, s) in section.steps.iter().enumerate() {
+            out.push_str(&format!("    {}. {}\n", i + 1, escape(&describe(s))));
+        }
+    }
+    for n in &q.not_answered {
+        out.push_str(&format!(
+            "  instance {}: not answered ({})\n",
+            escape(&n.instance_id),
+            escape(&n.reason)
+        ));
+    }
+    if q.shared.is_empty() {
+        out.push_str("  shared cause: none named by the sequence\n");
+    }
+    for r in &q.shared {
+        out.push_str(&format!(
+            "  shared cause: {} {}{}\n",
+            r.kind.label(),
+            escape(&r.uid),
+            if r.instances.is_empty() {
+                String::new()
+            } else {
+                format!(" (instances {})", escape(&r.instances.join(" ")))
+            }
+        ));
+    }
+    for d in &q.dropped {
+        out.push_str(&format!(
+            "  dropped: {:?} at {} is not an instance id: never acted on\n",
+            escape(&d.value),
+            escape(&d.source)
+        ));
+    }
 }
 
 fn short(id: &str) -> String {

@@ -76,6 +76,27 @@ pub struct Limits {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub max_per_hour: Option<u32>,
+    /// An attack sequence (`AttackSequence:EC2/...`) is answered on at most this
+    /// many of its instances, in instance id order (1 to 100; default
+    /// [`DEFAULT_MAX_INSTANCES`]); the plan lists the others as not answered.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_instances: Option<u32>,
+}
+
+/// Instances of an attack sequence answered when the playbook sets no
+/// `limits.max_instances`: a sequence is a correlation, and each member answered
+/// counts against the blast-radius budget anyway.
+pub const DEFAULT_MAX_INSTANCES: u32 = 10;
+
+/// The largest `limits.max_instances` accepted.
+pub const MAX_MAX_INSTANCES: u32 = 100;
+
+impl Limits {
+    /// `max_instances`, or its default.
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES)
+    }
 }
 
 /// Whether a playbook acts or only reports.

@@ -11,6 +11,10 @@ use crate::steps::Context;
 /// Resource parts of finding types that can be about an EC2 instance.
 const INSTANCE_RESOURCES: &[&str] = &["EC2", "Runtime"];
 
+/// The resource type of attack-sequence findings: instance steps fan out to the
+/// sequence's instances ([`crate::sequence`]).
+const SEQUENCE_RESOURCE: &str = "AttackSequence";
+
 /// Every problem found in the set: errors make the set unusable, warnings do not.
 pub fn validate(playbooks: &[LoadedPlaybook]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -55,6 +59,20 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
             .field("name"),
         );
     }
+    if let Some(max) = p.limits.max_instances
+        && !(1..=super::model::MAX_MAX_INSTANCES).contains(&max)
+    {
+        out.push(
+            Diagnostic::error(
+                file,
+                format!(
+                    "max_instances is {max}: an attack sequence is answered on 1 to {} instances",
+                    super::model::MAX_MAX_INSTANCES
+                ),
+            )
+            .field("limits.max_instances"),
+        );
+    }
     if p.matches.value.is_empty() {
         out.push(
             Diagnostic::error(
@@ -88,7 +106,7 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
         .value
         .resource_types
         .as_ref()
-        .is_some_and(|r| r.iter().all(|t| t == "Instance"));
+        .is_some_and(|r| r.iter().all(|t| t == "Instance" || t == SEQUENCE_RESOURCE));
     let mut seen: Vec<&str> = Vec::new();
     let mut warned_resource = false;
     for (i, spanned) in p.steps.value.iter().enumerate() {
@@ -164,7 +182,9 @@ fn can_match_instances(c: &Criteria) -> Result<(), String> {
         return Ok(());
     }
     if let Some(types) = &c.resource_types
-        && !types.iter().any(|t| t == "Instance")
+        && !types
+            .iter()
+            .any(|t| t == "Instance" || t == SEQUENCE_RESOURCE)
     {
         return Err(format!("the match only accepts resource types {types:?}"));
     }
