@@ -225,6 +225,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Remove block-remote-ip's deny entries that are due (what the function does
+    /// on its schedule), in the caller's account: each deleted only while still
+    /// exactly as recorded.
+    Expire {
+        /// The ledger's DynamoDB table (the function's LEDGER_TABLE).
+        #[arg(long, env = "LEDGER_TABLE")]
+        ledger_table: String,
+        /// AWS endpoint, e.g. a local emulator (default: the standard chain).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// Region (default: the standard chain).
+        #[arg(long)]
+        region: Option<String>,
+        /// Expire as if it were this time (RFC 3339 UTC, e.g. 2026-11-29T12:00:00Z).
+        #[arg(long)]
+        now: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the playbook JSON Schema.
     Schema,
     /// Print the EventBridge rule pattern that delivers the findings the playbooks
@@ -328,6 +348,19 @@ fn main() -> ExitCode {
             instance.as_deref(),
             format,
         ),
+        Command::Expire {
+            ledger_table,
+            endpoint_url,
+            region,
+            now,
+            format,
+        } => commands::expire::run(&commands::expire::ExpireArgs {
+            table: &ledger_table,
+            endpoint_url: endpoint_url.as_deref(),
+            region: region.as_deref(),
+            now: now.as_deref(),
+            format,
+        }),
         Command::Schema => {
             output::out_json(responder_core::schema::playbook_schema().trim_end());
             0
