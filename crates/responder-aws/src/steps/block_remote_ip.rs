@@ -68,8 +68,8 @@ async fn block(ctx: &mut Ctx<'_>, a: &Planned) -> Result<StepResult, StepResult>
     }
     if ctx.ledger.is_none() && !ctx.dry_run {
         return Err(with_notes(
-            StepResult::internal(
-                "block-remote-ip needs the ledger: without it, its deny entries would never expire",
+            StepResult::skipped(
+                "no ledger: nothing would expire the deny entries, so none is added (the function always has one; `responder run --ledger-table`)",
             ),
             &notes,
         ));
@@ -250,6 +250,8 @@ async fn block(ctx: &mut Ctx<'_>, a: &Planned) -> Result<StepResult, StepResult>
     let expires = now + Duration::from_secs(u64::from(a.expire_after_hours) * 3600);
     let mut created: Vec<Created> = Vec::new();
     let mut acls = acls;
+    // Numbers this run took: the described ACLs do not show them.
+    let mut taken: BTreeSet<(String, bool, i32)> = BTreeSet::new();
     for w in &wants {
         let base = BlockRecord {
             expires,
@@ -264,8 +266,11 @@ async fn block(ctx: &mut Ctx<'_>, a: &Planned) -> Result<StepResult, StepResult>
             status: BlockStatus::Active,
             note: String::new(),
         };
-        match create_entry(&ec2, ledger, &mut acls, base, now).await {
-            Ok(c) => created.push(c),
+        match create_entry(&ec2, ledger, &mut acls, &taken, base, now).await {
+            Ok(c) => {
+                taken.insert((c.network_acl_id.clone(), c.egress, c.rule_number));
+                created.push(c)
+            }
             Err(message) => {
                 let mut r = StepResult::internal(message);
                 r.resources = created.iter().map(Created::resource).collect();
@@ -314,6 +319,7 @@ async fn create_entry(
     ec2: &aws_sdk_ec2::Client,
     ledger: &Ledger,
     acls: &mut BTreeMap<String, NetworkAcl>,
+    taken: &BTreeSet<(String, bool, i32)>,
     base: BlockRecord,
     now: SystemTime,
 ) -> Result<Created, String> {
@@ -332,7 +338,15 @@ async fn create_entry(
                 cidr: base.cidr,
             });
         }
-        let Some(number) = free_numbers(acl, base.egress, 1).first().copied() else {
+        let ours: BTreeSet<i32> = taken
+            .iter()
+            .filter(|(a, e, _)| *a == acl_id && *e == base.egress)
+            .map(|(_, _, n)| *n)
+            .collect();
+        let Some(number) = free_numbers(acl, base.egress, ours.len() + 1)
+            .into_iter()
+            .find(|n| !ours.contains(n))
+        else {
             return Err(format!(
                 "network ACL {acl_id}: no free {} rule number below its first allow entry",
                 direction_word(base.egress)
@@ -379,10 +393,10 @@ async fn create_entry(
                     return Err(note);
                 }
                 // Taken between our describe and our create: look again.
-                let fresh = describe_acls(ec2, "network-acl-id", &[&acl_id])
+                let fresh = describe_acl(ec2, &acl_id)
                     .await
                     .map_err(|e| e.to_string())?;
-                match fresh.into_values().next() {
+                match fresh {
                     Some(acl) => {
                         acls.insert(acl_id.clone(), acl);
                     }
@@ -459,6 +473,24 @@ fn free_numbers(acl: &NetworkAcl, egress: bool, n: usize) -> Vec<i32> {
         .filter(|k| !used.contains(k))
         .take(n)
         .collect()
+}
+
+/// One network ACL by id (`None` when it is gone).
+async fn describe_acl(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Option<NetworkAcl>, CallError> {
+    match ec2
+        .describe_network_acls()
+        .network_acl_ids(id)
+        .send()
+        .await
+        .map_err(err)
+    {
+        Ok(out) => Ok(out.network_acls().first().cloned()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Network ACLs matching the filter, by id.
@@ -572,9 +604,8 @@ async fn expire_one(
         direction(b.egress),
         b.cidr
     );
-    let acl = match describe_acls(ec2, "network-acl-id", &[&b.network_acl_id]).await {
-        Ok(found) => found.into_values().next(),
-        Err(e) if e.is_not_found() => None,
+    let acl = match describe_acl(ec2, &b.network_acl_id).await {
+        Ok(found) => found,
         Err(e) => return ("failed", format!("{what}: describe failed: {e}")),
     };
     let end = |status: BlockStatus, note: String| async move {
