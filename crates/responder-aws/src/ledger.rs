@@ -14,6 +14,7 @@
 //! | a step of a response | `finding#<finding_id>` | `instance#<instance_id>#step#<index:03>#<step>` | 400 days |
 //! | a budget decision | `budget#decision#<YYYY-MM-DDTHH>` | `finding#<finding_id>#instance#<instance_id>` | 2 days |
 //! | a budget counter | `budget#<scope>#<YYYY-MM-DDTHH>` | `count` (attribute `used`, N) | 2 days |
+//! | a network ACL deny entry | `block#active` | `<expires RFC 3339>#<acl id>#<rule:05>#<in\|out>` | 30 days after it ended |
 //!
 //! Step items also carry `kind` = `step`, `finding_id`, `instance_id`, `step_index`,
 //! `step`, the response's `playbook`, `finding_type`, `account` and `region`,
