@@ -366,3 +366,28 @@ async fn expiry_removes_only_what_is_due_and_still_ours() {
     assert!(again.is_empty(), "{again:#?}");
     assert_eq!(rows(&f).await, expected);
 }
+
+#[tokio::test]
+async fn a_dry_run_adds_and_records_nothing() {
+    let f = default_fixture().await;
+    let fd = finding_with(&f, &["198.51.100.7"]);
+    let plan = plan_with(
+        &responder_tests::playbooks::dry_run_playbook("  - block-remote-ip: {}"),
+        &fd,
+    );
+    let before = rows(&f).await;
+    let report = respond(&f, &fd, &plan).await;
+    let s = step(&report, "block-remote-ip");
+    assert!(
+        matches!(s.outcome, Outcome::WouldSucceed),
+        "{}",
+        pretty(&report)
+    );
+    assert!(
+        notes(&report).contains("would deny 2 entries"),
+        "{}",
+        notes(&report)
+    );
+    assert_eq!(rows(&f).await, before);
+    assert!(f.ledger().await.blocks().await.unwrap().is_empty());
+}

@@ -207,18 +207,18 @@ async fn block(ctx: &mut Ctx<'_>, a: &Planned) -> Result<StepResult, StepResult>
             &notes,
         ));
     }
-    if ctx.dry_run {
-        let w = &wants[0];
+    if ctx.dry_run
+        && let Some(w) = wants.first()
+    {
+        let number = acls
+            .get(&w.acl)
+            .and_then(|acl| free_numbers(acl, w.egress, 1).first().copied())
+            .unwrap_or(1);
         let r = ec2
             .create_network_acl_entry()
             .dry_run(true)
             .network_acl_id(&w.acl)
-            .rule_number(
-                free_numbers(&acls[&w.acl], w.egress, 1)
-                    .first()
-                    .copied()
-                    .unwrap_or(1),
-            )
+            .rule_number(number)
             .egress(w.egress)
             .protocol("-1")
             .rule_action(RuleAction::Deny)
@@ -228,7 +228,27 @@ async fn block(ctx: &mut Ctx<'_>, a: &Planned) -> Result<StepResult, StepResult>
             .await
             .map_err(err);
         let mut out = match r {
-            Ok(_) => StepResult::new(crate::report::Outcome::WouldSucceed),
+            // An endpoint that ignores DryRun (an emulator) created the entry: it is
+            // deleted at once, since no record would ever expire it.
+            Ok(_) => {
+                let undo = ec2
+                    .delete_network_acl_entry()
+                    .network_acl_id(&w.acl)
+                    .rule_number(number)
+                    .egress(w.egress)
+                    .send()
+                    .await
+                    .map_err(err);
+                match undo {
+                    Ok(_) => StepResult::new(crate::report::Outcome::WouldSucceed)
+                        .note("the endpoint ignored DryRun and created the entry: deleted at once"),
+                    Err(e) => StepResult::internal(format!(
+                        "the endpoint ignored DryRun and created {} rule {number} ({}); deleting it failed: {e}",
+                        w.acl,
+                        direction(w.egress)
+                    )),
+                }
+            }
             Err(e) => StepResult::from_error(&e, true),
         };
         out.notes.push(format!(
