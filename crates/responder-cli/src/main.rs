@@ -34,6 +34,18 @@ pub struct SettingsArgs {
     /// Quarantine group name for every isolate step (the function's QUARANTINE_GROUP).
     #[arg(long, env = "QUARANTINE_GROUP")]
     quarantine_group: Option<String>,
+    /// CIDR blocks no block-remote-ip step ever blocks, comma-separated (the
+    /// function's NEVER_BLOCK_CIDRS).
+    #[arg(long, env = "NEVER_BLOCK_CIDRS", value_parser = parse_never_block)]
+    never_block: Option<NeverBlock>,
+}
+
+/// `--never-block`, parsed.
+#[derive(Debug, Clone)]
+struct NeverBlock(Vec<String>);
+
+fn parse_never_block(text: &str) -> Result<NeverBlock, String> {
+    responder_core::steps::block_remote_ip::parse_never_block(text).map(NeverBlock)
 }
 
 impl SettingsArgs {
@@ -41,6 +53,7 @@ impl SettingsArgs {
         responder_core::plan::Settings {
             quarantine_group: self.quarantine_group.filter(|s| !s.trim().is_empty()),
             detector_id: None,
+            never_block: self.never_block.map(|n| n.0).unwrap_or_default(),
         }
     }
 }
@@ -81,6 +94,9 @@ enum LedgerCommand {
     },
 }
 
+// One value per process, parsed once: `run`'s many flags make it the largest variant,
+// and boxing them would only hide the fields from clap's derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check the playbooks: exit 0 when valid (warnings allowed), 1 on errors.

@@ -108,7 +108,8 @@ pub struct Planned {
     pub cidrs: Vec<String>,
     /// Addresses of the finding not blocked, with the reason.
     pub skipped: Vec<Skipped>,
-    /// The never-block list (defaults and playbook): the executor checks it again,
+    /// The never-block list (defaults, the deployment's, the playbook's): the
+    /// executor checks it again,
     /// together with the live VPC's CIDR blocks.
     pub never_block: Vec<String>,
     /// Hours until the entries are removed.
@@ -195,6 +196,16 @@ fn unmap(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// A deployment's never-block list as written (`NEVER_BLOCK_CIDRS`,
+/// `--never-block`): CIDR blocks separated by commas or spaces, each in its
+/// canonical form; an error names the first block that is not one.
+pub fn parse_never_block(text: &str) -> Result<Vec<String>, String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|c| c.parse::<Cidr>().map(|c| c.to_string()))
+        .collect()
+}
+
 /// The first never-block block that holds `ip`, if any.
 pub fn never_blocked(ip: IpAddr, never_block: &[String]) -> Option<&str> {
     never_block
@@ -235,6 +246,7 @@ impl Declare for Params {
         let never_block: Vec<String> = DEFAULT_NEVER_BLOCK
             .iter()
             .map(|s| (*s).to_owned())
+            .chain(input.settings.never_block.iter().cloned())
             .chain(self.never_block.iter().filter_map(|c| {
                 // Validation refuses bad blocks; a planner given one anyway keeps the
                 // valid ones, in their canonical form.
@@ -446,6 +458,39 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("not 169.254.169.254"), "{line}");
+    }
+
+    #[test]
+    fn the_deployments_list_is_never_blocked_either() {
+        assert_eq!(
+            parse_never_block(" 198.51.100.0/24, 2001:DB8::/32  192.0.2.1/32,").unwrap(),
+            ["198.51.100.0/24", "2001:db8::/32", "192.0.2.1/32"]
+        );
+        assert!(
+            parse_never_block("198.51.100.0/24,nope")
+                .unwrap_err()
+                .contains("nope")
+        );
+        assert!(parse_never_block("").unwrap().is_empty());
+        let mut finding = crate::finding::Finding::from_value(serde_json::json!({
+            "id": "f1", "type": "Backdoor:EC2/C&CActivity.B",
+            "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0123456789abcdef0"}}
+        }))
+        .unwrap();
+        finding.remote_ips = vec!["198.51.100.7".to_owned(), "192.0.2.9".to_owned()];
+        let settings = crate::plan::Settings {
+            never_block: parse_never_block("198.51.100.0/24").unwrap(),
+            ..crate::plan::Settings::default()
+        };
+        let input = PlanInput {
+            finding: &finding,
+            playbook: "p",
+            instance: finding.instance.as_ref(),
+            settings: &settings,
+        };
+        let p = Params::default().plan(&input).unwrap();
+        assert_eq!(p.cidrs, ["192.0.2.9/32"]);
+        assert!(p.skipped[0].reason.contains("198.51.100.0/24"));
     }
 
     #[test]

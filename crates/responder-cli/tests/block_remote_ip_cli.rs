@@ -1,4 +1,5 @@
-//! `responder expire` against moto: nothing before the time, then exactly the due
+//! `responder plan --never-block` (the deployment's never-block list, as the function's
+//! NEVER_BLOCK_CIDRS), and `responder expire` against moto: nothing before the time, then exactly the due
 //! entries that are still the responder's; an entry someone replaced is left, and
 //! said so. The binary sends no moto account header: it acts in moto's default
 //! account, where the VPC and the ledger table of each test are made.
@@ -12,7 +13,7 @@ use aws_sdk_ec2::types::{Filter, RuleAction};
 use responder_aws::ledger::{BlockRecord, BlockStatus, Ledger, parse_rfc3339};
 use responder_tests::guardduty::DEFAULT_ACCOUNT;
 use responder_tests::{account, dynamodb, moto};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn responder(table: &str, extra: &[&str]) -> (i32, String, String) {
     let out = Command::cargo_bin("responder")
@@ -190,4 +191,89 @@ fn a_bad_now_is_exit_2() {
     let (code, _, err) = responder("t", &["--now", "tomorrow"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("RFC 3339"), "{err}");
+}
+
+/// `responder plan` on the Tor relay sample (answered by command-and-control-ec2,
+/// which blocks the remote address) with the extra arguments; (exit code, stdout,
+/// stderr).
+fn plan(extra: &[&str], env: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::cargo_bin("responder").unwrap();
+    cmd.env_remove("NEVER_BLOCK_CIDRS");
+    if let Some(v) = env {
+        cmd.env("NEVER_BLOCK_CIDRS", v);
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = cmd
+        .arg("plan")
+        .arg("--playbooks")
+        .arg(root.join("playbooks"))
+        .args(["--format", "json"])
+        .args(extra)
+        .arg(root.join("playbooks/tests/findings/corpus-20-unauthorizedaccess-ec2-torrelay.json"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn block_step(stdout: &str) -> Value {
+    let v: Value = serde_json::from_str(stdout).unwrap();
+    v["plans"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"] == "block-remote-ip")
+        .cloned()
+        .unwrap_or_else(|| panic!("no block-remote-ip step: {v:#}"))
+}
+
+#[test]
+fn the_deployments_never_block_list_enters_the_plan() {
+    let (code, out, err) = plan(&[], None);
+    assert_eq!(code, 0, "{err}");
+    let step = block_step(&out);
+    assert_eq!(step["cidrs"].as_array().unwrap().len(), 2, "{step:#}");
+    assert!(
+        step["cidrs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("198.51.100.0/32"))
+    );
+
+    for (args, env) in [
+        (vec!["--never-block", "198.51.100.0/24, 192.0.2.0/24"], None),
+        (vec![], Some("198.51.100.0/24,192.0.2.0/24")),
+    ] {
+        let (code, out, err) = plan(&args, env);
+        assert_eq!(code, 0, "{err}");
+        let step = block_step(&out);
+        assert!(
+            !step["cidrs"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("198.51.100.0/32")),
+            "{step:#}"
+        );
+        assert_eq!(step["skipped"][0]["address"], "198.51.100.0", "{step:#}");
+        assert!(
+            step["skipped"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("198.51.100.0/24"),
+            "{step:#}"
+        );
+        assert!(
+            step["never_block"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("192.0.2.0/24"))
+        );
+    }
+
+    let (code, _, err) = plan(&["--never-block", "198.51.100.0/24,nope"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nope"), "{err}");
 }
