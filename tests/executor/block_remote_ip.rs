@@ -12,11 +12,12 @@ use responder_aws::expire::{Acting, expire_due};
 use responder_aws::ledger::BlockStatus;
 use responder_aws::{Outcome, Report};
 use responder_core::{Finding, Plan};
-use responder_tests::Fixture;
+use responder_tests::fault::{Fault, FaultProxy};
 use responder_tests::finding::{bitcoin_dns_event, finding};
 use responder_tests::playbooks::{enforce_playbook, plan_with};
+use responder_tests::{Fixture, account, moto};
 
-use crate::common::{assert_done, default_fixture, pretty, respond, step};
+use crate::common::{assert_done, default_fixture, deliver, pretty, respond, step};
 
 /// One entry as compared here: (egress, rule number, deny, block).
 type Row = (bool, i32, bool, String);
@@ -390,4 +391,63 @@ async fn a_dry_run_adds_and_records_nothing() {
     );
     assert_eq!(rows(&f).await, before);
     assert!(f.ledger().await.blocks().await.unwrap().is_empty());
+}
+
+/// An executor (with the account's ledger) whose EC2 requests go through a proxy in
+/// front of moto that answers `action` with the fault.
+async fn faulty(f: &Fixture, fault: Fault) -> (FaultProxy, responder_aws::Executor) {
+    let proxy = FaultProxy::start(&moto::endpoint(), vec![fault]).await;
+    let config = account::sdk_config(&proxy.endpoint).await;
+    let exec = responder_aws::Executor::new(
+        account::clients(&config, &f.account),
+        responder_aws::ExecOptions::default(),
+    )
+    .with_ledger(f.ledger().await);
+    (proxy, exec)
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_kept_and_expires() {
+    let f = default_fixture().await;
+    let (_proxy, exec) = faulty(&f, Fault::lost_answer("CreateNetworkAclEntry")).await;
+    let fd = finding_with(&f, &["198.51.100.7"]);
+    let before = rows(&f).await;
+    let report = deliver(&exec, &fd, &plan(&fd, "{}")).await;
+    assert_done(&report, "block-remote-ip");
+    let after = rows(&f).await;
+    assert_eq!(after.len(), before.len() + 2, "{after:#?}");
+    // Both entries are recorded active: the expiry will remove them.
+    let blocks = f.ledger().await.blocks().await.unwrap();
+    assert_eq!(blocks.len(), 2, "{blocks:#?}");
+    assert!(blocks.iter().all(|b| b.status == BlockStatus::Active
+        && after.contains(&(b.egress, b.rule_number, true, b.cidr.clone()))));
+}
+
+#[tokio::test]
+async fn numbers_always_taken_fail_after_bounded_attempts_leaving_nothing() {
+    let f = default_fixture().await;
+    let (proxy, exec) = faulty(
+        &f,
+        Fault::ec2("CreateNetworkAclEntry", "NetworkAclEntryAlreadyExists"),
+    )
+    .await;
+    let fd = finding_with(&f, &["198.51.100.7"]);
+    let before = rows(&f).await;
+    let report = deliver(&exec, &fd, &plan(&fd, "{}")).await;
+    match &step(&report, "block-remote-ip").outcome {
+        Outcome::Failed { message, .. } => {
+            assert!(message.contains("kept being taken"), "{message}")
+        }
+        other => panic!("expected a failure, got {other:?}\n{}", pretty(&report)),
+    }
+    assert_eq!(proxy.calls("CreateNetworkAclEntry"), 5, "bounded attempts");
+    assert_eq!(rows(&f).await, before);
+    // Each attempt was recorded first and marked not-created after (the proxy keeps
+    // the number free, so the same number and key come back each time).
+    let blocks = f.ledger().await.blocks().await.unwrap();
+    assert!(!blocks.is_empty());
+    assert!(
+        blocks.iter().all(|b| b.status == BlockStatus::NotCreated),
+        "{blocks:#?}"
+    );
 }

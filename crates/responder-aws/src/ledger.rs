@@ -1889,8 +1889,10 @@ impl Reader<'_> {
 }
 
 impl Ledger {
-    /// Records a deny entry about to be created, as [`BlockStatus::Active`] (a
-    /// conditional put: the same record twice is one item).
+    /// Records a deny entry about to be created, as [`BlockStatus::Active`]: a
+    /// conditional put, so that the same record twice is one item; an ended record
+    /// under the same key (a create of the same number that did not take effect
+    /// before) is made active again, since the entry is about to exist.
     pub async fn record_block_at(
         &self,
         block: &BlockRecord,
@@ -1923,7 +1925,9 @@ impl Ledger {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression("attribute_not_exists(pk) OR #status <> :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s(BlockStatus::Active.as_str()))
             .send()
             .await;
         match result {

@@ -405,22 +405,41 @@ async fn create_entry(
             Err(e) => {
                 let taken = e.code == "NetworkAclEntryAlreadyExists";
                 let note = format!("CreateNetworkAclEntry failed: {e}");
+                // Whatever the error, look again: a create whose answer was lost (or
+                // whose retry met its own entry as "already exists") took effect.
+                let fresh = match describe_acl(ec2, &acl_id).await {
+                    Ok(fresh) => fresh,
+                    // Whether the entry exists is unknown: the record stays active,
+                    // so that an entry made all the same expires (and the expiry
+                    // marks the record superseded when there is none).
+                    Err(d) => {
+                        return Err(format!(
+                            "{note}; describing {acl_id} then failed ({d}): the record stays, so that an entry made all the same expires"
+                        ));
+                    }
+                };
+                if let Some(acl) = &fresh
+                    && holds(acl, &record)
+                {
+                    return Ok(Created {
+                        network_acl_id: acl_id,
+                        rule_number: number,
+                        egress: record.egress,
+                        cidr: record.cidr,
+                    });
+                }
                 ledger
                     .end_block_at(&record, BlockStatus::NotCreated, &note, now)
                     .await
                     .map_err(ledger_msg)?;
-                if !taken {
-                    return Err(note);
-                }
-                // Taken between our describe and our create: look again.
-                let fresh = describe_acl(ec2, &acl_id)
-                    .await
-                    .map_err(|e| e.to_string())?;
                 match fresh {
+                    None => return Err(format!("network ACL {acl_id} is gone")),
+                    Some(_) if !taken => return Err(note),
+                    // Taken by someone else between our describe and our create:
+                    // the next free number.
                     Some(acl) => {
                         acls.insert(acl_id.clone(), acl);
                     }
-                    None => return Err(format!("network ACL {acl_id} is gone")),
                 }
             }
         }
@@ -428,6 +447,18 @@ async fn create_entry(
     Err(format!(
         "network ACL {acl_id}: rule numbers kept being taken by others ({NUMBER_ATTEMPTS} attempts); the response is retried"
     ))
+}
+
+/// True when the record's rule number holds exactly the recorded entry (deny, the
+/// block, the direction): the responder's.
+fn holds(acl: &NetworkAcl, b: &BlockRecord) -> bool {
+    let ours = b.cidr.parse::<Cidr>().ok();
+    ours.is_some()
+        && entries(acl, b.egress).any(|e| {
+            e.rule_number() == Some(b.rule_number)
+                && e.rule_action() == Some(&RuleAction::Deny)
+                && entry_cidr(e) == ours
+        })
 }
 
 fn direction(egress: bool) -> &'static str {
