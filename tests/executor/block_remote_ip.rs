@@ -451,3 +451,54 @@ async fn numbers_always_taken_fail_after_bounded_attempts_leaving_nothing() {
         "{blocks:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_accounts_entries_are_made_and_expired_in_the_member_account() {
+    use responder_aws::accounts::AccountSettings;
+    use responder_aws::responder::Answer;
+    use responder_tests::organization::{ADMIN_DETECTOR, Admin, numbered};
+
+    let admin = Admin::new().await;
+    let member = default_fixture().await;
+    let pool = admin.pool(&moto::endpoint(), AccountSettings::default());
+    let responder = admin
+        .responder(&enforce_playbook("  - block-remote-ip: {}"), pool, 10)
+        .await;
+    let mut event = numbered(bitcoin_dns_event(&member), &member.account, 1);
+    event["detail"]["service"]["action"] = serde_json::json!({
+        "actionType": "NETWORK_CONNECTION",
+        "networkConnectionAction": {
+            "connectionDirection": "OUTBOUND",
+            "remoteIpDetails": {"ipAddressV4": "198.51.100.7"}
+        }
+    });
+    admin.findings.put_event_finding(ADMIN_DETECTOR, &event);
+    let fd = finding(&event);
+    let before = rows(&member).await;
+    let report = match responder.answer(&fd, "delivery-1").await {
+        Ok(Answer::Responded(r)) => *r,
+        other => panic!("{other:?}"),
+    };
+    assert_done(&report, "block-remote-ip");
+    let after = rows(&member).await;
+    assert_eq!(
+        after.len(),
+        before.len() + 2,
+        "in the member's ACL: {after:#?}"
+    );
+    // Recorded in the administrator's ledger, naming the member account.
+    let ledger = responder.executor().ledger().unwrap().clone();
+    let blocks = ledger.blocks().await.unwrap();
+    assert_eq!(blocks.len(), 2);
+    assert!(blocks.iter().all(|b| b.account == member.account));
+
+    // Expiry through the pool: in the member account, through its role.
+    let pool = responder.accounts().unwrap();
+    let later = SystemTime::now() + Duration::from_secs(25 * 3600);
+    let done = expire_due(&ledger, Acting::Pool(pool), later)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 2, "{done:#?}");
+    assert!(done.iter().all(|e| e.outcome == "removed"), "{done:#?}");
+    assert_eq!(rows(&member).await, before);
+}
