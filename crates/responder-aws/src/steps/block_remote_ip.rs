@@ -108,7 +108,10 @@ async fn block(ctx: &mut Ctx<'_>, a: &Planned) -> Result<StepResult, StepResult>
     let mut cidrs: Vec<String> = Vec::new();
     for c in &a.cidrs {
         let Ok(cidr) = c.parse::<Cidr>() else {
-            notes.push(format!("not blocked: {c} (not a CIDR block)"));
+            notes.push(format!(
+                "not blocked: {} (not a CIDR block)",
+                responder_core::text::escape(c)
+            ));
             continue;
         };
         let single = cidr.prefix == if cidr.addr.is_ipv4() { 32 } else { 128 };
