@@ -390,6 +390,36 @@ async fn run_and_check(f: &Fixture, fd: &Finding, plan: &Plan) -> Vec<String> {
                     }
                 }
             }
+            Action::BlockRemoteIp(p) => {
+                // This runner has no ledger, and without one nothing would expire the
+                // entries: none is added (tests/executor/block_remote_ip.rs runs the
+                // step with a ledger and reads the entries back).
+                assert_eq!(p.instance_id, f.instance_id);
+                let reason = match &s.outcome {
+                    Outcome::Skipped { reason } => reason.clone(),
+                    other => panic!("block-remote-ip without a ledger: {other:?}"),
+                };
+                if p.cidrs.is_empty() {
+                    assert!(reason.contains("no remote address"), "{reason}");
+                } else {
+                    assert!(reason.contains("no ledger"), "{reason}");
+                }
+                let acls = ec2
+                    .describe_network_acls()
+                    .filters(Filter::builder().name("vpc-id").values(&f.vpc_id).build())
+                    .send()
+                    .await
+                    .unwrap();
+                for acl in acls.network_acls() {
+                    for e in acl.entries() {
+                        let rule = e.rule_number().unwrap_or_default();
+                        assert!(
+                            rule == 100 || rule >= 32767,
+                            "an entry was added without a ledger: {e:?}"
+                        );
+                    }
+                }
+            }
             Action::Notify(p) => match &p.topic_arn {
                 // No topic planned and none configured in the executor: skipped, said why.
                 None => assert!(

@@ -4,6 +4,7 @@
 //! from moto, not only on the report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod block_remote_ip;
 mod common;
 mod dry_run;
 mod faults;

@@ -23,6 +23,7 @@ mod call;
 pub mod clients;
 mod context;
 mod executor;
+pub mod expire;
 mod instance;
 pub mod ledger;
 pub mod render;

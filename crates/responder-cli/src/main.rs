@@ -34,6 +34,18 @@ pub struct SettingsArgs {
     /// Quarantine group name for every isolate step (the function's QUARANTINE_GROUP).
     #[arg(long, env = "QUARANTINE_GROUP")]
     quarantine_group: Option<String>,
+    /// CIDR blocks no block-remote-ip step ever blocks, comma-separated (the
+    /// function's NEVER_BLOCK_CIDRS).
+    #[arg(long, env = "NEVER_BLOCK_CIDRS", value_parser = parse_never_block)]
+    never_block: Option<NeverBlock>,
+}
+
+/// `--never-block`, parsed.
+#[derive(Debug, Clone)]
+struct NeverBlock(Vec<String>);
+
+fn parse_never_block(text: &str) -> Result<NeverBlock, String> {
+    responder_core::steps::block_remote_ip::parse_never_block(text).map(NeverBlock)
 }
 
 impl SettingsArgs {
@@ -41,6 +53,7 @@ impl SettingsArgs {
         responder_core::plan::Settings {
             quarantine_group: self.quarantine_group.filter(|s| !s.trim().is_empty()),
             detector_id: None,
+            never_block: self.never_block.map(|n| n.0).unwrap_or_default(),
         }
     }
 }
@@ -81,6 +94,9 @@ enum LedgerCommand {
     },
 }
 
+// One value per process, parsed once: `run`'s many flags make it the largest variant,
+// and boxing them would only hide the fields from clap's derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check the playbooks: exit 0 when valid (warnings allowed), 1 on errors.
@@ -225,6 +241,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Remove block-remote-ip's deny entries that are due (what the function does
+    /// on its schedule), in the caller's account: each deleted only while still
+    /// exactly as recorded.
+    Expire {
+        /// The ledger's DynamoDB table (the function's LEDGER_TABLE).
+        #[arg(long, env = "LEDGER_TABLE")]
+        ledger_table: String,
+        /// AWS endpoint, e.g. a local emulator (default: the standard chain).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// Region (default: the standard chain).
+        #[arg(long)]
+        region: Option<String>,
+        /// Expire as if it were this time (RFC 3339 UTC, e.g. 2026-11-29T12:00:00Z).
+        #[arg(long)]
+        now: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the playbook JSON Schema.
     Schema,
     /// Print the EventBridge rule pattern that delivers the findings the playbooks
@@ -328,6 +364,19 @@ fn main() -> ExitCode {
             instance.as_deref(),
             format,
         ),
+        Command::Expire {
+            ledger_table,
+            endpoint_url,
+            region,
+            now,
+            format,
+        } => commands::expire::run(&commands::expire::ExpireArgs {
+            table: &ledger_table,
+            endpoint_url: endpoint_url.as_deref(),
+            region: region.as_deref(),
+            now: now.as_deref(),
+            format,
+        }),
         Command::Schema => {
             output::out_json(responder_core::schema::playbook_schema().trim_end());
             0

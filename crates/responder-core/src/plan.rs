@@ -201,6 +201,10 @@ pub struct Settings {
     /// finding's ARN, which in an organization is the member's (only the
     /// administrator may archive member findings).
     pub detector_id: Option<String>,
+    /// CIDR blocks no `block-remote-ip` step ever blocks, besides the step's defaults
+    /// and the playbook's list (the Lambda's `NEVER_BLOCK_CIDRS`, the CLI's
+    /// `--never-block`), canonical (`block_remote_ip::parse_never_block`).
+    pub never_block: Vec<String>,
 }
 
 /// Why a matched playbook could not be planned for a finding.

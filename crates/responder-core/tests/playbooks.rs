@@ -74,7 +74,7 @@ fn yaml_and_schema_errors_name_line_column_and_field() {
             &format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - terminat: {{}}\n")
         )]),
         [
-            "p.yaml:7:5: error: steps[1].terminat: unknown variant `terminat`, expected one of isolate, snapshot, terminate, relaunch, tag, protect, detach-from-asg, deregister-from-target-groups, revoke-instance-profile, capture-console-output, stop, release, archive-finding, notify, scan"
+            "p.yaml:7:5: error: steps[1].terminat: unknown variant `terminat`, expected one of isolate, snapshot, terminate, relaunch, tag, protect, detach-from-asg, deregister-from-target-groups, revoke-instance-profile, capture-console-output, stop, release, archive-finding, notify, scan, block-remote-ip"
         ]
     );
     assert_eq!(
@@ -431,4 +431,50 @@ fn connection_tracking_takes_true_false_or_timeouts_within_ec2_limits() {
         wrong[0].contains("true, false, or a map of timeouts"),
         "{wrong:?}"
     );
+}
+
+#[test]
+fn block_remote_ip_checks_its_expiry_limits_and_never_block_list() {
+    let steps = "steps:\n  - isolate: {}\n  - block-remote-ip:\n      expire_after_hours: 0\n      max_addresses: 21\n      entry_limit: 41\n      never_block: [10.0.0.0/8, 'not-a-cidr', 192.0.2.1, 2001:db8::/129]\n";
+    let found = errors(&[("p.yaml", &format!("name: p\n{MATCH}{steps}"))]);
+    let expect = [
+        "expire_after_hours: 0 is outside 1 to 720",
+        "max_addresses: 21 is outside 1 to 20",
+        "entry_limit: 41 is outside 1 to 40",
+        "never_block[1]: \"not-a-cidr\" is not a CIDR block",
+        "never_block[2]: \"192.0.2.1\" is not a CIDR block",
+        "never_block[3]: \"2001:db8::/129\": the prefix length must be 0 to 128",
+    ];
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    for (line, want) in found.iter().zip(expect) {
+        // Located at the step (file:line:column), then the check's own words.
+        assert!(
+            line.starts_with("p.yaml:7:5: error: steps[1].block-remote-ip: "),
+            "{line}"
+        );
+        assert!(line.contains(want), "{line} lacks {want}");
+    }
+    let too_long = format!(
+        "name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - block-remote-ip: {{expire_after_hours: 721}}\n"
+    );
+    assert_eq!(errors(&[("p.yaml", &too_long)]).len(), 1);
+    // The defaults, and the bounds themselves, are valid.
+    for ok in [
+        "{}",
+        "{expire_after_hours: 1, max_addresses: 1, entry_limit: 1}",
+        "{expire_after_hours: 720, max_addresses: 20, entry_limit: 40, never_block: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7/32']}",
+    ] {
+        let text =
+            format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - block-remote-ip: {ok}\n");
+        assert!(
+            check(&[("p.yaml", &text)]).is_ok(),
+            "{ok}: {:?}",
+            check(&[("p.yaml", &text)])
+        );
+    }
+    // A wrong type is a located schema error, not a panic.
+    let wrong = format!(
+        "name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - block-remote-ip: {{expire_after_hours: soon}}\n"
+    );
+    assert_eq!(errors(&[("p.yaml", &wrong)]).len(), 1);
 }

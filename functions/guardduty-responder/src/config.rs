@@ -40,6 +40,9 @@ pub struct Config {
     /// `HOME_ACCOUNT_ID`: the function's own account (else STS GetCallerIdentity once,
     /// at the first finding).
     pub home_account: Option<String>,
+    /// `NEVER_BLOCK_CIDRS`: CIDR blocks (comma- or space-separated) no
+    /// `block-remote-ip` step ever blocks, besides its defaults and the playbook's.
+    pub never_block: Vec<String>,
 }
 
 /// A setting the function cannot start with.
@@ -135,6 +138,10 @@ impl Config {
         {
             return Err(ConfigError::MemberRole(role.clone()));
         }
+        let never_block = responder_core::steps::block_remote_ip::parse_never_block(
+            &get("NEVER_BLOCK_CIDRS").unwrap_or_default(),
+        )
+        .map_err(|m| list("NEVER_BLOCK_CIDRS", m))?;
         let ledger_table = non_empty("LEDGER_TABLE");
         if !dry_run && ledger_table.is_none() {
             return Err(ConfigError::LedgerRequired);
@@ -153,6 +160,7 @@ impl Config {
             allowed_accounts,
             regions,
             home_account,
+            never_block,
         })
     }
 
@@ -245,6 +253,20 @@ mod tests {
             Config::from(env(&[("RESPONDER_MODE", "enforce")])),
             Err(ConfigError::LedgerRequired)
         );
+    }
+
+    #[test]
+    fn never_block_cidrs_are_checked() {
+        let c = Config::from(env(&[(
+            "NEVER_BLOCK_CIDRS",
+            "198.51.100.0/24, 2001:db8::/32",
+        )]))
+        .unwrap();
+        assert_eq!(c.never_block, ["198.51.100.0/24", "2001:db8::/32"]);
+        assert!(Config::from(env(&[])).unwrap().never_block.is_empty());
+        let e =
+            Config::from(env(&[("NEVER_BLOCK_CIDRS", "198.51.100.0/24,10.0.0.1")])).unwrap_err();
+        assert!(e.to_string().contains("NEVER_BLOCK_CIDRS"), "{e}");
     }
 
     #[test]

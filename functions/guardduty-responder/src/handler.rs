@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent};
+use responder_aws::expire::{Acting, expire_due};
 use responder_aws::responder::{Answer, Responder};
 use responder_aws::{Outcome, Report, Status};
 use responder_core::decode_event;
@@ -28,6 +29,9 @@ impl App {
             .as_ref()
             .map(|e| (e.id.clone(), e.source.clone(), e.detail_type.clone()))
             .unwrap_or_default();
+        if is_schedule(&payload) {
+            return self.expire(&request_id).await;
+        }
         let finding = match decode_event(payload) {
             Ok(f) => f,
             Err(e) => {
@@ -72,6 +76,56 @@ impl App {
         tracing::info!(finding_id = %safe(&finding.id), %playbook, status = ?report.status, reason = ?report.reason, duration_ms = report.duration_ms, "response finished");
         Ok(body)
     }
+}
+
+impl App {
+    /// The scheduled run: removes `block-remote-ip`'s deny entries that are due, in
+    /// the account and Region each was made in (the member role for other accounts).
+    /// An error, for Lambda to report, only when the ledger cannot be read or an
+    /// entry could not be handled; such records stay active and the next run tries
+    /// again.
+    async fn expire(&self, request_id: &str) -> Result<Value, Error> {
+        let executor = self.responder.executor();
+        let Some(ledger) = executor.ledger() else {
+            tracing::info!(%request_id, "scheduled event: no ledger, no deny entry to expire");
+            return Ok(json!({"status": "expired", "removed": 0, "superseded": 0, "failed": 0}));
+        };
+        let acting = match self.responder.accounts() {
+            Some(pool) => Acting::Pool(pool),
+            None => Acting::Clients(executor.clients()),
+        };
+        let results = expire_due(ledger, acting, SystemTime::now())
+            .await
+            .map_err(|e| {
+                tracing::error!(%request_id, error = %e, "expiry: the ledger could not be read");
+                Error::from(format!("expiry: {e}"))
+            })?;
+        let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
+        for r in &results {
+            tracing::info!(%request_id, outcome = %r.outcome, detail = %safe(&r.detail), finding_id = %safe(&r.block.finding_id), "deny entry expiry");
+        }
+        let body = json!({
+            "status": "expired",
+            "removed": count("removed"),
+            "superseded": count("superseded"),
+            "failed": count("failed"),
+            "entries": results,
+        });
+        if count("failed") > 0 {
+            return Err(Error::from(format!(
+                "expiry: {} deny entr(ies) could not be handled; they stay recorded and are retried",
+                count("failed")
+            )));
+        }
+        Ok(body)
+    }
+}
+
+/// True for EventBridge's scheduled events (`aws.events`, `Scheduled Event`): the
+/// expiry of deny entries, never a finding.
+fn is_schedule(payload: &Value) -> bool {
+    payload.get("source").and_then(Value::as_str) == Some("aws.events")
+        && payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
 
 /// Finding-derived text for a log field. The JSON log format escapes control
@@ -132,4 +186,22 @@ fn emit_metrics(playbook: &str, report: &Report) {
     }
     line["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(metrics);
     println!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_scheduled_events_from_aws_events_expire() {
+        let schedule = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "account": "111122223333", "time": "2026-11-29T12:00:00Z", "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:111122223333:rule/r"], "detail": {}});
+        assert!(is_schedule(&schedule));
+        let mut finding = schedule.clone();
+        finding["source"] = json!("aws.guardduty");
+        assert!(!is_schedule(&finding));
+        let mut other = schedule;
+        other["detail-type"] = json!("GuardDuty Finding");
+        assert!(!is_schedule(&other));
+        assert!(!is_schedule(&json!([1, 2])));
+    }
 }

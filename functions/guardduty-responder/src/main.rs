@@ -73,6 +73,7 @@ async fn main() -> Result<(), Error> {
     let engine = engine.with_settings(Settings {
         quarantine_group: config.quarantine_group.clone(),
         detector_id: config.detector_id.clone(),
+        never_block: config.never_block.clone(),
     });
     let problems = engine.settings_problems();
     if !problems.is_empty() {

@@ -3,6 +3,7 @@
 //! `run(ctx, &Planned) -> StepResult`.
 
 mod archive_finding;
+pub(crate) mod block_remote_ip;
 mod capture_console_output;
 mod deregister_from_target_groups;
 mod detach_from_asg;
@@ -44,6 +45,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
         Action::ArchiveFinding(a) => archive_finding::run(ctx, a).await,
         Action::Notify(a) => notify::run(ctx, a).await,
         Action::Scan(a) => scan::run(ctx, a).await,
+        Action::BlockRemoteIp(a) => block_remote_ip::run(ctx, a).await,
     };
     if matches!(result.outcome, Outcome::Done) {
         ctx.invalidate();
@@ -68,6 +70,7 @@ pub(crate) fn instance_id(action: &Action) -> Option<&str> {
         Action::Stop(a) => Some(&a.instance_id),
         Action::Release(a) => Some(&a.instance_id),
         Action::Scan(a) => Some(&a.instance_id),
+        Action::BlockRemoteIp(a) => Some(&a.instance_id),
         Action::ArchiveFinding(_) | Action::Notify(_) => None,
     }
 }

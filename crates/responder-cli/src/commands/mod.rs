@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod coverage;
+pub mod expire;
 pub mod ledger;
 pub mod permissions;
 pub mod plan;

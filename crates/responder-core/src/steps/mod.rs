@@ -25,6 +25,7 @@ use crate::playbook::model::Acknowledgement;
 use crate::template;
 
 pub mod archive_finding;
+pub mod block_remote_ip;
 pub mod capture_console_output;
 pub mod deregister_from_target_groups;
 pub mod detach_from_asg;
@@ -461,4 +462,5 @@ registry! {
     ArchiveFinding => archive_finding,
     Notify => notify,
     Scan => scan,
+    BlockRemoteIp => block_remote_ip,
 }
