@@ -21,6 +21,7 @@
 pub mod accounts;
 mod call;
 pub mod clients;
+pub mod console;
 mod context;
 mod executor;
 mod instance;

@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod archive;
 pub mod coverage;
+pub mod filter;
+pub mod findings;
 pub mod ledger;
 pub mod permissions;
 pub mod plan;
