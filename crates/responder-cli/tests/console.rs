@@ -597,3 +597,36 @@ async fn archive_and_unarchive_from_the_terminal() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_text_starts_with_the_severity_header_and_shows_details() {
+    let g = gd().await;
+    let file = root().join("playbooks/tests/findings/bitcoin-dns.json");
+    let decoded = decode_bytes(&std::fs::read(&file).unwrap()).unwrap();
+    let mut counts = SeverityCounts::default();
+    decoded.iter().flatten().for_each(|f| counts.observe(f));
+    let out = g.responder(
+        &[
+            "run",
+            "--no-verify",
+            "--dry-run",
+            "--details",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().next().unwrap(), counts.to_string());
+    let id = &decoded[0].as_ref().unwrap().id;
+    assert!(
+        out.stdout.contains(&format!("── {id} ──")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Type             CryptoCurrency:EC2/BitcoinTool.B!DNS"),
+        "{}",
+        out.stdout
+    );
+}

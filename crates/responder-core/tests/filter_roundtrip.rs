@@ -43,7 +43,8 @@ fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Every decodable finding of the corpus and of the playbook tests, and the test
 /// bitcoin finding once per type pattern of the shipped playbooks (`*` as `X`) at
-/// each severity level and resource role; each also archived and also with the
+/// the severities on both sides of every console band boundary and each resource
+/// role; each also archived and also with the
 /// exemption tag (on instance findings).
 fn findings() -> Vec<(String, Finding)> {
     let mut files = Vec::new();
@@ -61,7 +62,7 @@ fn findings() -> Vec<(String, Finding)> {
     let engine = Engine::load(&root().join("playbooks")).unwrap();
     for p in engine.playbooks() {
         for pattern in p.playbook.matches.value.finding_types.iter().flatten() {
-            for severity in [2.0, 5.0, 8.0, 9.5] {
+            for severity in [1.0, 3.9, 4.0, 4.5, 6.9, 7.0, 8.9, 9.0, 10.0] {
                 for role in ["TARGET", "ACTOR"] {
                     let mut raw = base.raw.clone();
                     raw["type"] = json!(pattern.replace('*', "X"));
