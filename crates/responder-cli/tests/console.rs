@@ -149,6 +149,15 @@ async fn findings_counts_lists_and_exports_like_the_console() {
         .filter(|f| !f.archived)
         .for_each(|f| counts.observe(f));
 
+    // A throttled page and a failed batch are retried by the SDK.
+    g.endpoint
+        .fail_next(Operation::ListFindings, 1, 429, "TooManyRequestsException");
+    g.endpoint.fail_next(
+        Operation::GetFindings,
+        1,
+        500,
+        "InternalServerErrorException",
+    );
     let text = g.responder(&["findings"], None);
     assert_eq!(text.code, 0, "{}", text.stderr);
     let first = text.stdout.lines().next().unwrap();
@@ -166,9 +175,21 @@ async fn findings_counts_lists_and_exports_like_the_console() {
     // ListFindings paged (50 a page) and GetFindings in batches of 50.
     assert_eq!(
         g.endpoint.calls(Operation::GetFindings),
-        live.len().div_ceil(50)
+        live.len().div_ceil(50) + 1
     );
-    assert!(g.endpoint.calls(Operation::ListFindings) >= 2);
+    assert_eq!(
+        g.endpoint.calls(Operation::ListFindings),
+        live.len().div_ceil(50) + 1
+    );
+    let batches: Vec<usize> = g
+        .endpoint
+        .requests()
+        .iter()
+        .filter(|r| r.operation == Some(Operation::GetFindings) && r.status == 200)
+        .map(|r| r.body["findingIds"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(batches.iter().sum::<usize>(), live.len());
+    assert!(batches.iter().all(|n| *n <= 50), "{batches:?}");
 
     let (ids, list) = g.listed_json(&[]);
     assert_eq!(ids, live);
