@@ -11,13 +11,27 @@
 //! - GetFindings, `POST /detector/{id}/findings/get` -> `{"findings": [...]}`: the
 //!   requested findings the detector holds (unknown ids are left out, as GuardDuty
 //!   does);
-//! - ListFindings, `POST /detector/{id}/findings` -> `{"findingIds": [...]}`: every
-//!   finding, filtered on `service.archived` when the criteria name it, paginated;
+//! - ListFindings, `POST /detector/{id}/findings` -> `{"findingIds": [...]}`: the
+//!   findings meeting `findingCriteria` (evaluated by
+//!   `responder_core::filter::criteria_holds`, a finding without `service.archived`
+//!   counting as unarchived; an attribute GuardDuty does not know is a 400), sorted
+//!   by `sortCriteria` when given, paginated by `maxResults`/`nextToken`;
+//!   [`FindingsEndpoint::fail_page_token`] makes the next page request's token
+//!   invalid;
 //! - ArchiveFindings / UnarchiveFindings, `POST /detector/{id}/findings/archive|unarchive`,
 //!   which set `service.archived`;
 //! - StartMalwareScan, `POST /malware-scan/start` -> `{"scanId": ...}`: a new scan per
 //!   call, except that a repeated `clientToken` for the same `resourceArn` answers the
 //!   first scan's id (the API's idempotency); [`FindingsEndpoint::scans`] lists them.
+//!
+//! - anything else (saved filters, detectors' other operations) is forwarded, as it
+//!   came, to moto when [`FindingsEndpoint::forward_to`] names it (moto implements
+//!   CreateFilter, GetFilter, UpdateFilter, DeleteFilter, ListFilters), so one
+//!   `AWS_ENDPOINT_URL_GUARDDUTY` serves the whole GuardDuty client; without it, a
+//!   400.
+//!
+//! [`FindingsEndpoint::refuse_archive_as_member`] makes ArchiveFindings and
+//! UnarchiveFindings on a detector answer as GuardDuty answers a member account.
 //!
 //! Errors are GuardDuty's: a JSON body with `message` and `__type` and the
 //! `x-amzn-ErrorType` header. A detector that does not exist or belongs to another
@@ -44,6 +58,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::timeout;
+
+use responder_core::filter::{FindingCriteria, criteria_from_value, criteria_holds};
 
 use crate::account::{ACCOUNT_HEADER, AccountHeader};
 
@@ -132,6 +148,12 @@ struct State {
     scans: Vec<Scan>,
     calls: HashMap<Operation, usize>,
     log: Vec<Request>,
+    /// Where unserved requests go (moto).
+    forward: Option<String>,
+    /// ListFindings requests with a `nextToken` still to refuse.
+    bad_tokens: usize,
+    /// Detectors whose archive calls are refused as a member account's.
+    member_detectors: Vec<String>,
 }
 
 /// A running findings endpoint; stops when dropped.
@@ -314,6 +336,26 @@ impl FindingsEndpoint {
     /// Every scan started so far, in order (a repeated client token starts none).
     pub fn scans(&self) -> Vec<Scan> {
         lock(&self.state).scans.clone()
+    }
+
+    /// Forwards every request this endpoint does not serve to `url` (moto's), as it
+    /// came, and answers with moto's answer.
+    pub fn forward_to(&self, url: &str) {
+        lock(&self.state).forward = Some(url.trim_end_matches('/').to_owned());
+    }
+
+    /// The next `n` ListFindings requests that carry a `nextToken` are refused with
+    /// GuardDuty's invalid-token error (400 BadRequestException).
+    pub fn fail_page_token(&self, n: usize) {
+        lock(&self.state).bad_tokens = n;
+    }
+
+    /// ArchiveFindings and UnarchiveFindings on `detector_id` are refused as GuardDuty
+    /// refuses a member account (400 BadRequestException).
+    pub fn refuse_archive_as_member(&self, detector_id: &str) {
+        lock(&self.state)
+            .member_detectors
+            .push(detector_id.to_owned());
     }
 
     /// Every request so far, in arrival order.
@@ -504,6 +546,34 @@ async fn serve(mut stream: TcpStream, state: &Mutex<State>) -> IoResult<()> {
         serde_json::from_slice(&body).unwrap_or(Value::Null)
     };
 
+    let forward = lock(state).forward.clone().filter(|_| operation.is_none());
+    if let Some(url) = forward {
+        let reply = forward_request(&url, &head, &body).await;
+        let (status, bytes) = match reply {
+            Ok(bytes) => (status_of(&bytes), bytes),
+            Err(e) => {
+                let text =
+                    json!({"message": e.to_string(), "__type": "InternalServerErrorException"})
+                        .to_string();
+                (502, format!("HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\nx-amzn-ErrorType: InternalServerErrorException\r\nConnection: close\r\n\r\n{text}", text.len()).into_bytes())
+            }
+        };
+        lock(state).log.push(Request {
+            operation: None,
+            method: method.clone(),
+            path: target.clone(),
+            account,
+            detector: None,
+            body: json_body,
+            status,
+        });
+        timeout(IO_TIMEOUT, stream.write_all(&bytes))
+            .await
+            .map_err(|_| io_error("write timeout"))??;
+        let _ = stream.shutdown().await;
+        return Ok(());
+    }
+
     let answer = {
         let mut s = lock(state);
         let answer = match operation {
@@ -632,6 +702,13 @@ fn answer(
                 .unwrap_or_default();
             Answer::ok(json!({ "findings": findings }))
         }
+        Operation::ArchiveFindings | Operation::UnarchiveFindings
+            if s.member_detectors.iter().any(|d| d == detector) =>
+        {
+            Answer::bad_request(
+                "The request is rejected because the current account is a member account: only the administrator account can archive or unarchive findings of member accounts.",
+            )
+        }
         Operation::ArchiveFindings | Operation::UnarchiveFindings => {
             let wanted = match ids() {
                 Ok(ids) => ids,
@@ -643,25 +720,46 @@ fn answer(
             Answer::ok(json!({}))
         }
         Operation::ListFindings => {
-            let archived = archived_criterion(body);
-            let ids: Vec<Value> = s
+            let token = body.get("nextToken").and_then(Value::as_str);
+            if token.is_some_and(|t| !t.is_empty()) && s.bad_tokens > 0 {
+                s.bad_tokens -= 1;
+                return Answer::bad_request(
+                    "The request is rejected because the input nextToken is invalid or expired.",
+                );
+            }
+            let criteria = match body.get("findingCriteria") {
+                None | Some(Value::Null) => FindingCriteria::default(),
+                Some(c) if c.get("criterion").is_none() => FindingCriteria::default(),
+                Some(c) => match criteria_from_value(c) {
+                    Ok(c) => c,
+                    Err(e) => return Answer::bad_request(&e.to_string()),
+                },
+            };
+            let mut list: Vec<&Value> = s
                 .findings
                 .get(detector)
                 .map(|list| {
                     list.iter()
-                        .filter(|f| {
-                            archived.is_none_or(|want| {
-                                f.pointer("/service/archived").and_then(Value::as_bool)
-                                    == Some(want)
-                                    || (!want && f.pointer("/service/archived").is_none())
-                            })
-                        })
-                        .filter_map(|f| f.get("id").cloned())
+                        .filter(|f| criteria_holds(&criteria, &unarchived_by_default(f)))
                         .collect()
                 })
                 .unwrap_or_default();
+            if let Some(sort) = body.get("sortCriteria") {
+                let attribute = sort
+                    .get("attributeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let descending = sort.get("orderBy").and_then(Value::as_str) == Some("DESC");
+                list.sort_by(|a, b| {
+                    let o = compare_at(a, b, attribute);
+                    if descending { o.reverse() } else { o }
+                });
+            }
+            let ids: Vec<Value> = list
+                .into_iter()
+                .filter_map(|f| f.get("id").cloned())
+                .collect();
             let max = body.get("maxResults").map(|v| v.to_string());
-            let token = body.get("nextToken").and_then(Value::as_str);
             match page(ids, max.as_deref(), token) {
                 Ok((ids, next)) => Answer::ok(with_token(json!({ "findingIds": ids }), next)),
                 Err(message) => Answer::bad_request(&message),
@@ -709,22 +807,70 @@ fn start_malware_scan(s: &mut State, account: &str, body: &Value) -> Answer {
     Answer::ok(json!({ "scanId": scan_id }))
 }
 
-/// `findingCriteria.criterion["service.archived"]` as a wanted value, when given with
-/// `eq` or `equals` (`["true"]` or `["false"]`).
-fn archived_criterion(body: &Value) -> Option<bool> {
-    let condition = body
-        .get("findingCriteria")?
-        .get("criterion")?
-        .get("service.archived")?;
-    let values = condition
-        .get("eq")
-        .or_else(|| condition.get("equals"))?
-        .as_array()?;
-    match values.first()? {
-        Value::String(s) => s.parse().ok(),
-        Value::Bool(b) => Some(*b),
-        _ => None,
+/// The finding with `service.archived: false` when it says nothing (GuardDuty's
+/// findings always say).
+fn unarchived_by_default(f: &Value) -> std::borrow::Cow<'_, Value> {
+    if f.pointer("/service/archived").is_some() {
+        return std::borrow::Cow::Borrowed(f);
     }
+    let mut f = f.clone();
+    if let Some(obj) = f.as_object_mut() {
+        let service = obj
+            .entry("service")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(service) = service.as_object_mut() {
+            service.insert("archived".to_owned(), Value::Bool(false));
+        }
+    }
+    std::borrow::Cow::Owned(f)
+}
+
+/// Orders two findings by the value at a dotted path: numbers numerically, else as
+/// text; absent values first.
+fn compare_at(a: &Value, b: &Value, path: &str) -> std::cmp::Ordering {
+    let at = |v: &Value| -> Option<Value> { path.split('.').try_fold(v, |v, k| v.get(k)).cloned() };
+    match (at(a), at(b)) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    }
+}
+
+/// Sends a request, as it came, to `url` (`http://host:port`) with
+/// `Connection: close`, and returns the whole answer.
+async fn forward_request(url: &str, head: &str, body: &[u8]) -> IoResult<Vec<u8>> {
+    let addr = url.trim_start_matches("http://");
+    let mut upstream = timeout(IO_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| io_error("forward: connect timeout"))??;
+    let mut out: String = head
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    out.push_str("\r\nConnection: close\r\n\r\n");
+    let mut request = out.into_bytes();
+    request.extend_from_slice(body);
+    timeout(IO_TIMEOUT, upstream.write_all(&request))
+        .await
+        .map_err(|_| io_error("forward: write timeout"))??;
+    let mut answer = Vec::new();
+    timeout(IO_TIMEOUT, upstream.read_to_end(&mut answer))
+        .await
+        .map_err(|_| io_error("forward: read timeout"))??;
+    Ok(answer)
+}
+
+/// The status code of a raw HTTP answer (0 when unreadable).
+fn status_of(answer: &[u8]) -> u16 {
+    String::from_utf8_lossy(&answer[..answer.len().min(64)])
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// One page of `items`: `maxResults` (1 to 50, default 50) from `nextToken` (an
@@ -759,4 +905,90 @@ fn with_token(mut body: Value, next: Option<String>) -> Value {
         obj.insert("nextToken".to_owned(), Value::String(next));
     }
     body
+}
+
+/// Creates a GuardDuty detector in moto (the default account, `config`'s region) and
+/// the same detector in `endpoint`, so that saved filters (moto, through
+/// [`FindingsEndpoint::forward_to`]) and findings (the endpoint) share one id.
+/// Returns the id.
+pub async fn shared_detector(config: &SdkConfig, endpoint: &FindingsEndpoint) -> String {
+    let moto = aws_sdk_guardduty::Client::new(config);
+    let id = moto
+        .create_detector()
+        .enable(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto CreateDetector: {e:?}"))
+        .detector_id()
+        .unwrap_or_else(|| panic!("moto CreateDetector answered no id"))
+        .to_owned();
+    endpoint.add_detector(DEFAULT_ACCOUNT, &id);
+    id
+}
+
+/// Saves a filter in moto with exactly these criteria, deprecated operators kept (as
+/// another tool or the console would have saved it).
+#[allow(deprecated)]
+pub async fn moto_put_filter(
+    config: &SdkConfig,
+    detector: &str,
+    name: &str,
+    criteria: &FindingCriteria,
+) {
+    use aws_sdk_guardduty::types::{Condition, FilterAction, FindingCriteria as Sdk};
+    let mut sdk = Sdk::builder();
+    for (attribute, c) in &criteria.criterion {
+        let small = |x: Option<i64>| x.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        sdk = sdk.criterion(
+            attribute,
+            Condition::builder()
+                .set_equals(c.equals.clone())
+                .set_not_equals(c.not_equals.clone())
+                .set_greater_than(c.greater_than)
+                .set_greater_than_or_equal(c.greater_than_or_equal)
+                .set_less_than(c.less_than)
+                .set_less_than_or_equal(c.less_than_or_equal)
+                .set_matches(c.matches.clone())
+                .set_not_matches(c.not_matches.clone())
+                .set_eq(c.eq.clone())
+                .set_neq(c.neq.clone())
+                .set_gt(small(c.gt))
+                .set_gte(small(c.gte))
+                .set_lt(small(c.lt))
+                .set_lte(small(c.lte))
+                .build(),
+        );
+    }
+    aws_sdk_guardduty::Client::new(config)
+        .create_filter()
+        .detector_id(detector)
+        .name(name)
+        .action(FilterAction::Noop)
+        .finding_criteria(sdk.build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto CreateFilter: {e:?}"));
+}
+
+/// A saved filter's criteria and action as moto holds them.
+pub async fn moto_get_filter(
+    config: &SdkConfig,
+    detector: &str,
+    name: &str,
+) -> (FindingCriteria, String) {
+    let out = aws_sdk_guardduty::Client::new(config)
+        .get_filter()
+        .detector_id(detector)
+        .filter_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto GetFilter {name}: {e:?}"));
+    (
+        out.finding_criteria()
+            .map(responder_aws::console::from_sdk)
+            .unwrap_or_default(),
+        out.action()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
+    )
 }

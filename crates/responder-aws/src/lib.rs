@@ -14,13 +14,15 @@
 //! errors), [`clients`], [`accounts`] (clients per account and region: the
 //! member role assumed, cached until its credentials expire), [`ledger`] (the responder's own record in DynamoDB: step
 //! claims, undo state, the blast-radius budget), [`verify`] (GetFindings before
-//! acting), `tagging`, `instance` (the live view), `context` (one response's state),
+//! acting), [`console`] (the console's calls for the CLI: findings, saved filters,
+//! archive), `tagging`, `instance` (the live view), `context` (one response's state),
 //! `steps` (one module per step), `executor`, [`responder`] (verify, plan, budget,
 //! execute: the whole answer to one finding).
 
 pub mod accounts;
 mod call;
 pub mod clients;
+pub mod console;
 mod context;
 mod executor;
 pub mod expire;

@@ -369,13 +369,13 @@ fn shown(value: Option<&str>) -> String {
 /// Keeps the status and raw body of the last response of the call it is added to
 /// (each attempt overwrites the previous one's).
 #[derive(Debug, Clone, Default)]
-struct CaptureBody(Arc<Mutex<Option<Captured>>>);
+pub(crate) struct CaptureBody(Arc<Mutex<Option<Captured>>>);
 
 /// An HTTP status and the body that came with it.
 type Captured = (u16, Vec<u8>);
 
 impl CaptureBody {
-    fn take(&self) -> Option<Captured> {
+    pub(crate) fn take(&self) -> Option<Captured> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }

@@ -82,6 +82,67 @@ impl LedgerArgs {
     }
 }
 
+/// Where GuardDuty is: shared by `findings`, `filter` and `archive`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GuardDutyArgs {
+    /// Region (default: the standard chain).
+    #[arg(long)]
+    region: Option<String>,
+    /// AWS endpoint, e.g. a local emulator (default: the standard chain;
+    /// AWS_ENDPOINT_URL_GUARDDUTY also works).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// The GuardDuty detector (default: the region's only detector, from ListDetectors).
+    #[arg(long, env = "DETECTOR_ID")]
+    detector_id: Option<String>,
+}
+
+impl GuardDutyArgs {
+    fn target(&self) -> commands::findings::Target<'_> {
+        commands::findings::Target {
+            endpoint_url: self.endpoint_url.as_deref(),
+            region: self.region.as_deref(),
+            detector_id: self.detector_id.clone(),
+        }
+    }
+}
+
+/// `responder filter ...`.
+#[derive(Debug, Subcommand)]
+enum FilterCommand {
+    /// Print the playbook `match`/`exclude` that selects the findings a saved filter
+    /// selects (GetFilter); exit 2 naming any criterion that cannot be expressed.
+    Import {
+        /// The saved filter's name.
+        name: String,
+        /// Where GuardDuty is.
+        #[command(flatten)]
+        guardduty: GuardDutyArgs,
+    },
+    /// Create or update a saved filter (action NOOP) that shows exactly the findings
+    /// a playbook answers; exit 2 naming any part that cannot be expressed.
+    Export {
+        /// The playbook's name.
+        playbook: String,
+        /// The saved filter's name.
+        #[arg(long)]
+        name: String,
+        /// Playbook folder.
+        #[arg(long, default_value = "playbooks")]
+        playbooks: PathBuf,
+        /// Leave out exclude blocks GuardDuty cannot express (a tag key=value): the
+        /// filter then also shows the findings they exclude.
+        #[arg(long)]
+        allow_broader: bool,
+        /// Print the criteria (the AWS CLI's --finding-criteria JSON); call nothing.
+        #[arg(long)]
+        print: bool,
+        /// Where GuardDuty is.
+        #[command(flatten)]
+        guardduty: GuardDutyArgs,
+    },
+}
+
 /// `responder ledger ...`.
 #[derive(Debug, Subcommand)]
 enum LedgerCommand {
@@ -203,6 +264,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Text: each finding's details panel before its report.
+        #[arg(long)]
+        details: bool,
         /// Finding files (`-` reads standard input).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -260,6 +324,58 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// The GuardDuty console's findings view: severity counters and a table (or the
+    /// console's JSON export, which `responder plan -` reads), live from GuardDuty.
+    Findings {
+        /// Where GuardDuty is.
+        #[command(flatten)]
+        guardduty: GuardDutyArgs,
+        /// Only the findings of this saved filter.
+        #[arg(long, conflicts_with_all = ["criteria", "playbook"])]
+        filter: Option<String>,
+        /// Only the findings meeting these criteria (JSON: {"Criterion": {...}}).
+        #[arg(long, conflicts_with = "playbook")]
+        criteria: Option<PathBuf>,
+        /// Only the findings this playbook would answer (its match as criteria where
+        /// GuardDuty can say it, the rest filtered here).
+        #[arg(long)]
+        playbook: Option<String>,
+        /// Playbook folder (for --playbook).
+        #[arg(long, default_value = "playbooks")]
+        playbooks: PathBuf,
+        /// Only findings updated within this span: 30m, 12h, 7d, 2w.
+        #[arg(long)]
+        since: Option<String>,
+        /// Archived findings too (the console leaves them out).
+        #[arg(long)]
+        include_archived: bool,
+        /// At most this many findings (highest severity first).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output format (json: the console export, an array of findings).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Each finding's details panel after the table.
+        #[arg(long)]
+        details: bool,
+    },
+    /// Saved filters both ways: `filter import NAME`, `filter export PLAYBOOK --name NAME`.
+    Filter {
+        #[command(subcommand)]
+        command: FilterCommand,
+    },
+    /// Archive findings (or unarchive them with --unarchive).
+    Archive {
+        /// Finding ids.
+        #[arg(required = true)]
+        finding_ids: Vec<String>,
+        /// Unarchive instead.
+        #[arg(long)]
+        unarchive: bool,
+        /// Where GuardDuty is.
+        #[command(flatten)]
+        guardduty: GuardDutyArgs,
     },
     /// Print the playbook JSON Schema.
     Schema,
@@ -320,6 +436,7 @@ fn main() -> ExitCode {
             home_account,
             settings,
             format,
+            details,
             files,
         } => commands::run::run(commands::run::RunArgs {
             playbooks: &playbooks,
@@ -343,6 +460,7 @@ fn main() -> ExitCode {
                 max_destructive_per_hour_per_account,
             },
             format,
+            details,
             files: &files,
         }),
         Command::Permissions {
@@ -377,6 +495,59 @@ fn main() -> ExitCode {
             now: now.as_deref(),
             format,
         }),
+        Command::Findings {
+            guardduty,
+            filter,
+            criteria,
+            playbook,
+            playbooks,
+            since,
+            include_archived,
+            limit,
+            format,
+            details,
+        } => commands::findings::run(
+            &guardduty.target(),
+            &commands::findings::Selection {
+                filter: filter.as_deref(),
+                criteria: criteria.as_deref(),
+                playbook: playbook.as_deref(),
+                playbooks: &playbooks,
+                since: since.as_deref(),
+                include_archived,
+                limit,
+            },
+            format,
+            details,
+        ),
+        Command::Filter {
+            command: FilterCommand::Import { name, guardduty },
+        } => commands::filter::import_filter(&guardduty.target(), &name),
+        Command::Filter {
+            command:
+                FilterCommand::Export {
+                    playbook,
+                    name,
+                    playbooks,
+                    allow_broader,
+                    print,
+                    guardduty,
+                },
+        } => commands::filter::export_filter(
+            &guardduty.target(),
+            &commands::filter::ExportArgs {
+                playbooks: &playbooks,
+                playbook: &playbook,
+                name: &name,
+                allow_broader,
+                print_only: print,
+            },
+        ),
+        Command::Archive {
+            finding_ids,
+            unarchive,
+            guardduty,
+        } => commands::archive::run(&guardduty.target(), &finding_ids, unarchive),
         Command::Schema => {
             output::out_json(responder_core::schema::playbook_schema().trim_end());
             0

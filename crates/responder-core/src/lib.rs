@@ -10,9 +10,11 @@
 
 pub mod casing;
 pub mod catalogue;
+pub mod console;
 pub mod engine;
 pub mod event;
 pub mod event_pattern;
+pub mod filter;
 pub mod finding;
 pub mod finding_type;
 pub mod ids;
@@ -28,6 +30,7 @@ pub mod tags;
 pub mod template;
 pub mod testcase;
 pub mod text;
+pub mod timestamp;
 
 pub use engine::Engine;
 pub use event::{DecodeError, decode_bytes, decode_event, decode_value};

@@ -344,6 +344,17 @@ fn scalar_eq(expected: &Scalar, actual: &Value) -> bool {
     }
 }
 
+/// A value as a number to compare with bounds: a number, a numeric string, or an
+/// RFC 3339 timestamp as epoch milliseconds (how GuardDuty's criteria compare
+/// `updatedAt`, so a saved filter's bounds import unchanged).
+fn comparable(v: &Value) -> Option<f64> {
+    number(v).or_else(|| {
+        v.as_str()
+            .and_then(crate::timestamp::epoch_millis)
+            .map(|ms| ms as f64)
+    })
+}
+
 fn field_holds(field: &CompiledField, raw: &Value) -> bool {
     let c = &field.condition;
     let segs = &field.segments;
@@ -365,7 +376,7 @@ fn field_holds(field: &CompiledField, raw: &Value) -> bool {
     let range = c.range();
     if !range.is_empty()
         && !any_at(raw, segs, &mut |v| {
-            number(v).is_some_and(|n| range.contains(n))
+            comparable(v).is_some_and(|n| range.contains(n))
         })
     {
         return false;

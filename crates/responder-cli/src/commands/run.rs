@@ -8,6 +8,7 @@ use responder_aws::render::report_text;
 use responder_aws::responder::{Answer, AnswerError, Responder};
 use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
 use responder_aws::{AccountSettings, ClientPool, Clients, ExecOptions, Executor};
+use responder_core::console::{SeverityCounts, details_panel};
 use responder_core::plan::Settings;
 use serde_json::{Value, json};
 
@@ -40,6 +41,8 @@ pub struct RunArgs<'a> {
     pub organization: Organization,
     /// Output format.
     pub format: Format,
+    /// Text: each finding's details panel before its report.
+    pub details: bool,
     /// Finding files.
     pub files: &'a [PathBuf],
 }
@@ -148,8 +151,18 @@ pub fn run(args: RunArgs<'_>) -> u8 {
         let owner = format!("cli-{}-{}", std::process::id(), now_millis());
         let mut out: Vec<Value> = Vec::new();
         let mut code = 0;
-        for path in args.files {
-            let findings = match input::findings(path) {
+        // Every file read first: the text output starts with the severity counters of
+        // all the findings, as the console's header.
+        let inputs: Vec<_> = args.files.iter().map(|p| (p, input::findings(p))).collect();
+        if args.format == Format::Text {
+            let mut counts = SeverityCounts::default();
+            for f in inputs.iter().filter_map(|(_, r)| r.as_ref().ok()).flatten().flatten() {
+                counts.observe(f);
+            }
+            output::out_text(&format!("{counts}\n\n"));
+        }
+        for (path, findings) in inputs {
+            let findings = match findings {
                 Ok(f) => f,
                 Err(message) => {
                     errln!("{message}");
@@ -169,6 +182,9 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                         continue;
                     }
                 };
+                if args.details && args.format == Format::Text {
+                    output::out_text(&details_panel(&f));
+                }
                 let report = match responder.answer(&f, &owner).await {
                     Ok(Answer::Responded(report)) => report,
                     Ok(Answer::NoAction { plan, .. }) => {
