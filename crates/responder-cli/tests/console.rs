@@ -555,8 +555,27 @@ async fn saved_filters_both_ways() {
     assert!(!ids.is_empty());
 
     // A tag key=value exclusion cannot be said; --allow-broader leaves it out, saying so.
+    // (The shipped exemption is the bare key, which can: this is crypto-mining-ec2 with
+    // a key=value exemption.)
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("playbooks/crypto-mining-ec2.yaml"))
+        .unwrap()
+        .replace(
+            "\"guardduty-responder:exempt\"",
+            "\"guardduty-responder:exempt=true\"",
+        );
+    std::fs::write(dir.path().join("crypto-mining-ec2.yaml"), text).unwrap();
+    let playbooks = dir.path().to_str().unwrap();
     let out = g.responder(
-        &["filter", "export", "crypto-mining-ec2", "--name", "crypto"],
+        &[
+            "filter",
+            "export",
+            "crypto-mining-ec2",
+            "--name",
+            "crypto",
+            "--playbooks",
+            playbooks,
+        ],
         None,
     );
     assert_eq!(out.code, 2);
@@ -573,6 +592,8 @@ async fn saved_filters_both_ways() {
             "--name",
             "crypto",
             "--allow-broader",
+            "--playbooks",
+            playbooks,
         ],
         None,
     );
