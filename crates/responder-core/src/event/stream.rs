@@ -22,6 +22,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read};
 
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::{DecodeError, MAX_INPUT_BYTES, decode_value, from_text, strip_position};
@@ -64,6 +65,8 @@ pub struct Findings<R> {
     pos: usize,
     eof: bool,
     state: State,
+    /// Limit on one element of a top-level array.
+    max_finding_bytes: usize,
     /// Findings of a `{"Findings": [...]}` document not yet handed out.
     pending: VecDeque<Result<Finding, DecodeError>>,
     /// Newlines before absolute offset `counted_to`, and where the last line starts.
@@ -100,6 +103,7 @@ impl<R: Read> Findings<R> {
             pos: 0,
             eof: false,
             state: State::Top,
+            max_finding_bytes: MAX_FINDING_BYTES,
             pending: VecDeque::new(),
             lines: 0,
             line_start: 0,
@@ -107,6 +111,13 @@ impl<R: Read> Findings<R> {
             top_values: 0,
             saw_array: false,
         }
+    }
+
+    /// The same stream with another limit on one element of an array (the default is
+    /// [`MAX_FINDING_BYTES`]).
+    pub fn with_max_finding_bytes(mut self, limit: usize) -> Findings<R> {
+        self.max_finding_bytes = limit;
+        self
     }
 
     /// True when the input held exactly one top-level value and it was not an array:
@@ -117,15 +128,17 @@ impl<R: Read> Findings<R> {
 
     /// Reads more input, dropping what is before `keep` (an index into `buf`).
     /// False at the end of the input.
+    /// `keep` is always dropped, even at the end of the input.
     fn fill(&mut self, keep: usize) -> Result<bool, DecodeError> {
-        if self.eof {
-            return Ok(false);
-        }
+        let keep = keep.min(self.pos).min(self.buf.len());
         if keep > 0 {
             self.count_lines_to(self.base + keep);
             self.buf.drain(..keep);
             self.base += keep;
             self.pos -= keep;
+        }
+        if self.eof {
+            return Ok(false);
         }
         let len = self.buf.len();
         self.buf.resize(len + READ_CHUNK, 0);
@@ -150,9 +163,15 @@ impl<R: Read> Findings<R> {
         if abs <= self.counted_to {
             return;
         }
-        let from = self.counted_to - self.base;
-        let to = abs - self.base;
-        for (i, b) in self.buf[from..to].iter().enumerate() {
+        let from = self.counted_to.saturating_sub(self.base);
+        let to = abs.saturating_sub(self.base);
+        for (i, b) in self
+            .buf
+            .get(from..to)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             if *b == b'\n' {
                 self.lines += 1;
                 self.line_start = self.counted_to + i + 1;
@@ -224,10 +243,11 @@ impl<R: Read> Findings<R> {
             // A scalar: up to the next delimiter.
             loop {
                 if self.pos >= self.buf.len() {
-                    if !self.fill(start)? {
+                    let more = self.fill(start)?;
+                    start = 0;
+                    if !more {
                         break;
                     }
-                    start = 0;
                     continue;
                 }
                 if matches!(
@@ -253,10 +273,27 @@ impl<R: Read> Findings<R> {
                 // Keep the value's bytes, unless it is already too large to decode.
                 let too_large = self.base + self.pos - at > limit;
                 let keep = if too_large { self.pos } else { start };
-                if !self.fill(keep)? {
-                    return Err(eof(if in_string { "a string" } else { "a value" }));
-                }
+                let more = self.fill(keep)?;
                 start -= keep.min(start);
+                if !more {
+                    if too_large {
+                        return Err(eof(if in_string { "a string" } else { "a value" }));
+                    }
+                    // serde_json names the exact place and what was expected.
+                    let held = self.buf.get(start..).unwrap_or_default();
+                    return Err(match serde_json::from_slice::<IgnoredAny>(held) {
+                        Err(e) => DecodeError::Json {
+                            line: line + e.line() - 1,
+                            column: if e.line() == 1 {
+                                column + e.column()
+                            } else {
+                                e.column()
+                            },
+                            message: strip_position(&e.to_string()),
+                        },
+                        Ok(_) => eof("a value"),
+                    });
+                }
                 continue;
             }
             if in_string {
@@ -267,15 +304,24 @@ impl<R: Read> Findings<R> {
                         if self.buf[self.pos] == b'"' {
                             in_string = false;
                             self.pos += 1;
+                            if depth == 0 {
+                                // A top-level string.
+                                return Ok(Framed {
+                                    start,
+                                    end: self.pos,
+                                    at,
+                                    refused: None,
+                                });
+                            }
                         } else if self.pos + 1 < self.buf.len() {
                             self.pos += 2;
                         } else {
                             // The escaped byte is not read yet: read on, then retry.
-                            let keep = start;
-                            if !self.fill(keep)? {
+                            let more = self.fill(start)?;
+                            start = 0;
+                            if !more {
                                 return Err(eof("a string"));
                             }
-                            start = 0;
                         }
                     }
                 }
@@ -288,7 +334,7 @@ impl<R: Read> Findings<R> {
                     too_deep |= depth > MAX_DEPTH;
                 }
                 b'}' | b']' => {
-                    depth -= 1;
+                    depth = depth.saturating_sub(1);
                     if depth == 0 {
                         self.pos += 1;
                         let size = self.base + self.pos - at;
@@ -334,7 +380,7 @@ impl<R: Read> Findings<R> {
             }
             None => {}
         }
-        let text = &self.buf[framed.start..framed.end];
+        let text = self.buf.get(framed.start..framed.end).unwrap_or_default();
         let at = |e: &serde_json::Error| DecodeError::Json {
             line: line + e.line() - 1,
             column: if e.line() == 1 {
@@ -417,7 +463,7 @@ impl<R: Read> Findings<R> {
                         }
                     }
                     self.state = State::Array { first: false };
-                    let framed = self.frame(MAX_FINDING_BYTES)?;
+                    let framed = self.frame(self.max_finding_bytes)?;
                     match self.decode(framed, false)? {
                         Some(item) => return Ok(Some(item)),
                         None => continue,
@@ -454,5 +500,299 @@ impl<R: Read> Iterator for Findings<R> {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A reader that hands out at most `n` bytes per read, to cross every buffer edge.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn bare(id: &str) -> Value {
+        json!({"id": id, "type": "CryptoCurrency:EC2/BitcoinTool.B!DNS", "severity": 8,
+            "title": "a \"quoted\" \\ title with [brackets] and {braces}",
+            "resource": {"instanceDetails": {"instanceId": "i-0123456789abcdef0"}}})
+    }
+
+    /// Ids of the findings, `!` for a finding error, `FATAL` for an input error.
+    fn ids(input: &[u8], chunk: usize) -> Vec<String> {
+        Findings::new(Trickle(input, chunk))
+            .map(|item| match item {
+                Ok(Ok(f)) => f.id,
+                Ok(Err(e)) => format!("!{e}"),
+                Err(e) => format!("FATAL {e}"),
+            })
+            .collect()
+    }
+
+    fn all_chunks(input: &[u8]) -> Vec<String> {
+        let whole = ids(input, usize::MAX);
+        for chunk in [1, 2, 3, 7, 64] {
+            assert_eq!(ids(input, chunk), whole, "chunk {chunk}");
+        }
+        whole
+    }
+
+    #[test]
+    fn every_shape_streams() {
+        let envelope =
+            json!({"detail-type": DETAIL, "source": "aws.guardduty", "detail": bare("e")});
+        let array =
+            serde_json::to_vec(&json!([bare("a"), envelope, bare("b")])).unwrap_or_default();
+        assert_eq!(all_chunks(&array), ["a", "e", "b"]);
+        let pretty = serde_json::to_vec_pretty(&json!([bare("a"), bare("b")])).unwrap_or_default();
+        assert_eq!(all_chunks(&pretty), ["a", "b"]);
+        let mut ndjson = Vec::new();
+        for id in ["n1", "n2", "n3"] {
+            ndjson.extend(serde_json::to_vec(&bare(id)).unwrap_or_default());
+            ndjson.push(b'\n');
+        }
+        assert_eq!(all_chunks(&ndjson), ["n1", "n2", "n3"]);
+        let doc =
+            serde_json::to_vec(&json!({"Findings": [bare("g1"), bare("g2")]})).unwrap_or_default();
+        assert_eq!(all_chunks(&doc), ["g1", "g2"]);
+        assert!(all_chunks(b"{\"findings\": []}").is_empty());
+        assert!(all_chunks(b"[]").is_empty());
+        assert_eq!(all_chunks(b"\xEF\xBB\xBF[] [] \n"), Vec::<String>::new());
+        let two = [&array[..], b"\n", &pretty[..]].concat();
+        assert_eq!(all_chunks(&two), ["a", "e", "b", "a", "b"]);
+    }
+
+    const DETAIL: &str = "GuardDuty Finding";
+
+    #[test]
+    fn a_bad_finding_in_the_middle_leaves_the_others() {
+        let good = |id| serde_json::to_string(&bare(id)).unwrap_or_default();
+        let input = format!(
+            "[{}, {{\"id\": \"x\", \"type\": }}, 42, {{\"id\": \"no-type\"}}, {}]",
+            good("a"),
+            good("b")
+        );
+        let out = all_chunks(input.as_bytes());
+        assert_eq!(out.len(), 5, "{out:?}");
+        assert_eq!(out[0], "a");
+        assert!(
+            out[1].starts_with("!invalid JSON at line 1, column"),
+            "{out:?}"
+        );
+        assert_eq!(out[2], "!expected a finding object, got a number");
+        assert_eq!(out[3], "!missing required field `type`");
+        assert_eq!(out[4], "b");
+        // NDJSON: a bad line is that line's error.
+        let input = format!("{}\n{{\"id\": 1,}}\n{}\n", good("a"), good("b"));
+        let out = all_chunks(input.as_bytes());
+        assert_eq!(out[0], "a");
+        assert!(
+            out[1].starts_with("!invalid JSON at line 2, column"),
+            "{out:?}"
+        );
+        assert_eq!(out[2], "b");
+    }
+
+    #[test]
+    fn input_errors_end_the_stream_after_what_was_read() {
+        let good = serde_json::to_string(&bare("a")).unwrap_or_default();
+        let out = all_chunks(format!("[{good} {good}]").as_bytes());
+        assert_eq!(out[0], "a");
+        assert!(out[1].starts_with("FATAL invalid JSON"), "{out:?}");
+        assert!(out[1].contains("expected `,` or `]`"), "{out:?}");
+        assert_eq!(out.len(), 2);
+        let out = all_chunks(format!("[{good}, {{\"id\": \"b\"").as_bytes());
+        assert_eq!(out[0], "a");
+        assert!(out[1].starts_with("FATAL invalid JSON"), "{out:?}");
+        let out = all_chunks(format!("[{good},]").as_bytes());
+        assert!(out[1].contains("trailing comma"), "{out:?}");
+        let out = all_chunks(b"\"text\"");
+        assert!(out[0].starts_with("FATAL expected a finding"), "{out:?}");
+        assert_eq!(
+            ids(b"", 1),
+            ["FATAL invalid JSON at line 1, column 0: EOF while parsing a value"]
+        );
+        assert_eq!(
+            ids(b"{\"id\": ", 3),
+            ["FATAL invalid JSON at line 1, column 7: EOF while parsing a value"]
+        );
+    }
+
+    #[test]
+    fn limits_are_per_finding() {
+        let good = serde_json::to_vec(&bare("a")).unwrap_or_default();
+        let big =
+            serde_json::to_vec(&json!({"id": "big", "type": "T:EC2/X", "title": "x".repeat(5000)}))
+                .unwrap_or_default();
+        let input = [b"[", &good[..], b",", &big[..], b",", &good[..], b"]"].concat();
+        for chunk in [7, 1000, usize::MAX] {
+            let out: Vec<String> = Findings::new(Trickle(&input, chunk))
+                .with_max_finding_bytes(1000)
+                .map(|item| match item {
+                    Ok(Ok(f)) => f.id,
+                    Ok(Err(e)) => format!("!{e}"),
+                    Err(e) => format!("FATAL {e}"),
+                })
+                .collect();
+            assert_eq!(
+                out,
+                [
+                    "a".to_owned(),
+                    format!(
+                        "!input is {} bytes, more than the 1000-byte limit",
+                        big.len()
+                    ),
+                    "a".to_owned()
+                ],
+                "chunk {chunk}"
+            );
+        }
+        let deep = format!("[{}{}]", "[".repeat(200), "]".repeat(200));
+        let out = all_chunks(deep.as_bytes());
+        assert_eq!(out.len(), 1);
+        assert!(out[0].contains("recursion limit exceeded"), "{out:?}");
+    }
+
+    #[test]
+    fn bytes_and_value_give_the_same_finding_however_odd_the_types() {
+        // Wrong types everywhere, numbers as strings, duplicate keys (the last wins).
+        let odd = r#"{"id": "f1", "type": "Recon:EC2/PortProbeUnprotectedPort", "severity": "5.5",
+            "arn": 12, "region": ["us-east-1"], "accountId": {"x": 1}, "partition": null,
+            "title": "first", "title": "second", "associatedAttackSequenceArn": "",
+            "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0123456789abcdef0",
+              "launchTime": 1.5e12, "platform": true, "iamInstanceProfile": {"arn": 7},
+              "tags": [{"key": "a", "value": 3}, 5, {"key": "", "value": "v"}, {"key": "b", "value": "w"}],
+              "networkInterfaces": [7, {"networkInterfaceId": "eni-1", "privateIpAddresses": ["", {"privateIpAddress": 5}, 3, {"privateIpAddress": "10.0.0.1"}],
+                "ipv6Addresses": {"a": 1}, "securityGroups": [{"groupId": "sg-1"}, null, {"groupName": "n"}]}]}},
+            "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0123456789abcdef1",
+              "networkInterfaces": [{"networkInterfaceId": "eni-2", "privateIpAddresses": ["", {"privateIpAddress": 5}, {"privateIpAddress": "10.0.0.1"}]}]}},
+            "service": {"count": "4", "archived": "true", "detectorId": "d1", "ebsVolumeScanDetails": {"triggerFindingId": 3},
+              "additionalInfo": {"value": "{\"sample\": \"TRUE\"}"},
+              "action": {"rdsLoginAttemptAction": {"remoteIpDetails": {"ipAddressV4": "198.51.100.9"}},
+                "portProbeAction": {"portProbeDetails": [{"localPortDetails": {"port": "22"}, "remoteIpDetails": {"ipAddressV4": "198.51.100.7"}},
+                  {"localPortDetails": {"port": 70000}}, 4, {"localPortDetails": {"port": 22.0}, "remoteIpDetails": {"ipAddressV6": "2001:db8::1"}}]},
+                "dnsRequestAction": {"domain": 5}, "awsApiCallAction": {"domainDetails": {"domain": "api.example"}},
+                "networkConnectionAction": {"remotePortDetails": {"port": "443"}, "remoteIpDetails": {"ipAddressV4": "198.51.100.9"}}}}}"#;
+        let from_bytes = Findings::new(odd.as_bytes())
+            .next()
+            .and_then(|r| r.ok())
+            .and_then(|r| r.ok());
+        let value: Value = serde_json::from_str(odd).unwrap_or_default();
+        let from_value = decode_value(value.clone())
+            .unwrap_or_default()
+            .pop()
+            .and_then(|r| r.ok());
+        let (Some(a), Some(b)) = (from_bytes, from_value) else {
+            panic!("both decode");
+        };
+        assert_eq!(view(&a), view(&b));
+        assert_eq!(a.raw(), &value);
+        assert_eq!(a.title.as_deref(), Some("second"));
+        assert_eq!(a.instance_id(), Some("i-0123456789abcdef1"));
+        assert_eq!(a.arn.as_deref(), Some("12"));
+        assert_eq!(a.region, None);
+        assert!(a.is_sample());
+        assert_eq!(a.count, Some(4));
+        assert!(!a.archived);
+        assert_eq!(
+            a.domain.as_deref(),
+            Some("5"),
+            "dnsRequestAction wins, a number read as text"
+        );
+        assert_eq!(a.local_ports, vec![22]);
+        assert_eq!(a.remote_ports, vec![443]);
+        assert_eq!(
+            a.remote_ips,
+            ["198.51.100.9", "198.51.100.7", "2001:db8::1"]
+                .map(str::to_owned)
+                .to_vec()
+        );
+        let eni = &a
+            .instance
+            .as_ref()
+            .map(|i| i.network_interfaces.clone())
+            .unwrap_or_default()[0];
+        assert_eq!(
+            eni.private_ip_addresses,
+            ["", "5", "10.0.0.1"].map(str::to_owned).to_vec()
+        );
+        assert_eq!(a.detector_id.as_deref(), Some("d1"));
+        assert_eq!(a.scan_trigger_finding_id, None);
+        assert_eq!(a.attack_sequence_arn.as_deref(), Some(""));
+    }
+
+    /// Every typed field, and the raw JSON.
+    fn view(f: &Finding) -> String {
+        format!(
+            "{:?}",
+            (
+                (
+                    &f.id,
+                    &f.arn,
+                    &f.finding_type.name,
+                    f.severity,
+                    &f.account_id,
+                    &f.region
+                ),
+                (
+                    &f.partition,
+                    &f.resource_type,
+                    &f.resource_role,
+                    &f.instance
+                ),
+                (
+                    &f.action_type,
+                    &f.remote_ips,
+                    &f.remote_ports,
+                    &f.local_ports,
+                    &f.domain
+                ),
+                (
+                    f.count,
+                    f.archived,
+                    &f.first_seen,
+                    &f.last_seen,
+                    &f.created_at,
+                    &f.updated_at
+                ),
+                (
+                    &f.title,
+                    &f.detector_id,
+                    &f.attack_sequence_arn,
+                    &f.scan_trigger_finding_id
+                ),
+                (f.is_sample(), f.raw()),
+            )
+        )
+    }
+
+    #[test]
+    fn corpus_findings_decode_the_same_from_bytes_and_from_a_value() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks/tests/findings");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            let a = super::super::decode_bytes(&bytes).unwrap_or_default();
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let b = decode_value(value).unwrap_or_default();
+            assert_eq!(a.len(), b.len());
+            for (a, b) in a.iter().zip(&b) {
+                match (a, b) {
+                    (Ok(a), Ok(b)) => assert_eq!(view(a), view(b), "{}", entry.path().display()),
+                    (a, b) => assert_eq!(a.as_ref().err(), b.as_ref().err()),
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 17, "{seen}");
     }
 }
