@@ -37,6 +37,17 @@ pub const MAX_FINDING_BYTES: usize = 32 * 1024 * 1024;
 /// finding that was framed can always be parsed into a `Value` later.
 const MAX_DEPTH: usize = 128;
 
+/// The bytes the framer looks at outside strings.
+const STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
+
 /// Bytes asked of the reader at a time.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -295,6 +306,19 @@ impl<R: Read> Findings<R> {
                     });
                 }
                 continue;
+            }
+            if !in_string {
+                // Jump to the next byte that matters outside strings.
+                match self.buf[self.pos..]
+                    .iter()
+                    .position(|b| STRUCTURAL[usize::from(*b)])
+                {
+                    None => {
+                        self.pos = self.buf.len();
+                        continue;
+                    }
+                    Some(i) => self.pos += i,
+                }
             }
             if in_string {
                 match memchr::memchr2(b'"', b'\\', &self.buf[self.pos..]) {
