@@ -15,7 +15,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::finding::wire::{Element, Scalar, Wire};
+use crate::finding::wire::{Element, PascalKeys, Scalar, Wire};
 use crate::finding::{Finding, MissingField};
 use crate::{casing, ids, text};
 
@@ -211,29 +211,42 @@ fn finding(value: Value, prefix: &str) -> Result<Finding, DecodeError> {
     })
 }
 
-/// One camelCase finding element decoded from its bytes (`text`); the slow path
-/// through `Value` for PascalCase and get-findings documents.
+/// One finding element decoded from its bytes (`text`), already read once as
+/// camelCase into `wire`: PascalCase findings are read a second time with their keys
+/// rewritten ([`PascalKeys`]), still without a `Value`.
 fn from_text(text: &[u8], wire: Wire) -> Result<Finding, DecodeError> {
     let mut wire = wire;
-    if let Some(detail) = wire.detail.take() {
-        check_envelope_wire(&wire)?;
-        if detail.is_pascal_case() {
-            return slow(text);
+    let in_detail = match wire.detail.take() {
+        Some(detail) => {
+            check_envelope_wire(&wire)?;
+            wire = *detail;
+            true
         }
-        return checked(*detail, "detail.", false, |w| {
-            Finding::from_text(w, text, true)
+        None => false,
+    };
+    let prefix = if in_detail { "detail." } else { "" };
+    if !wire.is_pascal_case() {
+        return checked(wire, prefix, false, |w| {
+            Finding::from_text(w, text, in_detail, false)
         });
     }
-    if wire.is_pascal_case() {
-        return slow(text);
-    }
-    checked(wire, "", false, |w| Finding::from_text(w, text, false))
-}
-
-fn slow(text: &[u8]) -> Result<Finding, DecodeError> {
-    serde_json::from_slice::<Value>(text)
-        .map_err(|e| json_error(&e))
-        .and_then(decode_one)
+    let again = {
+        let _pascal = PascalKeys::on();
+        serde_json::from_slice::<Element>(text)
+    };
+    let wire = match again {
+        Ok(Element::Object(w)) if in_detail => w.detail.map(|d| *d).unwrap_or_default(),
+        Ok(Element::Object(w)) => *w,
+        Ok(Element::Other(kind)) => {
+            return Err(DecodeError::Shape(format!(
+                "expected a finding object, got {kind}"
+            )));
+        }
+        Err(e) => return Err(json_error(&e)),
+    };
+    checked(wire, prefix, true, |w| {
+        Finding::from_text(w, text, in_detail, true)
+    })
 }
 
 /// The checks every finding goes through, in order: placeholders in the identity

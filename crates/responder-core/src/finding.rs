@@ -8,6 +8,8 @@
 //! The typed view is decoded straight from the bytes ([`wire`]: serde visitors, no
 //! DOM). The raw JSON is kept as the finding's bytes and parsed into a `Value` only
 //! when something asks for it ([`Finding::raw`]: `fields` criteria, mostly), once.
+//! PascalCase input is read the same way, its keys rewritten as they are read
+//! ([`wire::PascalKeys`]).
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -91,6 +93,8 @@ struct Raw {
     text: Option<Box<[u8]>>,
     /// Whether the finding is the `detail` of `text`.
     in_detail: bool,
+    /// Whether the finding's keys are PascalCase (rewritten when parsed).
+    pascal: bool,
     /// The parsed finding.
     value: OnceLock<Value>,
 }
@@ -100,6 +104,7 @@ impl Raw {
         Raw {
             text: None,
             in_detail: false,
+            pascal: false,
             value: OnceLock::from(value),
         }
     }
@@ -110,12 +115,17 @@ impl Raw {
                 .text
                 .as_deref()
                 .and_then(|t| serde_json::from_slice::<Value>(t).ok());
-            match parsed {
+            let value = match parsed {
                 Some(Value::Object(mut map)) if self.in_detail => {
                     map.remove("detail").unwrap_or(Value::Null)
                 }
                 Some(v) => v,
                 None => Value::Null,
+            };
+            if self.pascal {
+                crate::casing::to_camel_case(value)
+            } else {
+                value
             }
         })
     }
@@ -221,14 +231,17 @@ impl Finding {
     /// The typed view of a finding decoded from `text` (the finding itself, or the
     /// EventBridge envelope whose `detail` it is when `in_detail`), which is kept as
     /// the raw JSON.
+    /// `pascal`: the finding's keys are PascalCase ([`Finding::raw`] rewrites them).
     pub(crate) fn from_text(
         wire: Wire,
         text: &[u8],
         in_detail: bool,
+        pascal: bool,
     ) -> Result<Finding, MissingField> {
         let raw = Raw {
             text: Some(text.into()),
             in_detail,
+            pascal,
             value: OnceLock::new(),
         };
         Finding::from_wire(wire, raw)

@@ -8,6 +8,7 @@
 //! never disagree.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -153,9 +154,50 @@ pub(crate) trait Object<'de>: Default {
     fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
 }
 
+thread_local! {
+    /// Whether keys are read as PascalCase (see [`PascalKeys`]).
+    static PASCAL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, every object key is read as [`crate::casing`] rewrites PascalCase
+/// member names (first letter lower-cased, names with other than ASCII letters and
+/// digits left alone), so PascalCase input decodes in one pass too. None of the
+/// casing module's special renames is a member read here.
+pub(crate) struct PascalKeys(());
+
+impl PascalKeys {
+    /// Reads keys as PascalCase until the guard is dropped.
+    pub(crate) fn on() -> PascalKeys {
+        PASCAL.with(|p| p.set(true));
+        PascalKeys(())
+    }
+}
+
+impl Drop for PascalKeys {
+    fn drop(&mut self) {
+        PASCAL.with(|p| p.set(false));
+    }
+}
+
 fn read_object<'de, T: Object<'de>, A: MapAccess<'de>>(mut map: A) -> Result<T, A::Error> {
     let mut out = T::default();
+    let pascal = PASCAL.with(Cell::get);
+    let mut camel = [0u8; 64];
     while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        let bytes = key.as_bytes();
+        if pascal
+            && bytes.len() <= camel.len()
+            && bytes.first().is_some_and(u8::is_ascii_uppercase)
+            && bytes.iter().all(u8::is_ascii_alphanumeric)
+        {
+            let camel = &mut camel[..bytes.len()];
+            camel.copy_from_slice(bytes);
+            camel[0] = camel[0].to_ascii_lowercase();
+            if let Ok(camel) = std::str::from_utf8(camel) {
+                out.member(camel, &mut map)?;
+                continue;
+            }
+        }
         out.member(&key, &mut map)?;
     }
     Ok(out)
