@@ -176,17 +176,11 @@ impl<R: Read> Findings<R> {
         }
         let from = self.counted_to.saturating_sub(self.base);
         let to = abs.saturating_sub(self.base);
-        for (i, b) in self
-            .buf
-            .get(from..to)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            if *b == b'\n' {
-                self.lines += 1;
-                self.line_start = self.counted_to + i + 1;
-            }
+        // memchr: this runs over every byte of the input.
+        let span = self.buf.get(from..to).unwrap_or_default();
+        if let Some(last) = memchr::memrchr(b'\n', span) {
+            self.lines += memchr::memchr_iter(b'\n', span).count();
+            self.line_start = self.counted_to + last + 1;
         }
         self.counted_to = abs;
     }
