@@ -15,7 +15,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::finding::wire::{Element, PascalKeys, Scalar, Wire};
+use crate::finding::wire::{Element, KeyCase, KeysRead, Scalar, Wire};
 use crate::finding::{Finding, MissingField};
 use crate::{casing, ids, text};
 
@@ -211,9 +211,10 @@ fn finding(value: Value, prefix: &str) -> Result<Finding, DecodeError> {
     })
 }
 
-/// One finding element decoded from its bytes (`text`), already read once as
-/// camelCase into `wire`: PascalCase findings are read a second time with their keys
-/// rewritten ([`PascalKeys`]), still without a `Value`.
+/// One finding element decoded from its bytes (`text`), already read once into `wire`
+/// under [`KeyCase::Adaptive`]: each finding object's keys as its first key suggested.
+/// When the guess was wrong by the casing rule ([`casing::is_pascal_case`]), the
+/// finding is read again in the right casing, still without a `Value`.
 fn from_text(text: &[u8], wire: Wire) -> Result<Finding, DecodeError> {
     let mut wire = wire;
     let in_detail = match wire.detail.take() {
@@ -225,27 +226,29 @@ fn from_text(text: &[u8], wire: Wire) -> Result<Finding, DecodeError> {
         None => false,
     };
     let prefix = if in_detail { "detail." } else { "" };
-    if !wire.is_pascal_case() {
-        return checked(wire, prefix, false, |w| {
-            Finding::from_text(w, text, in_detail, false)
-        });
+    let pascal = wire.is_pascal_case();
+    if pascal != wire.read_as_pascal {
+        let again = {
+            let _case = KeysRead::as_case(if pascal {
+                KeyCase::Pascal
+            } else {
+                KeyCase::Camel
+            });
+            serde_json::from_slice::<Element>(text)
+        };
+        wire = match again {
+            Ok(Element::Object(w)) if in_detail => w.detail.map(|d| *d).unwrap_or_default(),
+            Ok(Element::Object(w)) => *w,
+            Ok(Element::Other(kind)) => {
+                return Err(DecodeError::Shape(format!(
+                    "expected a finding object, got {kind}"
+                )));
+            }
+            Err(e) => return Err(json_error(&e)),
+        };
     }
-    let again = {
-        let _pascal = PascalKeys::on();
-        serde_json::from_slice::<Element>(text)
-    };
-    let wire = match again {
-        Ok(Element::Object(w)) if in_detail => w.detail.map(|d| *d).unwrap_or_default(),
-        Ok(Element::Object(w)) => *w,
-        Ok(Element::Other(kind)) => {
-            return Err(DecodeError::Shape(format!(
-                "expected a finding object, got {kind}"
-            )));
-        }
-        Err(e) => return Err(json_error(&e)),
-    };
-    checked(wire, prefix, true, |w| {
-        Finding::from_text(w, text, in_detail, true)
+    checked(wire, prefix, pascal, |w| {
+        Finding::from_text(w, text, in_detail, pascal)
     })
 }
 

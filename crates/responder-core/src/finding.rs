@@ -9,7 +9,7 @@
 //! DOM). The raw JSON is kept as the finding's bytes and parsed into a `Value` only
 //! when something asks for it ([`Finding::raw`]: `fields` criteria, mostly), once.
 //! PascalCase input is read the same way, its keys rewritten as they are read
-//! ([`wire::PascalKeys`]).
+//! ([`wire::KeyCase`]).
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::{DecodeError, MAX_INPUT_BYTES, decode_value, from_text, strip_position};
 use crate::finding::Finding;
-use crate::finding::wire::Element;
+use crate::finding::wire::{Element, KeyCase, KeysRead};
 
 /// An element of a top-level array larger than this is refused (32 MiB); the others
 /// are still decoded. A finding that lists 20,000 network interfaces is about 4 MB.
@@ -408,7 +408,11 @@ impl<R: Read> Findings<R> {
             },
             message: strip_position(&e.to_string()),
         };
-        let wire = match serde_json::from_slice::<Element>(text) {
+        let read = {
+            let _case = KeysRead::as_case(KeyCase::Adaptive);
+            serde_json::from_slice::<Element>(text)
+        };
+        let wire = match read {
             Err(e) => return Ok(Some(Err(at(&e)))),
             Ok(Element::Other(kind)) if top => {
                 return Err(DecodeError::Shape(format!(
@@ -745,6 +749,36 @@ mod tests {
         assert_eq!(a.detector_id.as_deref(), Some("d1"));
         assert_eq!(a.scan_trigger_finding_id, None);
         assert_eq!(a.attack_sequence_arn.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_wrong_guess_of_the_casing_is_read_again() {
+        // The first key suggests one casing, the majority says the other.
+        let cases = [
+            r#"{"Zone": 1, "id": "f1", "type": "T:EC2/X", "severity": 5, "resource": {"instanceDetails": {"instanceId": "i-0123456789abcdef0"}}}"#,
+            r#"{"x": 1, "Id": "f1", "Type": "T:EC2/X", "Severity": 5, "Resource": {"InstanceDetails": {"InstanceId": "i-0123456789abcdef0"}}}"#,
+            r#"{"version": "0", "detail": {"x": 1, "Id": "f1", "Type": "T:EC2/X", "Severity": 5, "Resource": {"InstanceDetails": {"InstanceId": "i-0123456789abcdef0"}}}}"#,
+            r#"{"version": "0", "detail": {"Zone": 1, "id": "f1", "type": "T:EC2/X", "severity": 5, "Resource": {"InstanceDetails": {"InstanceId": "i-0"}}}}"#,
+        ];
+        for (i, case) in cases.iter().enumerate() {
+            let from_bytes = Findings::new(case.as_bytes())
+                .next()
+                .and_then(|r| r.ok())
+                .and_then(|r| r.ok());
+            let value: Value = serde_json::from_str(case).unwrap_or_default();
+            let from_value = decode_value(value)
+                .unwrap_or_default()
+                .pop()
+                .and_then(|r| r.ok());
+            let (Some(a), Some(b)) = (from_bytes, from_value) else {
+                panic!("case {i}: both decode");
+            };
+            assert_eq!(view(&a), view(&b), "case {i}");
+            assert_eq!(a.id, "f1");
+            assert_eq!(a.severity, Some(5.0));
+            let expected = (i < 3).then_some("i-0123456789abcdef0");
+            assert_eq!(a.instance_id(), expected, "case {i}");
+        }
     }
 
     /// Every typed field, and the raw JSON.

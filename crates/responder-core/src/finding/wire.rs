@@ -152,39 +152,79 @@ impl<'de> Deserialize<'de> for Key<'de> {
 pub(crate) trait Object<'de>: Default {
     /// Reads the value of `key` from `map` into `self`.
     fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
+
+    /// Whether this object chooses the casing of its own keys under
+    /// [`KeyCase::Adaptive`] (a finding does, by its first key).
+    fn adaptive() -> bool {
+        false
+    }
+
+    /// Each key as the input spells it, before [`Object::member`]; `pascal` says how
+    /// the keys of this object are read.
+    fn saw_key(&mut self, _key: &str, _pascal: bool) {}
+}
+
+/// How object keys are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyCase {
+    /// As given (camelCase findings, and any `Value`).
+    Camel,
+    /// Rewritten as [`crate::casing`] rewrites PascalCase member names (first letter
+    /// lower-cased; names with other than ASCII letters and digits left alone). None of
+    /// that module's special renames is a member read here.
+    Pascal,
+    /// Each finding object (and everything in it) as its first key suggests; the
+    /// caller checks the guess against the counts ([`Wire::read_as_pascal`]).
+    Adaptive,
 }
 
 thread_local! {
-    /// Whether keys are read as PascalCase (see [`PascalKeys`]).
-    static PASCAL: Cell<bool> = const { Cell::new(false) };
+    /// The [`KeyCase`] in force (see [`KeysRead`]).
+    static CASE: Cell<KeyCase> = const { Cell::new(KeyCase::Camel) };
+    /// Under [`KeyCase::Adaptive`], the guess of the finding being read.
+    static GUESS: Cell<bool> = const { Cell::new(false) };
 }
 
-/// While alive, every object key is read as [`crate::casing`] rewrites PascalCase
-/// member names (first letter lower-cased, names with other than ASCII letters and
-/// digits left alone), so PascalCase input decodes in one pass too. None of the
-/// casing module's special renames is a member read here.
-pub(crate) struct PascalKeys(());
+/// While alive, keys are read as its [`KeyCase`]; the previous one is back after.
+pub(crate) struct KeysRead(KeyCase, bool);
 
-impl PascalKeys {
-    /// Reads keys as PascalCase until the guard is dropped.
-    pub(crate) fn on() -> PascalKeys {
-        PASCAL.with(|p| p.set(true));
-        PascalKeys(())
+impl KeysRead {
+    /// Reads keys as `case` until the guard is dropped.
+    pub(crate) fn as_case(case: KeyCase) -> KeysRead {
+        let old = KeysRead(CASE.with(Cell::get), GUESS.with(Cell::get));
+        CASE.with(|c| c.set(case));
+        old
     }
 }
 
-impl Drop for PascalKeys {
+impl Drop for KeysRead {
     fn drop(&mut self) {
-        PASCAL.with(|p| p.set(false));
+        CASE.with(|c| c.set(self.0));
+        GUESS.with(|g| g.set(self.1));
     }
 }
 
 fn read_object<'de, T: Object<'de>, A: MapAccess<'de>>(mut map: A) -> Result<T, A::Error> {
     let mut out = T::default();
-    let pascal = PASCAL.with(Cell::get);
+    let case = CASE.with(Cell::get);
+    let adaptive = case == KeyCase::Adaptive && T::adaptive();
+    // Restores the outer guess when this finding object is done (or fails).
+    let _restore = adaptive.then(|| KeysRead::as_case(KeyCase::Adaptive));
+    let mut pascal = match case {
+        KeyCase::Camel => false,
+        KeyCase::Pascal => true,
+        KeyCase::Adaptive => GUESS.with(Cell::get),
+    };
+    let mut first = true;
     let mut camel = [0u8; 64];
     while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
         let bytes = key.as_bytes();
+        if adaptive && first {
+            pascal = bytes.first().is_some_and(u8::is_ascii_uppercase);
+            GUESS.with(|g| g.set(pascal));
+        }
+        first = false;
+        out.saw_key(&key, pascal);
         if pascal
             && bytes.len() <= camel.len()
             && bytes.first().is_some_and(u8::is_ascii_uppercase)
@@ -465,6 +505,8 @@ pub(crate) struct Wire {
     pub(crate) pascal_keys: usize,
     /// Keys starting with a lower-case ASCII letter.
     pub(crate) camel_keys: usize,
+    /// Whether the keys were read as PascalCase ([`KeyCase`]).
+    pub(crate) read_as_pascal: bool,
 }
 
 impl Wire {
@@ -520,12 +562,20 @@ impl<'de> Deserialize<'de> for IsArray {
 }
 
 impl<'de> Object<'de> for Wire {
-    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+    fn adaptive() -> bool {
+        true
+    }
+
+    fn saw_key(&mut self, key: &str, pascal: bool) {
+        self.read_as_pascal = pascal;
         match key.as_bytes().first() {
             Some(c) if c.is_ascii_uppercase() => self.pascal_keys += 1,
             Some(c) if c.is_ascii_lowercase() => self.camel_keys += 1,
             _ => {}
         }
+    }
+
+    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
         match key {
             "id" => self.id = Some(map.next_value()?),
             "type" => self.type_ = Some(map.next_value()?),
