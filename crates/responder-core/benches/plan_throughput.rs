@@ -88,13 +88,25 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every `*.json` in `playbooks/tests/findings`, by name.
+/// Every `*.json` in `playbooks/tests/findings`, by name; only the files named in
+/// `PLAN_BENCH_FILES` (comma-separated file names) when it is set, e.g. the 17 files
+/// the corpus batch had before issue 12 (a 6.0 KB mean) to compare like for like.
 fn corpus_templates() -> Vec<Template> {
+    let only: Option<Vec<String>> = std::env::var("PLAN_BENCH_FILES")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
     let dir = playbooks_dir().join("tests/findings");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| {
+            only.as_ref().is_none_or(|names| {
+                names
+                    .iter()
+                    .any(|n| p.file_name().is_some_and(|f| f.to_string_lossy() == *n))
+            })
+        })
         .collect();
     paths.sort();
     assert!(!paths.is_empty(), "no findings in {}", dir.display());
