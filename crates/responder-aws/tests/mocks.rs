@@ -725,7 +725,7 @@ async fn refused_connection_tracking_is_a_note_not_a_failed_isolation() {
 
 /// The finding with `edit` applied to its JSON.
 fn finding_edited(edit: impl FnOnce(&mut serde_json::Value)) -> Finding {
-    let mut raw = finding().raw;
+    let mut raw = finding().into_raw();
     edit(&mut raw);
     Finding::from_value(raw).unwrap()
 }

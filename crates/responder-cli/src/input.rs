@@ -20,6 +20,17 @@ pub fn read(path: &Path) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Opens a file, or standard input for `-`, for streaming ([`responder_core::Findings`]).
+pub fn open(path: &Path) -> Result<Box<dyn Read>, String> {
+    if path == Path::new("-") {
+        Ok(Box::new(std::io::stdin().lock()))
+    } else {
+        std::fs::File::open(path)
+            .map(|f| Box::new(f) as Box<dyn Read>)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))
+    }
+}
+
 /// Reads and decodes one input; the outer error names the file.
 pub fn findings(path: &Path) -> Result<Vec<Result<Finding, DecodeError>>, String> {
     let bytes = read(path)?;

@@ -41,6 +41,54 @@ pub fn out_json(json: &str) {
     write_to(&mut io::stdout().lock(), &STDOUT_CLOSED, &line);
 }
 
+/// Standard output written piece by piece through a buffer, for output that streams
+/// (`responder plan`): the same rules as [`out_text`] and [`out_json`], flushed every
+/// 64 KiB and at [`Stream::finish`] (or when dropped).
+#[derive(Default)]
+pub struct Stream {
+    buf: String,
+}
+
+impl Stream {
+    const FLUSH_AT: usize = 64 * 1024;
+
+    /// Text for people, escaped line by line.
+    pub fn text(&mut self, text: &str) {
+        self.buf.push_str(&escape_lines(text));
+        self.flush_if_full();
+    }
+
+    /// JSON (or anything already safe), unchanged.
+    pub fn json(&mut self, json: &str) {
+        self.buf.push_str(json);
+        self.flush_if_full();
+    }
+
+    fn flush_if_full(&mut self) {
+        if self.buf.len() >= Self::FLUSH_AT {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            write_to(&mut io::stdout().lock(), &STDOUT_CLOSED, &self.buf);
+            self.buf.clear();
+        }
+    }
+
+    /// Writes what is left.
+    pub fn finish(mut self) {
+        self.flush();
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 /// Writes a message and a newline to standard error, escaped line by line.
 pub fn err_text(text: &str) {
     let mut line = escape_lines(text);

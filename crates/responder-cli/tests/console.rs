@@ -49,7 +49,7 @@ fn corpus() -> Vec<Value> {
             continue;
         };
         for f in decoded.into_iter().flatten() {
-            let mut raw = f.raw;
+            let mut raw = f.into_raw();
             raw["id"] = json!(format!("c{:03}", out.len()));
             raw["service"]["archived"] = json!(out.len() % 29 == 3);
             out.push(raw);
@@ -237,13 +237,13 @@ async fn findings_counts_lists_and_exports_like_the_console() {
 #[tokio::test(flavor = "multi_thread")]
 async fn details_panels_escape_attacker_text_and_one_bad_finding_is_reported() {
     let g = gd().await;
-    let mut hostile = g.stored[0].raw.clone();
+    let mut hostile = g.stored[0].raw().clone();
     hostile["id"] = json!("hostile");
     hostile["severity"] = json!(10);
     hostile["service"]["runtimeDetails"] =
         json!({"process": {"name": "xmrig\u{1b}[2J\r", "executablePath": "/tmp/\u{202e}fdp.exe"}});
     g.endpoint.put_finding(&g.detector, hostile);
-    let mut bad = g.stored[1].raw.clone();
+    let mut bad = g.stored[1].raw().clone();
     bad["id"] = json!("broken");
     bad.as_object_mut().unwrap().remove("type");
     g.endpoint.put_finding(&g.detector, bad);
@@ -276,7 +276,7 @@ async fn criteria_playbook_and_since_select_what_the_engine_selects() {
     std::fs::write(&file, criteria).unwrap();
     let parsed = parse_criteria(criteria).unwrap();
     let (ids, _) = g.listed_json(&["--criteria", file.to_str().unwrap()]);
-    let want = g.ids(|f| !f.archived && criteria_holds(&parsed, &f.raw));
+    let want = g.ids(|f| !f.archived && criteria_holds(&parsed, f.raw()));
     assert!(!want.is_empty());
     assert_eq!(ids, want);
     // ListFindings was not sent `matches` (it does not take them).
@@ -487,7 +487,7 @@ async fn saved_filters_both_ways() {
         serde_saphyr::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.stdout));
     let mut selected = 0;
     for f in &g.stored {
-        let want = criteria_holds(&saved, &f.raw);
+        let want = criteria_holds(&saved, f.raw());
         selected += usize::from(want);
         assert_eq!(doc_selects(&doc, f), want, "{}\n{}", f.id, out.stdout);
     }
@@ -496,7 +496,7 @@ async fn saved_filters_both_ways() {
     let (ids, _) = g.listed_json(&["--filter", "team-view"]);
     assert_eq!(
         ids,
-        g.ids(|f| !f.archived && criteria_holds(&saved, &f.raw))
+        g.ids(|f| !f.archived && criteria_holds(&saved, f.raw()))
     );
 
     // Export: exact playbooks create, then update, a NOOP filter.

@@ -1,5 +1,7 @@
-//! Throughput of the finding path on 100,000-finding batches: JSON parse alone (the
-//! baseline), `decode_bytes`, and decode + `Engine::plan` for every finding.
+//! Throughput of the finding path on 100,000-finding batches: JSON parse alone into a
+//! `Value` (the old baseline), `decode_bytes` (every finding decoded and kept), and the
+//! streamed full path `responder plan` takes: `Findings` over the array, decode +
+//! `Engine::plan` for each finding, dropped when planned.
 //!
 //! Two batches: `corpus` cycles through every file in `playbooks/tests/findings`
 //! (envelopes and bare findings, camelCase and PascalCase, about 6 KB each once
@@ -7,9 +9,8 @@
 //! 2 KB, the lower end of what EventBridge delivers), to show the per-finding cost
 //! independent of JSON size. Each copy gets its own finding id.
 //!
-//! `decode_bytes` refuses inputs over `MAX_INPUT_BYTES` (256 MiB), which the corpus
-//! batch exceeds, so its decode and full-path benches feed the same 100,000 findings
-//! as arrays of `CHUNK` findings; the parse-alone baseline parses the one array.
+//! Since issue 12 a top-level array has no size limit (each element has one,
+//! `MAX_FINDING_BYTES`), so every bench takes the one array.
 //!
 //! `wide` is one finding with 20,000 distinct probe IPs and 20,000 network interfaces
 //! in as many VPCs: it guards against planning that is quadratic in list lengths.
@@ -29,14 +30,11 @@ use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use responder_core::event::MAX_INPUT_BYTES;
-use responder_core::{DecodeError, Engine, decode_bytes};
+use responder_core::{Engine, Findings, decode_bytes};
 use serde_json::{Map, Value};
 
 /// Findings per batch.
 const BATCH: usize = 100_000;
-/// Findings per `decode_bytes` call when the batch is over `MAX_INPUT_BYTES`.
-const CHUNK: usize = 25_000;
 /// Stands in for the finding id while a template is serialised.
 const MARKER: &str = "__plan_throughput_finding_id__";
 
@@ -90,13 +88,25 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every `*.json` in `playbooks/tests/findings`, by name.
+/// Every `*.json` in `playbooks/tests/findings`, by name; only the files named in
+/// `PLAN_BENCH_FILES` (comma-separated file names) when it is set, e.g. the 17 files
+/// the corpus batch had before issue 12 (a 6.0 KB mean) to compare like for like.
 fn corpus_templates() -> Vec<Template> {
+    let only: Option<Vec<String>> = std::env::var("PLAN_BENCH_FILES")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
     let dir = playbooks_dir().join("tests/findings");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| {
+            only.as_ref().is_none_or(|names| {
+                names
+                    .iter()
+                    .any(|n| p.file_name().is_some_and(|f| f.to_string_lossy() == *n))
+            })
+        })
         .collect();
     paths.sort();
     assert!(!paths.is_empty(), "no findings in {}", dir.display());
@@ -150,59 +160,15 @@ fn array(templates: &[Template], range: Range<usize>) -> Vec<u8> {
     out
 }
 
-/// Whether `BATCH` findings from `templates` make an array over `MAX_INPUT_BYTES`.
-fn over_limit(templates: &[Template]) -> bool {
-    let bytes: usize = (0..BATCH)
-        .map(|i| {
-            let t = &templates[i % templates.len()];
-            t.head.len() + t.id.len() + 1 + i.to_string().len() + t.tail.len() + 1
-        })
-        .sum();
-    bytes + 1 > MAX_INPUT_BYTES
-}
-
-/// A batch of `BATCH` findings: the one array, and the same findings as the arrays
-/// `decode_bytes` accepts (just the one array when it is under the limit).
+/// A batch of `BATCH` findings as one compact JSON array.
 struct Batch {
     whole: Vec<u8>,
-    chunks: Vec<Vec<u8>>,
 }
 
 impl Batch {
-    fn build(label: &str, templates: &[Template], split: bool) -> Batch {
+    fn build(label: &str, templates: &[Template]) -> Batch {
         let start = Instant::now();
         let whole = array(templates, 0..BATCH);
-        assert_eq!(
-            split,
-            whole.len() > MAX_INPUT_BYTES,
-            "{label}: size estimate is off"
-        );
-        let chunks = if split {
-            assert!(
-                matches!(decode_bytes(&whole), Err(DecodeError::TooLarge { .. })),
-                "decode_bytes should refuse the {}-byte batch",
-                whole.len()
-            );
-            println!(
-                "{label}: decode_bytes refuses the one array ({} bytes > MAX_INPUT_BYTES = {}); \
-                 the decode benches feed it {} arrays of {CHUNK} findings",
-                whole.len(),
-                MAX_INPUT_BYTES,
-                BATCH.div_ceil(CHUNK)
-            );
-            (0..BATCH)
-                .step_by(CHUNK)
-                .map(|s| array(templates, s..(s + CHUNK).min(BATCH)))
-                .inspect(|c| {
-                    assert!(
-                        c.len() <= MAX_INPUT_BYTES,
-                        "a {CHUNK}-finding chunk is over the limit"
-                    )
-                })
-                .collect()
-        } else {
-            vec![whole.clone()]
-        };
         println!(
             "{label}: {BATCH} findings from {} template(s), one array of {} bytes ({:.1} MiB), \
              mean {:.0} bytes/finding (built in {:.1?})",
@@ -219,17 +185,18 @@ impl Batch {
                 t.head.len() + t.id.len() + t.tail.len()
             );
         }
-        Batch { whole, chunks }
+        Batch { whole }
     }
 
     /// Checks every finding decodes and says what the plans are, once, untimed.
     fn describe(&self, label: &str, engine: &Engine) {
         let mut decoded = 0usize;
         let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
-        for chunk in &self.chunks {
-            for finding in decode_bytes(chunk).unwrap() {
-                let finding =
-                    finding.unwrap_or_else(|e| panic!("{label}: a finding does not decode: {e}"));
+        {
+            for finding in Findings::new(&self.whole[..]) {
+                let finding = finding
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("{label}: a finding does not decode: {e}"));
                 decoded += 1;
                 let outcome = match engine.plan(&finding, false) {
                     Ok(plan) => match plan.playbook {
@@ -249,27 +216,19 @@ impl Batch {
     }
 }
 
-fn decode_all(chunks: &[Vec<u8>]) -> usize {
-    let mut n = 0;
-    for chunk in chunks {
-        let findings = decode_bytes(black_box(chunk)).unwrap();
-        n += findings.len();
-        black_box(findings);
-    }
+fn decode_all(whole: &[u8]) -> usize {
+    let findings = decode_bytes(black_box(whole)).unwrap();
+    let n = findings.len();
+    black_box(findings);
     n
 }
 
-fn decode_and_plan_all(chunks: &[Vec<u8>], engine: &Engine) -> usize {
+/// The path of `responder plan`: each finding decoded, planned and dropped in turn.
+fn decode_and_plan_all(whole: &[u8], engine: &Engine) -> usize {
     let mut planned = 0;
-    for chunk in chunks {
-        for finding in decode_bytes(black_box(chunk))
-            .unwrap()
-            .into_iter()
-            .flatten()
-        {
-            if black_box(engine.plan(&finding, false)).is_ok() {
-                planned += 1;
-            }
+    for finding in Findings::new(black_box(whole)).flatten().flatten() {
+        if black_box(engine.plan(&finding, false)).is_ok() {
+            planned += 1;
         }
     }
     planned
@@ -292,11 +251,10 @@ fn configure<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTim
 /// Benches one batch. The batch is built on first use, so a filter that leaves the
 /// group out (`cargo bench ... -- small`) skips building it.
 fn bench_batch(c: &mut Criterion, label: &str, templates: &[Template], engine: &Engine) {
-    let split = over_limit(templates);
     let batch: OnceCell<Batch> = OnceCell::new();
     let batch = || {
         batch.get_or_init(|| {
-            let b = Batch::build(label, templates, split);
+            let b = Batch::build(label, templates);
             b.describe(label, engine);
             b
         })
@@ -306,24 +264,13 @@ fn bench_batch(c: &mut Criterion, label: &str, templates: &[Template], engine: &
         let whole = &batch().whole;
         b.iter(|| serde_json::from_slice::<Value>(black_box(whole)).unwrap())
     });
-    if split {
-        // The like-for-like baseline of the two benches below.
-        group.bench_function("parse_alone_chunks", |b| {
-            let chunks = &batch().chunks;
-            b.iter(|| {
-                for chunk in chunks {
-                    black_box(serde_json::from_slice::<Value>(black_box(chunk)).unwrap());
-                }
-            })
-        });
-    }
     group.bench_function("decode_bytes", |b| {
-        let chunks = &batch().chunks;
-        b.iter(|| decode_all(chunks))
+        let whole = &batch().whole;
+        b.iter(|| decode_all(whole))
     });
     group.bench_function("decode_and_plan", |b| {
-        let chunks = &batch().chunks;
-        b.iter(|| decode_and_plan_all(chunks, engine))
+        let whole = &batch().whole;
+        b.iter(|| decode_and_plan_all(whole, engine))
     });
     group.finish();
 }

@@ -96,7 +96,7 @@ fn text(v: Option<&Value>) -> Option<String> {
 /// The resource a finding is about, the way the console names it: the instance id,
 /// access key, bucket, cluster, database, function or container; else its type.
 pub fn resource_id(f: &Finding) -> String {
-    let r = f.raw.get("resource").unwrap_or(&Value::Null);
+    let r = f.raw().get("resource").unwrap_or(&Value::Null);
     let first_bucket = r
         .get("s3BucketDetails")
         .and_then(Value::as_array)
@@ -239,7 +239,7 @@ pub fn details_panel(f: &Finding) -> String {
         f.resource_role.clone().unwrap_or_else(dash),
     ));
     rows.push(("Action type", f.action_type.clone().unwrap_or_else(dash)));
-    let service = f.raw.get("service").unwrap_or(&Value::Null);
+    let service = f.raw().get("service").unwrap_or(&Value::Null);
     if let Some(process) = s(service, &["runtimeDetails", "process"]) {
         let name = text(process.get("name")).unwrap_or_else(dash);
         let path = text(process.get("executablePath"));

@@ -6,17 +6,31 @@
 //! - `{"Findings": [...]}` (`aws guardduty get-findings`).
 //!
 //! One bad finding in a batch yields an error for that finding and leaves the others.
+//!
+//! Bytes are decoded as a stream ([`Findings`]): a top-level array, newline-delimited
+//! findings or several arrays one after the other, one element at a time, each decoded
+//! straight into the typed view (no DOM) and dropped by the caller when done. PascalCase
+//! findings and `{"Findings": [...]}` documents take the slower `Value` path.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::finding::Finding;
+use crate::finding::wire::{Element, KeyCase, KeysRead, Scalar, Wire};
+use crate::finding::{Finding, MissingField};
 use crate::{casing, ids, text};
+
+mod stream;
+
+pub use stream::{Findings, MAX_FINDING_BYTES};
 
 /// EventBridge `detail-type` of GuardDuty findings.
 pub const DETAIL_TYPE: &str = "GuardDuty Finding";
 /// EventBridge `source` of GuardDuty findings.
 pub const SOURCE: &str = "aws.guardduty";
-/// Inputs larger than this are refused before parsing (256 MiB).
+/// A top-level value (a finding, an event, a `{"Findings": [...]}` document, one line
+/// of newline-delimited findings) larger than this is refused (256 MiB). Elements of a
+/// top-level array have their own, smaller limit, [`MAX_FINDING_BYTES`]; the array
+/// itself has none.
 pub const MAX_INPUT_BYTES: usize = 256 * 1024 * 1024;
 
 /// Why an input, or one finding in it, could not be decoded.
@@ -32,7 +46,7 @@ pub enum DecodeError {
         /// serde_json's message.
         message: String,
     },
-    /// Larger than [`MAX_INPUT_BYTES`].
+    /// A value larger than its limit ([`MAX_INPUT_BYTES`], [`MAX_FINDING_BYTES`]).
     #[error("input is {size} bytes, more than the {limit}-byte limit")]
     TooLarge {
         /// Input size.
@@ -79,19 +93,22 @@ pub enum DecodeError {
 
 /// Decodes raw bytes into findings. The outer error is for input that is not JSON at
 /// all; each element of the result is one finding or the reason it was rejected.
+///
+/// This is [`Findings`] over a slice, collected: any input-level error (a JSON
+/// syntax error outside a finding, a top-level value that is not an object) makes the
+/// whole input an error, as does a syntax error in the only top-level value.
 pub fn decode_bytes(bytes: &[u8]) -> Result<Vec<Result<Finding, DecodeError>>, DecodeError> {
-    if bytes.len() > MAX_INPUT_BYTES {
-        return Err(DecodeError::TooLarge {
-            size: bytes.len(),
-            limit: MAX_INPUT_BYTES,
-        });
+    let mut stream = Findings::new(bytes);
+    let mut out = Vec::new();
+    for item in stream.by_ref() {
+        out.push(item?);
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
-    })?;
-    decode_value(value)
+    if stream.single_document()
+        && let [Err(e @ DecodeError::Json { .. })] = out.as_slice()
+    {
+        return Err(e.clone());
+    }
+    Ok(out)
 }
 
 /// Decodes a parsed JSON document into findings (see [`decode_bytes`]).
@@ -185,39 +202,136 @@ fn finding(value: Value, prefix: &str) -> Result<Finding, DecodeError> {
         }
         other => (other, false),
     };
+    let wire = match Element::deserialize(&value) {
+        Ok(Element::Object(wire)) => *wire,
+        _ => Wire::default(),
+    };
+    checked(wire, prefix, pascal, |wire| {
+        Finding::from_wire_and_value(wire, value)
+    })
+}
+
+/// One finding element decoded from its bytes (`text`), already read once into `wire`
+/// under [`KeyCase::Adaptive`]: each finding object's keys as its first key suggested.
+/// When the guess was wrong by the casing rule ([`casing::is_pascal_case`]), the
+/// finding is read again in the right casing, still without a `Value`.
+fn from_text(text: &[u8], wire: Wire) -> Result<Finding, DecodeError> {
+    let mut wire = wire;
+    let in_detail = match wire.detail.take() {
+        Some(detail) => {
+            check_envelope_wire(&wire)?;
+            wire = *detail;
+            true
+        }
+        None => false,
+    };
+    let prefix = if in_detail { "detail." } else { "" };
+    let pascal = wire.is_pascal_case();
+    if pascal != wire.read_as_pascal {
+        let again = {
+            let _case = KeysRead::as_case(if pascal {
+                KeyCase::Pascal
+            } else {
+                KeyCase::Camel
+            });
+            serde_json::from_slice::<Element>(text)
+        };
+        wire = match again {
+            Ok(Element::Object(w)) if in_detail => w.detail.map(|d| *d).unwrap_or_default(),
+            Ok(Element::Object(w)) => *w,
+            Ok(Element::Other(kind)) => {
+                return Err(DecodeError::Shape(format!(
+                    "expected a finding object, got {kind}"
+                )));
+            }
+            Err(e) => return Err(json_error(&e)),
+        };
+    }
+    checked(wire, prefix, pascal, |w| {
+        Finding::from_text(w, text, in_detail, pascal)
+    })
+}
+
+/// The checks every finding goes through, in order: placeholders in the identity
+/// fields, the required fields, the shape of the identifiers; then `build`.
+fn checked(
+    wire: Wire,
+    prefix: &str,
+    pascal: bool,
+    build: impl FnOnce(Wire) -> Result<Finding, MissingField>,
+) -> Result<Finding, DecodeError> {
     // Only the fields that say what the finding is and where: a template left
     // unexpanded there is not a finding. Elsewhere `${...}` is data (a user agent or a
     // command line an attacker wrote, `${jndi:...}`), and refusing it would let the
     // attacker make every finding about their instance undecodable.
-    for field in IDENTITY_FIELDS {
-        let Some(v) = field.iter().try_fold(&value, |v, k| v.get(k)) else {
-            continue;
-        };
-        let mut path = field.join(".");
+    let resource = wire.resource.as_ref();
+    let details = resource.and_then(|r| r.instance_details.as_ref());
+    let identity: [(&str, Option<&Value>); 8] = [
+        ("id", wire.id.as_ref()),
+        ("type", wire.type_.as_ref()),
+        ("accountId", wire.account_id.as_ref()),
+        ("region", wire.region.as_ref()),
+        ("arn", wire.arn.as_ref()),
+        ("severity", wire.severity.as_ref()),
+        (
+            "resource.resourceType",
+            resource.and_then(|r| r.resource_type.as_ref()),
+        ),
+        (
+            "resource.instanceDetails.instanceId",
+            details.and_then(|d| d.instance_id.as_ref()),
+        ),
+    ];
+    for (field, v) in identity {
+        let Some(v) = v else { continue };
+        let mut path = field.to_owned();
         if let Some((placeholder, path)) = find_placeholder(v, &mut path) {
             return Err(DecodeError::Placeholder { placeholder, path });
         }
     }
-    let finding = Finding::from_value(value).map_err(|e| DecodeError::MissingField(e.0))?;
-    check_ids(&finding.raw).map_err(|(path, value, rule)| DecodeError::Invalid {
+    for (key, v) in [("id", &wire.id), ("type", &wire.type_)] {
+        if !matches!(v, Some(Value::String(s)) if !s.is_empty()) {
+            return Err(DecodeError::MissingField(key));
+        }
+    }
+    check_ids(&wire).map_err(|(path, value, rule)| DecodeError::Invalid {
         field: format!("{prefix}{}", if pascal { pascal_path(&path) } else { path }),
         value: format!("\"{}\"", text::escape_truncated(value, 80)),
         rule,
     })?;
-    Ok(finding)
+    build(wire).map_err(|e| DecodeError::MissingField(e.0))
+}
+
+/// [`check_envelope`] on a decoded envelope.
+fn check_envelope_wire(wire: &Wire) -> Result<(), DecodeError> {
+    let fields = [
+        ("source", SOURCE, &wire.source),
+        ("detail-type", DETAIL_TYPE, &wire.detail_type),
+    ];
+    for (field, expected, actual) in fields {
+        if let Some(actual) = actual
+            && actual.as_str() != Some(expected)
+        {
+            return Err(DecodeError::NotGuardDuty {
+                field,
+                actual: actual
+                    .as_str()
+                    .map_or_else(|| actual.to_string(), str::to_owned),
+                expected,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The first identifier of the wrong shape (camelCase path, value, rule): the finding
 /// id, the instance id, and each network interface's id, VPC id and group ids.
-fn check_ids(raw: &Value) -> Result<(), (String, &str, &'static str)> {
+fn check_ids(wire: &Wire) -> Result<(), (String, &str, &'static str)> {
     type Bad<'a> = Result<(), (String, &'a str, &'static str)>;
-    fn bad<'a>(path: String, v: &'a Value, ok: fn(&str) -> bool, rule: &'static str) -> Bad<'a> {
-        match v {
-            Value::String(s) if !ok(s) => Err((path, s.as_str(), rule)),
-            _ => Ok(()),
-        }
+    fn bad<'a>(path: String, v: &'a str, ok: fn(&str) -> bool, rule: &'static str) -> Bad<'a> {
+        if ok(v) { Ok(()) } else { Err((path, v, rule)) }
     }
-    if let Some(id) = raw.get("id") {
+    if let Some(Value::String(id)) = &wire.id {
         bad(
             "id".to_owned(),
             id,
@@ -225,11 +339,15 @@ fn check_ids(raw: &Value) -> Result<(), (String, &str, &'static str)> {
             ids::FINDING_ID_RULE,
         )?;
     }
-    let Some(details) = raw.get("resource").and_then(|r| r.get("instanceDetails")) else {
+    let Some(details) = wire
+        .resource
+        .as_ref()
+        .and_then(|r| r.instance_details.as_ref())
+    else {
         return Ok(());
     };
     const AT: &str = "resource.instanceDetails";
-    if let Some(id) = details.get("instanceId") {
+    if let Some(Value::String(id)) = &details.instance_id {
         bad(
             format!("{AT}.instanceId"),
             id,
@@ -237,17 +355,20 @@ fn check_ids(raw: &Value) -> Result<(), (String, &str, &'static str)> {
             ids::INSTANCE_ID_RULE,
         )?;
     }
-    let enis = details.get("networkInterfaces").and_then(Value::as_array);
-    for (i, eni) in enis.into_iter().flatten().enumerate() {
-        for key in ["networkInterfaceId", "vpcId"] {
-            if let Some(v) = eni.get(key) {
+    for (i, eni) in details.network_interfaces.0.iter().enumerate() {
+        let Some(eni) = eni else { continue };
+        let keys = [
+            ("networkInterfaceId", &eni.network_interface_id),
+            ("vpcId", &eni.vpc_id),
+        ];
+        for (key, v) in keys {
+            if let Scalar::Str(v) = v {
                 let path = format!("{AT}.networkInterfaces[{i}].{key}");
                 bad(path, v, ids::is_resource_id, ids::RESOURCE_ID_RULE)?;
             }
         }
-        let groups = eni.get("securityGroups").and_then(Value::as_array);
-        for (j, g) in groups.into_iter().flatten().enumerate() {
-            if let Some(v) = g.get("groupId") {
+        for (j, g) in eni.security_groups.0.iter().enumerate() {
+            if let Some(Scalar::Str(v)) = g.as_ref().map(|g| &g.group_id) {
                 let path = format!("{AT}.networkInterfaces[{i}].securityGroups[{j}].groupId");
                 bad(path, v, ids::is_resource_id, ids::RESOURCE_ID_RULE)?;
             }
@@ -269,19 +390,6 @@ fn pascal_path(path: &str) -> String {
         .collect::<Vec<_>>()
         .join(".")
 }
-
-/// The fields that identify a finding and its resource: a `${...}` placeholder in one
-/// of them marks an unexpanded template.
-const IDENTITY_FIELDS: [&[&str]; 8] = [
-    &["id"],
-    &["type"],
-    &["accountId"],
-    &["region"],
-    &["arn"],
-    &["severity"],
-    &["resource", "resourceType"],
-    &["resource", "instanceDetails", "instanceId"],
-];
 
 /// The first string holding an unexpanded `${...}` template placeholder, with its path.
 fn find_placeholder(value: &Value, path: &mut String) -> Option<(String, String)> {
@@ -320,6 +428,15 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// A serde_json error as [`DecodeError::Json`].
+fn json_error(e: &serde_json::Error) -> DecodeError {
+    DecodeError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
     }
 }
 

@@ -4,11 +4,22 @@
 //! Extraction is tolerant by design: real findings carry numbers as strings (`"-1"`),
 //! `null` where a string is documented, and a dozen resource variants. A field of an
 //! unexpected type reads as absent; only `id` and `type` are required.
+//!
+//! The typed view is decoded straight from the bytes ([`wire`]: serde visitors, no
+//! DOM). The raw JSON is kept as the finding's bytes and parsed into a `Value` only
+//! when something asks for it ([`Finding::raw`]: `fields` criteria, mostly), once.
+//! PascalCase input is read the same way, its keys rewritten as they are read
+//! ([`wire::KeyCase`]).
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub(crate) mod wire;
+
+use wire::{Element, Scalar, Wire};
 
 use crate::finding_type::FindingType;
 use crate::severity::SeverityLevel;
@@ -60,8 +71,64 @@ pub struct Finding {
     pub updated_at: Option<String>,
     /// Title, for people.
     pub title: Option<String>,
-    /// The whole finding, camelCase keys.
-    pub raw: Value,
+    /// The detector that raised the finding (`service.detectorId`), when a string.
+    pub detector_id: Option<String>,
+    /// The attack sequence the finding belongs to (`associatedAttackSequenceArn`),
+    /// when a string.
+    pub attack_sequence_arn: Option<String>,
+    /// The finding whose malware scan raised this one
+    /// (`service.ebsVolumeScanDetails.triggerFindingId`), when a string.
+    pub scan_trigger_finding_id: Option<String>,
+    /// See [`Finding::is_sample`].
+    sample: bool,
+    /// The whole finding, camelCase keys: see [`Finding::raw`].
+    raw: Raw,
+}
+
+/// The raw JSON of a finding: given as a `Value`, or as the bytes it was decoded from
+/// (parsed on first use).
+#[derive(Debug, Clone, Default)]
+struct Raw {
+    /// The JSON text: the finding, or an EventBridge envelope whose `detail` it is.
+    text: Option<Box<[u8]>>,
+    /// Whether the finding is the `detail` of `text`.
+    in_detail: bool,
+    /// Whether the finding's keys are PascalCase (rewritten when parsed).
+    pascal: bool,
+    /// The parsed finding.
+    value: OnceLock<Value>,
+}
+
+impl Raw {
+    fn of_value(value: Value) -> Raw {
+        Raw {
+            text: None,
+            in_detail: false,
+            pascal: false,
+            value: OnceLock::from(value),
+        }
+    }
+
+    fn get(&self) -> &Value {
+        self.value.get_or_init(|| {
+            let parsed = self
+                .text
+                .as_deref()
+                .and_then(|t| serde_json::from_slice::<Value>(t).ok());
+            let value = match parsed {
+                Some(Value::Object(mut map)) if self.in_detail => {
+                    map.remove("detail").unwrap_or(Value::Null)
+                }
+                Some(v) => v,
+                None => Value::Null,
+            };
+            if self.pascal {
+                crate::casing::to_camel_case(value)
+            } else {
+                value
+            }
+        })
+    }
 }
 
 /// EC2 instance details of a finding (`resource.instanceDetails`).
@@ -154,21 +221,58 @@ impl Finding {
     ///
     /// Fails only when `id` or `type` is missing or not a string.
     pub fn from_value(raw: Value) -> Result<Finding, MissingField> {
-        let required = |key: &'static str| match raw.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        let wire = match Element::deserialize(&raw) {
+            Ok(Element::Object(wire)) => *wire,
+            _ => return Err(MissingField("id")),
+        };
+        Finding::from_wire(wire, Raw::of_value(raw))
+    }
+
+    /// The typed view of a finding decoded from `text` (the finding itself, or the
+    /// EventBridge envelope whose `detail` it is when `in_detail`), which is kept as
+    /// the raw JSON.
+    /// `pascal`: the finding's keys are PascalCase ([`Finding::raw`] rewrites them).
+    pub(crate) fn from_text(
+        wire: Wire,
+        text: &[u8],
+        in_detail: bool,
+        pascal: bool,
+    ) -> Result<Finding, MissingField> {
+        let raw = Raw {
+            text: Some(text.into()),
+            in_detail,
+            pascal,
+            value: OnceLock::new(),
+        };
+        Finding::from_wire(wire, raw)
+    }
+
+    /// The typed view of a camelCase finding given as a parsed `Value`.
+    pub(crate) fn from_wire_and_value(wire: Wire, raw: Value) -> Result<Finding, MissingField> {
+        Finding::from_wire(wire, Raw::of_value(raw))
+    }
+
+    fn from_wire(wire: Wire, raw: Raw) -> Result<Finding, MissingField> {
+        let required = |v: Option<Value>, key: &'static str| match v {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s),
             _ => Err(MissingField(key)),
         };
-        let id = required("id")?;
-        let type_name = required("type")?;
-        let service = raw.get("service");
-        let action = service.and_then(|s| s.get("action"));
+        let id = required(wire.id, "id")?;
+        let type_name = required(wire.type_, "type")?;
+        let service = wire.service.unwrap_or_default();
         let mut remote_ips = Vec::new();
         let mut remote_ports = Vec::new();
         let mut local_ports = Vec::new();
         let mut domain = None;
-        if let Some(action) = action {
+        let mut action_type = None;
+        if let Some(action) = service.action {
+            action_type = action.action_type.text();
             collect_action(
-                action,
+                action.network_connection,
+                action.dns_request,
+                action.aws_api_call,
+                action.port_probe,
+                [action.kubernetes_api_call, action.rds_login_attempt],
                 &mut remote_ips,
                 &mut remote_ports,
                 &mut local_ports,
@@ -178,41 +282,69 @@ impl Finding {
             dedup_in_order(&mut remote_ports);
             dedup_in_order(&mut local_ports);
         }
+        let sample = service.additional_info.is_some_and(|info| {
+            info.sample.truthy()
+                || info.value.into_string().is_some_and(|text| {
+                    matches!(
+                        serde_json::from_str::<wire::Obj<wire::AdditionalInfo>>(&text),
+                        Ok(wire::Obj(Some(inner))) if inner.sample.truthy()
+                    )
+                })
+        });
+        let (resource_type, instance) = match wire.resource {
+            Some(r) => {
+                let credentials = r.principal_id;
+                let instance = r
+                    .instance_details
+                    .and_then(instance)
+                    .or_else(|| instance_of_credentials(credentials));
+                (r.resource_type.and_then(value_text), instance)
+            }
+            None => (None, None),
+        };
         Ok(Finding {
             finding_type: FindingType::parse(&type_name),
             id,
-            arn: str_at(&raw, &["arn"]),
-            severity: raw.get("severity").and_then(number),
-            account_id: str_at(&raw, &["accountId"]),
-            region: str_at(&raw, &["region"]),
-            partition: str_at(&raw, &["partition"]),
-            resource_type: str_at(&raw, &["resource", "resourceType"]),
-            resource_role: service.and_then(|s| str_at(s, &["resourceRole"])),
-            instance: raw.get("resource").and_then(|r| {
-                r.get("instanceDetails")
-                    .and_then(instance)
-                    .or_else(|| instance_of_credentials(r))
-            }),
-            action_type: action.and_then(|a| str_at(a, &["actionType"])),
+            arn: wire.arn.and_then(value_text),
+            severity: wire.severity.as_ref().and_then(number),
+            account_id: wire.account_id.and_then(value_text),
+            region: wire.region.and_then(value_text),
+            partition: wire.partition.text(),
+            resource_type,
+            resource_role: service.resource_role.text(),
+            instance,
+            action_type,
             remote_ips,
             remote_ports,
             local_ports,
             domain,
-            count: service
-                .and_then(|s| s.get("count"))
-                .and_then(number)
-                .map(|n| n as u64),
-            archived: service
-                .and_then(|s| s.get("archived"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            first_seen: service.and_then(|s| str_at(s, &["eventFirstSeen"])),
-            last_seen: service.and_then(|s| str_at(s, &["eventLastSeen"])),
-            created_at: str_at(&raw, &["createdAt"]),
-            updated_at: str_at(&raw, &["updatedAt"]),
-            title: str_at(&raw, &["title"]),
+            count: service.count.number().map(|n| n as u64),
+            archived: matches!(service.archived, Scalar::Bool(true)),
+            first_seen: service.event_first_seen.text(),
+            last_seen: service.event_last_seen.text(),
+            created_at: wire.created_at.text(),
+            updated_at: wire.updated_at.text(),
+            title: wire.title.text(),
+            detector_id: service.detector_id.into_string(),
+            attack_sequence_arn: wire.associated_attack_sequence_arn.into_string(),
+            scan_trigger_finding_id: service.trigger_finding_id.into_string(),
+            sample,
             raw,
         })
+    }
+
+    /// The whole finding as JSON, camelCase keys (PascalCase input was rewritten).
+    ///
+    /// A finding decoded from bytes parses them on the first call and keeps the result:
+    /// read the typed fields when they say what you need.
+    pub fn raw(&self) -> &Value {
+        self.raw.get()
+    }
+
+    /// The whole finding as JSON, camelCase keys, owned (see [`Finding::raw`]).
+    pub fn into_raw(mut self) -> Value {
+        self.raw.get();
+        self.raw.value.take().unwrap_or(Value::Null)
     }
 
     /// Console severity level of the finding, when it has a severity.
@@ -237,30 +369,7 @@ impl Finding {
     /// carry it inside `value`, a JSON document held in a string
     /// (`{"value": "{\"sample\":true}", "type": "default"}`). Either counts.
     pub fn is_sample(&self) -> bool {
-        let Some(info) = self
-            .raw
-            .get("service")
-            .and_then(|s| s.get("additionalInfo"))
-        else {
-            return false;
-        };
-        if info.get("sample").is_some_and(truthy) {
-            return true;
-        }
-        info.get("value")
-            .and_then(Value::as_str)
-            .and_then(|text| serde_json::from_str::<Value>(text).ok())
-            .and_then(|inner| inner.get("sample").map(truthy))
-            .unwrap_or(false)
-    }
-}
-
-/// `true`, or a string that says true in any case.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        Value::String(s) => s.trim().eq_ignore_ascii_case("true"),
-        _ => false,
+        self.sample
     }
 }
 
@@ -269,13 +378,10 @@ fn truthy(value: &Value) -> bool {
 #[error("missing required field `{0}`")]
 pub struct MissingField(pub &'static str);
 
-fn str_at(value: &Value, path: &[&str]) -> Option<String> {
-    let mut v = value;
-    for key in path {
-        v = v.get(key)?;
-    }
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+/// A non-empty string, or a number rendered as text.
+fn value_text(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -290,60 +396,48 @@ pub(crate) fn number(value: &Value) -> Option<f64> {
     }
 }
 
-fn strings(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|v| match v {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Object(_) => str_at(v, &["privateIpAddress"]),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn instance(details: &Value) -> Option<Instance> {
-    let instance_id = str_at(details, &["instanceId"])?;
+fn instance(details: wire::InstanceDetails) -> Option<Instance> {
+    let instance_id = details.instance_id.and_then(value_text)?;
     let network_interfaces = details
-        .get("networkInterfaces")
-        .and_then(Value::as_array)
-        .map(|enis| enis.iter().filter_map(network_interface).collect())
-        .unwrap_or_default();
+        .network_interfaces
+        .0
+        .into_iter()
+        .flatten()
+        .filter_map(network_interface)
+        .collect();
     let tags = details
-        .get("tags")
-        .and_then(Value::as_array)
-        .map(|tags| tags.iter().filter_map(tag).collect())
-        .unwrap_or_default();
-    let iam_instance_profile = details.get("iamInstanceProfile").and_then(|p| {
+        .tags
+        .0
+        .into_iter()
+        .flatten()
+        .filter_map(tag)
+        .collect();
+    let iam_instance_profile = details.iam_instance_profile.and_then(|p| {
         let profile = InstanceProfile {
-            arn: str_at(p, &["arn"]),
-            id: str_at(p, &["id"]),
+            arn: p.arn.text(),
+            id: p.id.text(),
         };
         (profile.arn.is_some() || profile.id.is_some()).then_some(profile)
     });
     Some(Instance {
         instance_id,
-        instance_type: str_at(details, &["instanceType"]),
-        image_id: str_at(details, &["imageId"]),
-        availability_zone: str_at(details, &["availabilityZone"]),
-        state: str_at(details, &["instanceState"]),
-        platform: str_at(details, &["platform"]),
-        launch_time: str_at(details, &["launchTime"]),
+        instance_type: details.instance_type.text(),
+        image_id: details.image_id.text(),
+        availability_zone: details.availability_zone.text(),
+        state: details.instance_state.text(),
+        platform: details.platform.text(),
+        launch_time: details.launch_time.text(),
         iam_instance_profile,
         network_interfaces,
         tags,
-        outpost_arn: str_at(details, &["outpostArn"]),
+        outpost_arn: details.outpost_arn.text(),
     })
 }
 
 /// Instance-credential findings (`InstanceCredentialExfiltration`) are about an access
 /// key; the instance is the role session name, `principalId` = `AROA...:i-0abc...`.
-fn instance_of_credentials(resource: &Value) -> Option<Instance> {
-    let principal = str_at(resource, &["accessKeyDetails", "principalId"])?;
+fn instance_of_credentials(principal_id: Scalar) -> Option<Instance> {
+    let principal = principal_id.text()?;
     let session = principal.rsplit_once(':')?.1;
     crate::ids::is_instance_id(session).then(|| Instance {
         instance_id: session.to_owned(),
@@ -351,58 +445,50 @@ fn instance_of_credentials(resource: &Value) -> Option<Instance> {
     })
 }
 
-fn network_interface(eni: &Value) -> Option<NetworkInterface> {
+fn network_interface(eni: wire::Eni) -> Option<NetworkInterface> {
     Some(NetworkInterface {
-        network_interface_id: str_at(eni, &["networkInterfaceId"])?,
-        vpc_id: str_at(eni, &["vpcId"]),
-        subnet_id: str_at(eni, &["subnetId"]),
+        network_interface_id: eni.network_interface_id.text()?,
+        vpc_id: eni.vpc_id.text(),
+        subnet_id: eni.subnet_id.text(),
         security_groups: eni
-            .get("securityGroups")
-            .and_then(Value::as_array)
-            .map(|groups| {
-                groups
-                    .iter()
-                    .filter_map(|g| {
-                        Some(SecurityGroup {
-                            group_id: str_at(g, &["groupId"])?,
-                            group_name: str_at(g, &["groupName"]),
-                        })
-                    })
-                    .collect()
+            .security_groups
+            .0
+            .into_iter()
+            .flatten()
+            .filter_map(|g| {
+                Some(SecurityGroup {
+                    group_id: g.group_id.text()?,
+                    group_name: g.group_name.text(),
+                })
             })
-            .unwrap_or_default(),
-        private_ip_address: str_at(eni, &["privateIpAddress"]),
-        private_ip_addresses: strings(eni.get("privateIpAddresses")),
-        public_ip: str_at(eni, &["publicIp"]),
-        ipv6_addresses: strings(eni.get("ipv6Addresses")),
+            .collect(),
+        private_ip_address: eni.private_ip_address.text(),
+        private_ip_addresses: eni.private_ip_addresses.0,
+        public_ip: eni.public_ip.text(),
+        ipv6_addresses: eni.ipv6_addresses.0,
     })
 }
 
-fn tag(tag: &Value) -> Option<Tag> {
+fn tag(tag: wire::TagWire) -> Option<Tag> {
     Some(Tag {
-        key: str_at(tag, &["key"])?,
-        value: tag
-            .get("value")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        key: tag.key.text()?,
+        value: tag.value.into_string().unwrap_or_default(),
     })
 }
 
-fn port(details: Option<&Value>) -> Option<u16> {
+fn port(details: Option<wire::PortDetails>) -> Option<u16> {
     details
-        .and_then(|d| d.get("port"))
-        .and_then(number)
+        .and_then(|d| d.port.number())
         .filter(|p| (0.0..=65535.0).contains(p))
         .map(|p| p as u16)
 }
 
 /// Pushes the addresses; duplicates are removed once at the end ([`dedup_in_order`]),
 /// not by scanning the list on every push, which was quadratic in probe IPs.
-fn push_ip(ips: &mut Vec<String>, details: Option<&Value>) {
+fn push_ip(ips: &mut Vec<String>, details: Option<wire::Ips>) {
     let Some(details) = details else { return };
-    for key in ["ipAddressV4", "ipAddressV6"] {
-        if let Some(ip) = str_at(details, &[key]) {
+    for ip in [details.v4, details.v6] {
+        if let Some(ip) = ip.text() {
             ips.push(ip);
         }
     }
@@ -418,42 +504,40 @@ fn dedup_in_order<T: Ord + Clone>(items: &mut Vec<T>) {
     items.retain(|x| seen.insert(x.clone()));
 }
 
+/// The action's addresses, ports and domain, read in a fixed order of action kinds
+/// (whatever order the input lists them in).
+#[allow(clippy::too_many_arguments)]
 fn collect_action(
-    action: &Value,
+    connection: Option<wire::Connection>,
+    dns: Option<wire::Dns>,
+    api: Option<wire::ApiCall>,
+    probes: Option<wire::List<wire::Probe2>>,
+    others: [Option<wire::Remote>; 2],
     remote_ips: &mut Vec<String>,
     remote_ports: &mut Vec<u16>,
     local_ports: &mut Vec<u16>,
     domain: &mut Option<String>,
 ) {
-    if let Some(nc) = action.get("networkConnectionAction") {
-        push_ip(remote_ips, nc.get("remoteIpDetails"));
-        push_port(remote_ports, port(nc.get("remotePortDetails")));
-        push_port(local_ports, port(nc.get("localPortDetails")));
+    if let Some(nc) = connection {
+        push_ip(remote_ips, nc.remote_ip);
+        push_port(remote_ports, port(nc.remote_port));
+        push_port(local_ports, port(nc.local_port));
     }
-    if let Some(dns) = action.get("dnsRequestAction") {
-        *domain = str_at(dns, &["domain"]);
+    if let Some(dns) = dns {
+        *domain = dns.domain.text();
     }
-    if let Some(api) = action.get("awsApiCallAction") {
-        push_ip(remote_ips, api.get("remoteIpDetails"));
+    if let Some(api) = api {
+        push_ip(remote_ips, api.remote_ip);
         if domain.is_none() {
-            *domain = str_at(api, &["domainDetails", "domain"]);
+            *domain = api.domain.and_then(|d| d.domain.text());
         }
     }
-    if let Some(probes) = action
-        .get("portProbeAction")
-        .and_then(|p| p.get("portProbeDetails"))
-        .and_then(Value::as_array)
-    {
-        for probe in probes {
-            push_ip(remote_ips, probe.get("remoteIpDetails"));
-            push_port(local_ports, port(probe.get("localPortDetails")));
-        }
+    for probe in probes.into_iter().flat_map(|p| p.0).flatten() {
+        push_ip(remote_ips, probe.remote_ip);
+        push_port(local_ports, port(probe.local_port));
     }
-    if let Some(k8s) = action.get("kubernetesApiCallAction") {
-        push_ip(remote_ips, k8s.get("remoteIpDetails"));
-    }
-    if let Some(rds) = action.get("rdsLoginAttemptAction") {
-        push_ip(remote_ips, rds.get("remoteIpDetails"));
+    for remote in others.into_iter().flatten() {
+        push_ip(remote_ips, remote.remote_ip);
     }
 }
 

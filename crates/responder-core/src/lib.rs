@@ -33,6 +33,6 @@ pub mod text;
 pub mod timestamp;
 
 pub use engine::Engine;
-pub use event::{DecodeError, decode_bytes, decode_event, decode_value};
+pub use event::{DecodeError, Findings, decode_bytes, decode_event, decode_value};
 pub use finding::Finding;
 pub use plan::Plan;

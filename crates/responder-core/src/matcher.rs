@@ -237,8 +237,8 @@ impl CompiledCriteria {
             })?;
         }
         for field in &self.fields {
-            let hit = field_holds(field, &f.raw);
-            ok(hit, &|| describe_field(field, &f.raw, hit))?;
+            let hit = field_holds(field, f.raw());
+            ok(hit, &|| describe_field(field, f.raw(), hit))?;
         }
         Ok(reasons)
     }

@@ -125,7 +125,7 @@ pub struct Dropped {
 /// The finding's `service.detection.sequence`: the one place the raw JSON is read.
 fn sequence_json(finding: &Finding) -> Option<&Value> {
     finding
-        .raw
+        .raw()
         .get("service")?
         .get("detection")?
         .get("sequence")

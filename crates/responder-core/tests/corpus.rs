@@ -128,7 +128,7 @@ fn both_casings_give_the_same_typed_view() {
         assert_eq!(camel.action_type, upper.action_type);
         assert_eq!(camel.remote_ips, upper.remote_ips);
         assert!(
-            camel.raw == upper.raw,
+            camel.raw() == upper.raw(),
             "{}: raw JSON differs after casing",
             path.display()
         );

@@ -66,7 +66,7 @@ fn findings() -> Vec<(String, Finding)> {
         for pattern in p.playbook.matches.value.finding_types.iter().flatten() {
             for severity in [1.0, 3.9, 4.0, 4.5, 6.9, 7.0, 8.9, 9.0, 10.0] {
                 for role in ["TARGET", "ACTOR"] {
-                    let mut raw = base.raw.clone();
+                    let mut raw = base.raw().clone();
                     raw["type"] = json!(pattern.replace('*', "X"));
                     raw["severity"] = json!(severity);
                     raw["service"]["resourceRole"] = json!(role);
@@ -91,18 +91,18 @@ fn findings() -> Vec<(String, Finding)> {
     }
     for (name, f) in bases {
         {
-            let mut archived = f.raw.clone();
+            let mut archived = f.raw().clone();
             archived["service"]["archived"] = json!(true);
             out.push((
                 format!("{name} archived"),
                 Finding::from_value(archived).unwrap(),
             ));
-            if f.raw
+            if f.raw()
                 .pointer("/resource/instanceDetails")
                 .is_some_and(Value::is_object)
             {
                 for value in ["true", "false"] {
-                    let mut exempt = f.raw.clone();
+                    let mut exempt = f.raw().clone();
                     let tags = &mut exempt["resource"]["instanceDetails"]["tags"];
                     if !tags.is_array() {
                         *tags = json!([]);
@@ -174,7 +174,7 @@ fn every_shipped_playbook_round_trips_over_the_corpus() {
         let mut selected = 0;
         for (label, f) in &findings {
             let playbook = select::evaluate(p, f, false).is_ok();
-            let by_criteria = criteria_holds(&criteria, &f.raw);
+            let by_criteria = criteria_holds(&criteria, f.raw());
             assert_eq!(
                 by_criteria,
                 playbook,
@@ -219,7 +219,7 @@ fn a_key_value_exemption_is_named_and_dropping_it_differs_only_on_exempt_finding
     let mut differ = 0;
     for (label, f) in findings() {
         let playbook = select::evaluate(p, &f, false).is_ok();
-        let by_criteria = criteria_holds(&broader.criteria, &f.raw);
+        let by_criteria = criteria_holds(&broader.criteria, f.raw());
         assert_eq!(imported_selects(&imported, &f), by_criteria, "{label}");
         if playbook != by_criteria {
             assert!(by_criteria && label.ends_with(" exempt=true"), "{label}");

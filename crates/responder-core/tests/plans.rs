@@ -155,10 +155,10 @@ fn priority_decides_and_the_plan_says_why() {
 #[test]
 fn excludes_and_non_ec2_findings() {
     let engine = engine();
-    let mut f = finding("bitcoin-dns.json");
-    f.raw["resource"]["instanceDetails"]["tags"] =
+    let mut raw = finding("bitcoin-dns.json").into_raw();
+    raw["resource"]["instanceDetails"]["tags"] =
         serde_json::json!([{"key": "guardduty-responder:exempt", "value": "true"}]);
-    let exempt = Finding::from_value(f.raw.clone()).unwrap();
+    let exempt = Finding::from_value(raw).unwrap();
     let plan = engine.plan(&exempt, true).unwrap();
     assert_eq!(plan.playbook, None);
     let not_chosen = plan.not_chosen.unwrap();
@@ -211,7 +211,7 @@ fn settings_enter_the_plan_and_the_relaunch_source_is_resolved_once() {
     assert_eq!(json["steps"][0]["quarantine_group"], "corp-quarantine");
 
     // The launch template the finding's instance carries decides the source.
-    let mut raw = f.raw.clone();
+    let mut raw = f.raw().clone();
     raw["resource"]["instanceDetails"]["tags"] = serde_json::json!([
         {"key": "aws:ec2launchtemplate:id", "value": "lt-0123456789abcdef0"},
         {"key": "aws:autoscaling:groupName", "value": "web"}
@@ -251,7 +251,7 @@ fn planned_tag_values_fit_aws_limits() {
                 \x20 - relaunch:\n      tags:\n        why: '{finding.type}{finding.type}'\n";
     let loaded = load_str(Path::new("long-tags.yaml"), text).unwrap();
     let engine = Engine::from_playbooks(vec![loaded]).unwrap();
-    let mut raw = finding("bitcoin-dns.json").raw;
+    let mut raw = finding("bitcoin-dns.json").into_raw();
     raw["type"] = serde_json::json!(format!("CryptoCurrency:EC2/{}", "B".repeat(300)));
     raw["region"] = serde_json::json!("r".repeat(300));
     let f = Finding::from_value(raw).unwrap();
@@ -283,7 +283,7 @@ fn planned_tag_values_fit_aws_limits() {
 #[test]
 fn a_wide_finding_decodes_and_plans_in_n_log_n() {
     const N: usize = 200_000;
-    let mut raw = finding("bitcoin-dns.json").raw;
+    let mut raw = finding("bitcoin-dns.json").into_raw();
     let probes: Vec<serde_json::Value> = (0..2 * N)
         .map(|k| {
             let i = k % N; // every address twice: the second copy is dropped
@@ -326,7 +326,7 @@ fn a_wide_finding_decodes_and_plans_in_n_log_n() {
 fn notify_subjects_are_one_safe_line() {
     use responder_core::playbook::load_str;
     use responder_core::text::needs_escape;
-    let mut raw = finding("bitcoin-dns.json").raw;
+    let mut raw = finding("bitcoin-dns.json").into_raw();
     raw["type"] = serde_json::json!(format!(
         "CryptoCurrency:EC2/X\r\nSubject: forged\u{1b}[2J\u{202e}{}",
         "y".repeat(200)
@@ -452,7 +452,7 @@ fn plan_steps(f: &Finding, steps: &str) -> responder_core::Plan {
 }
 
 fn edited(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Finding {
-    let mut raw = finding(name).raw;
+    let mut raw = finding(name).into_raw();
     edit(&mut raw);
     Finding::from_value(raw).unwrap()
 }

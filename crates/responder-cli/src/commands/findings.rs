@@ -189,7 +189,7 @@ pub fn run(target: &Target<'_>, sel: &Selection<'_>, format: Format, details: bo
         }
         findings.retain(|f| match &playbook {
             Some(p) => select::evaluate(p, f, false).is_ok(),
-            None => !local || criteria_holds(&criteria, &f.raw),
+            None => !local || criteria_holds(&criteria, f.raw()),
         });
         if let Some(l) = sel.limit {
             findings.truncate(l);
@@ -203,7 +203,7 @@ pub fn run(target: &Target<'_>, sel: &Selection<'_>, format: Format, details: bo
         });
         match format {
             Format::Json => {
-                let out: Vec<&Value> = findings.iter().map(|f| &f.raw).collect();
+                let out: Vec<&Value> = findings.iter().map(|f| f.raw()).collect();
                 output::out_json(&serde_json::to_string_pretty(&out).unwrap_or_default());
             }
             Format::Text => {

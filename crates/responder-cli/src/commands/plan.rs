@@ -1,59 +1,82 @@
 //! `responder plan`: the playbook, the reasons and the steps for each finding.
+//!
+//! Input and output stream: each input is decoded one finding at a time
+//! ([`responder_core::Findings`]: an array of any length, newline-delimited findings,
+//! an event, a get-findings answer), each finding is planned and written out, then
+//! dropped, so memory does not grow with the number of findings.
+//!
+//! - `--format json` writes the one document it always wrote, `{"plans": [...]}`,
+//!   pretty-printed, plan by plan as they are made.
+//! - `--format text` writes pages of [`PAGE`] findings: a table of the page, then each
+//!   finding's details. Up to [`PAGE`] findings this is one table and the details, as
+//!   before streaming.
+//!
+//! [`Report`] is where each outcome goes ([`Report::outcome`]) and where the end of the
+//! output is written ([`Report::finish`]): the places for a per-finding hook and a
+//! summary (e.g. counts by severity, printed at the end of a stream).
 
 use std::path::{Path, PathBuf};
 
-use responder_core::Engine;
 use responder_core::plan::Settings;
 use responder_core::plan::{Plan, SequencePlan};
 use responder_core::steps::{OnFailure, PlannedStep};
 use responder_core::text::escape;
+use responder_core::{Engine, Findings};
 use serde_json::{Value, json};
 
 use crate::Format;
 use crate::input;
-use crate::output::{self, errln};
+use crate::output::{Stream, errln};
 use crate::table;
 
+/// Findings per page of text output (one table, then the details of its findings).
+pub const PAGE: usize = 1000;
+
 /// One finding's outcome: a plan, or why there is none.
-struct Outcome {
-    source: String,
-    result: Result<Plan, Failure>,
+pub struct Outcome {
+    /// Where the finding came from: `file#index`, or the file for an input-level error.
+    pub source: String,
+    /// The plan, or why there is none.
+    pub result: Result<Plan, Failure>,
 }
 
-struct Failure {
-    finding_id: Option<String>,
-    finding_type: Option<String>,
-    message: String,
+/// Why a finding (or a whole input) has no plan.
+pub struct Failure {
+    /// The finding's id, when it was decoded.
+    pub finding_id: Option<String>,
+    /// The finding's type, when it was decoded.
+    pub finding_type: Option<String>,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// Exit 0 when every finding was planned, 1 on invalid playbooks, 2 when any input or
-/// finding could not be read or planned.
+/// finding could not be read or planned (the others are still planned and written).
 pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files: &[PathBuf]) -> u8 {
     let Some(engine) = input::engine_with(dir, settings) else {
         return 1;
     };
-    let mut outcomes = Vec::new();
-    let mut failed = false;
+    let mut report = Report::new(format);
     for path in files {
-        match input::findings(path) {
+        let label = input::label(path);
+        let reader = match input::open(path) {
+            Ok(reader) => reader,
             Err(message) => {
-                failed = true;
-                errln!("{message}");
-                outcomes.push(Outcome {
-                    source: input::label(path),
-                    result: Err(Failure {
-                        finding_id: None,
-                        finding_type: None,
-                        message,
-                    }),
-                });
+                report.input_failed(label, message);
+                continue;
             }
-            Ok(findings) => {
-                if findings.is_empty() {
-                    errln!("{}: no findings", input::label(path));
+        };
+        let mut count = 0usize;
+        let mut fatal = false;
+        for item in Findings::new(reader) {
+            match item {
+                Err(e) => {
+                    fatal = true;
+                    report.input_failed(label.clone(), format!("{label}: {e}"));
                 }
-                for (i, f) in findings.into_iter().enumerate() {
-                    let source = format!("{}#{i}", input::label(path));
+                Ok(f) => {
+                    let source = format!("{label}#{count}");
+                    count += 1;
                     let result = match f {
                         Err(e) => Err(Failure {
                             finding_id: None,
@@ -62,20 +85,125 @@ pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files:
                         }),
                         Ok(f) => plan_one(&engine, &f, why_not),
                     };
-                    if let Err(e) = &result {
-                        failed = true;
-                        errln!("{source}: {}", e.message);
-                    }
-                    outcomes.push(Outcome { source, result });
+                    report.outcome(Outcome { source, result });
+                }
+            }
+        }
+        if count == 0 && !fatal {
+            errln!("{label}: no findings");
+        }
+    }
+    report.finish()
+}
+
+/// Where outcomes go, as they are made.
+pub struct Report {
+    format: Format,
+    out: Stream,
+    /// Outcomes so far (JSON: to place the commas).
+    written: usize,
+    /// The text page being filled.
+    page: Vec<Outcome>,
+    failed: bool,
+}
+
+impl Report {
+    fn new(format: Format) -> Report {
+        let mut out = Stream::default();
+        if matches!(format, Format::Json) {
+            out.json("{\n  \"plans\": [");
+        }
+        Report {
+            format,
+            out,
+            written: 0,
+            page: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// A whole input could not be read or decoded (`message` names it).
+    fn input_failed(&mut self, source: String, message: String) {
+        self.outcome(Outcome {
+            source,
+            result: Err(Failure {
+                finding_id: None,
+                finding_type: None,
+                message,
+            }),
+        });
+    }
+
+    /// One finding's outcome: reported on standard error when it failed, then written.
+    pub fn outcome(&mut self, outcome: Outcome) {
+        if let Err(e) = &outcome.result {
+            self.failed = true;
+            if e.message.starts_with(&outcome.source) {
+                errln!("{}", e.message);
+            } else {
+                errln!("{}: {}", outcome.source, e.message);
+            }
+        }
+        match self.format {
+            Format::Json => {
+                let text = serde_json::to_string_pretty(&to_json(&outcome)).unwrap_or_default();
+                self.out.json(if self.written == 0 { "\n" } else { ",\n" });
+                self.out.json(&indent(&text, "    "));
+                self.written += 1;
+            }
+            Format::Text => {
+                self.written += 1;
+                self.page.push(outcome);
+                if self.page.len() >= PAGE {
+                    self.flush_page();
                 }
             }
         }
     }
-    match format {
-        Format::Json => output::out_json(&to_json(&outcomes)),
-        Format::Text => output::out_text(&to_text(&outcomes)),
+
+    fn flush_page(&mut self) {
+        if self.page.is_empty() {
+            return;
+        }
+        self.out.text(&to_text(&self.page));
+        self.page.clear();
     }
-    if failed { 2 } else { 0 }
+
+    /// Ends the output; the exit code (0, or 2 when anything failed).
+    pub fn finish(mut self) -> u8 {
+        match self.format {
+            Format::Json => {
+                self.out.json(if self.written == 0 {
+                    "]\n}\n"
+                } else {
+                    "\n  ]\n}\n"
+                });
+            }
+            Format::Text => {
+                if self.written == 0 {
+                    // As before streaming: an empty table.
+                    self.out.text(&to_text(&[]));
+                }
+                self.flush_page();
+            }
+        }
+        let failed = self.failed;
+        std::mem::take(&mut self.out).finish();
+        if failed { 2 } else { 0 }
+    }
+}
+
+/// Every line of `text` after `prefix`.
+fn indent(text: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(prefix);
+        out.push_str(line);
+    }
+    out
 }
 
 fn plan_one(engine: &Engine, f: &responder_core::Finding, why_not: bool) -> Result<Plan, Failure> {
@@ -86,26 +214,22 @@ fn plan_one(engine: &Engine, f: &responder_core::Finding, why_not: bool) -> Resu
     })
 }
 
-fn to_json(outcomes: &[Outcome]) -> String {
-    let plans: Vec<Value> = outcomes
-        .iter()
-        .map(|o| match &o.result {
-            Ok(plan) => {
-                let mut v = serde_json::to_value(plan).unwrap_or(Value::Null);
-                if let Value::Object(map) = &mut v {
-                    map.insert("source".to_owned(), json!(o.source));
-                }
-                v
+fn to_json(o: &Outcome) -> Value {
+    match &o.result {
+        Ok(plan) => {
+            let mut v = serde_json::to_value(plan).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut v {
+                map.insert("source".to_owned(), json!(o.source));
             }
-            Err(e) => json!({
-                "source": o.source,
-                "finding_id": e.finding_id,
-                "finding_type": e.finding_type,
-                "error": e.message,
-            }),
-        })
-        .collect();
-    serde_json::to_string_pretty(&json!({ "plans": plans })).unwrap_or_default()
+            v
+        }
+        Err(e) => json!({
+            "source": o.source,
+            "finding_id": e.finding_id,
+            "finding_type": e.finding_type,
+            "error": e.message,
+        }),
+    }
 }
 
 fn to_text(outcomes: &[Outcome]) -> String {

@@ -79,21 +79,15 @@ impl Declare for Params {
 /// `associatedAttackSequenceArn` (the API model's `Finding.AssociatedAttackSequenceArn`),
 /// escaped for reports.
 pub fn attack_sequence(f: &Finding) -> Option<String> {
-    f.raw
-        .get("associatedAttackSequenceArn")
-        .and_then(|v| v.as_str())
+    f.attack_sequence_arn
+        .as_deref()
         .filter(|s| !s.trim().is_empty())
         .map(|s| crate::text::escape(s).into_owned())
 }
 
 /// The detector id: `service.detectorId`, or the ARN's `detector/<id>/finding/...`.
 fn detector_id(f: &Finding) -> Option<String> {
-    if let Some(id) = f
-        .raw
-        .get("service")
-        .and_then(|s| s.get("detectorId"))
-        .and_then(|v| v.as_str())
-    {
+    if let Some(id) = f.detector_id.as_deref() {
         return Some(id.to_owned());
     }
     let arn = f.arn.as_deref()?;

@@ -222,9 +222,20 @@ fn resolve(source: Source, instance: Option<&Instance>) -> ReplacementSource {
 /// The idempotency token of a replacement: the same finding and instance always
 /// give the same token (at most 64 ASCII characters, as EC2 requires).
 pub fn client_token(finding_id: &str, instance_id: &str) -> String {
-    let digest = Sha256::digest(format!("{finding_id}\n{instance_id}").as_bytes());
-    let hex: String = digest.iter().take(24).map(|b| format!("{b:02x}")).collect();
-    format!("gdr-{hex}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::new()
+        .chain_update(finding_id)
+        .chain_update("\n")
+        .chain_update(instance_id)
+        .finalize();
+    // Written digit by digit: `format!` per byte was 8 % of planning a small finding.
+    let mut token = String::with_capacity(4 + 48);
+    token.push_str("gdr-");
+    for b in digest.iter().take(24) {
+        token.push(char::from(HEX[usize::from(b >> 4)]));
+        token.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    token
 }
 
 impl fmt::Display for Planned {

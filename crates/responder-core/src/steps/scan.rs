@@ -106,11 +106,8 @@ pub fn already_scanned(f: &Finding) -> Option<String> {
         ));
     }
     let trigger = f
-        .raw
-        .get("service")
-        .and_then(|s| s.get("ebsVolumeScanDetails"))
-        .and_then(|d| d.get("triggerFindingId"))
-        .and_then(|v| v.as_str())
+        .scan_trigger_finding_id
+        .as_deref()
         .filter(|s| !s.is_empty())?;
     Some(format!(
         "the finding comes from a malware scan (triggered by finding {}): the scan already happened",
