@@ -177,6 +177,9 @@ enum Command {
         /// Also say why every other playbook did not answer.
         #[arg(long)]
         why_not: bool,
+        /// Text: each finding's details panel (the console's) before its plan.
+        #[arg(long)]
+        details: bool,
         /// Deployment settings, as the Lambda reads them from its environment.
         #[command(flatten)]
         settings: SettingsArgs,
@@ -396,6 +399,7 @@ fn main() -> ExitCode {
             playbooks,
             format,
             why_not,
+            details,
             settings,
             files,
         } => commands::plan::run(
@@ -403,6 +407,7 @@ fn main() -> ExitCode {
             settings.into_settings(),
             format,
             why_not,
+            details,
             &files,
         ),
         Command::Test { playbooks } => commands::test::run(&playbooks),

@@ -165,7 +165,13 @@ fn plan_text_is_a_table() {
         .stdout
         .clone();
     let text = String::from_utf8(out).unwrap();
-    let header = text.lines().next().unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("1 finding: Critical 0  High 1  Medium 0  Low 0"),
+        "the console's severity counts first"
+    );
+    let header = lines.find(|l| !l.is_empty()).unwrap();
     for col in ["FINDING", "TYPE", "SEVERITY", "PLAYBOOK", "MODE", "STEPS"] {
         assert!(header.contains(col), "{header}");
     }

@@ -190,3 +190,66 @@ fn plans_are_written_before_the_input_ends() {
         "no plan was written before the whole input was (first seen after {at} findings)"
     );
 }
+
+/// Text starts with the console's header, the planned findings counted by severity;
+/// `--details` puts each finding's details panel before its plan, attacker-written
+/// text escaped.
+#[test]
+fn text_starts_with_the_severity_counts_and_details_are_escaped() {
+    let mut hostile: Value =
+        serde_json::from_slice(&finding("bitcoin-dns.json", "hostile")).unwrap();
+    hostile["detail"]["service"]["action"]["dnsRequestAction"]["domain"] =
+        Value::from("evil.example\u{1b}[2J\nplaybook: forged");
+    let mut input = Vec::new();
+    input.extend(serde_json::to_vec(&hostile).unwrap());
+    input.push(b'\n');
+    input.extend(finding(
+        "corpus-09-recon-ec2-portprobeunprotectedport.json",
+        "low",
+    ));
+    input.push(b'\n');
+    let out = responder()
+        .args(["plan", "--details", "-"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("2 findings: Critical 0  High 1"),
+        "{first}"
+    );
+    assert!(text.contains("Resource ID"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "a raw escape reached the terminal"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("playbook: forged")),
+        "a forged line: {text}"
+    );
+    assert!(text.contains("evil.example"), "{text}");
+}
+
+/// A stream longer than a page cannot know its counts at the start: they end it.
+#[test]
+fn a_stream_longer_than_a_page_ends_with_the_counts() {
+    let mut input = Vec::new();
+    for i in 0..1001 {
+        input.extend(finding("bitcoin-dns.json", &format!("f{i}")));
+        input.push(b'\n');
+    }
+    let out = responder()
+        .args(["plan", "-"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.starts_with("1001 findings"), "{}", &text[..200]);
+    assert_eq!(
+        text.lines().last(),
+        Some("total by severity: 1001 findings: Critical 0  High 1001  Medium 0  Low 0")
+    );
+}

@@ -11,14 +11,20 @@
 //!   finding's details. Up to [`PAGE`] findings this is one table and the details, as
 //!   before streaming.
 //!
+//! - Text starts with the console's header, the findings counted by severity, when the
+//!   input fits in one page; a longer stream cannot know its counts before its end, so
+//!   it ends with them instead (`total by severity: ...`). `--details` adds each
+//!   finding's details panel (escaped) before its plan.
+//!
 //! [`Report`] is where each outcome goes ([`Report::outcome`]) and where the end of the
-//! output is written ([`Report::finish`]): the places for a per-finding hook and a
-//! summary (e.g. counts by severity, printed at the end of a stream).
+//! output is written ([`Report::finish`]).
 
 use std::path::{Path, PathBuf};
 
+use responder_core::console::{SeverityCounts, details_panel};
 use responder_core::plan::Settings;
 use responder_core::plan::{Plan, SequencePlan};
+use responder_core::severity::SeverityLevel;
 use responder_core::steps::{OnFailure, PlannedStep};
 use responder_core::text::escape;
 use responder_core::{Engine, Findings};
@@ -38,6 +44,8 @@ pub struct Outcome {
     pub source: String,
     /// The plan, or why there is none.
     pub result: Result<Plan, Failure>,
+    /// The finding's details panel (text, `--details`).
+    pub details: Option<String>,
 }
 
 /// Why a finding (or a whole input) has no plan.
@@ -52,10 +60,18 @@ pub struct Failure {
 
 /// Exit 0 when every finding was planned, 1 on invalid playbooks, 2 when any input or
 /// finding could not be read or planned (the others are still planned and written).
-pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files: &[PathBuf]) -> u8 {
+pub fn run(
+    dir: &Path,
+    settings: Settings,
+    format: Format,
+    why_not: bool,
+    details: bool,
+    files: &[PathBuf],
+) -> u8 {
     let Some(engine) = input::engine_with(dir, settings) else {
         return 1;
     };
+    let details = details && matches!(format, Format::Text);
     let mut report = Report::new(format);
     for path in files {
         let label = input::label(path);
@@ -77,15 +93,25 @@ pub fn run(dir: &Path, settings: Settings, format: Format, why_not: bool, files:
                 Ok(f) => {
                     let source = format!("{label}#{count}");
                     count += 1;
-                    let result = match f {
-                        Err(e) => Err(Failure {
-                            finding_id: None,
-                            finding_type: None,
-                            message: e.to_string(),
-                        }),
-                        Ok(f) => plan_one(&engine, &f, why_not),
+                    let (result, panel) = match f {
+                        Err(e) => (
+                            Err(Failure {
+                                finding_id: None,
+                                finding_type: None,
+                                message: e.to_string(),
+                            }),
+                            None,
+                        ),
+                        Ok(f) => (
+                            plan_one(&engine, &f, why_not),
+                            details.then(|| details_panel(&f)),
+                        ),
                     };
-                    report.outcome(Outcome { source, result });
+                    report.outcome(Outcome {
+                        source,
+                        result,
+                        details: panel,
+                    });
                 }
             }
         }
@@ -104,6 +130,10 @@ pub struct Report {
     written: usize,
     /// The text page being filled.
     page: Vec<Outcome>,
+    /// Text pages written so far.
+    pages: usize,
+    /// The planned findings by severity (the console's header).
+    counts: SeverityCounts,
     failed: bool,
 }
 
@@ -118,6 +148,8 @@ impl Report {
             out,
             written: 0,
             page: Vec::new(),
+            pages: 0,
+            counts: SeverityCounts::default(),
             failed: false,
         }
     }
@@ -131,6 +163,7 @@ impl Report {
                 finding_type: None,
                 message,
             }),
+            details: None,
         });
     }
 
@@ -153,20 +186,29 @@ impl Report {
             }
             Format::Text => {
                 self.written += 1;
+                if let Ok(p) = &outcome.result {
+                    self.counts.add(p.severity.map(SeverityLevel::of));
+                }
                 self.page.push(outcome);
                 if self.page.len() >= PAGE {
-                    self.flush_page();
+                    self.flush_page(false);
                 }
             }
         }
     }
 
-    fn flush_page(&mut self) {
+    /// Writes the page; the first of a stream that ends within it starts with the
+    /// severity header (`last`: no finding follows).
+    fn flush_page(&mut self, last: bool) {
         if self.page.is_empty() {
             return;
         }
+        if self.pages == 0 && last {
+            self.out.text(&format!("{}\n\n", self.counts));
+        }
         self.out.text(&to_text(&self.page));
         self.page.clear();
+        self.pages += 1;
     }
 
     /// Ends the output; the exit code (0, or 2 when anything failed).
@@ -181,10 +223,16 @@ impl Report {
             }
             Format::Text => {
                 if self.written == 0 {
-                    // As before streaming: an empty table.
+                    // As before streaming: an empty table, under empty counts.
+                    self.out.text(&format!("{}\n\n", self.counts));
                     self.out.text(&to_text(&[]));
                 }
-                self.flush_page();
+                let streamed = self.pages > 0;
+                self.flush_page(true);
+                if streamed {
+                    self.out
+                        .text(&format!("\ntotal by severity: {}\n", self.counts));
+                }
             }
         }
         let failed = self.failed;
@@ -273,6 +321,11 @@ fn to_text(outcomes: &[Outcome]) -> String {
             escape(&o.source),
             escape(&p.finding_type)
         ));
+        if let Some(panel) = &o.details {
+            // Escaped by `details_panel`, field by field.
+            out.push_str(&indent(panel.trim_end(), "  | "));
+            out.push('\n');
+        }
         let decision = escape(&p.decision);
         match &p.playbook {
             Some(name) => out.push_str(&format!("  playbook: {} ({decision})\n", escape(name))),
