@@ -1294,14 +1294,20 @@ fn the_ledger_table_and_the_settings_are_what_the_code_reads() {
 
 #[test]
 fn the_exempt_tag_key_is_the_playbooks() {
-    // The shipped playbooks exclude instances by this key; the Deny must name it.
+    // The shipped playbooks exclude instances by this key, whatever its value, as the
+    // Deny (`Null: false` on the key) refuses them; the Deny must name it.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let text = std::fs::read_to_string(&path).unwrap();
-            if text.contains(&format!("{}=", tags::EXEMPT)) {
+            assert!(
+                !text.contains(&format!("{}=", tags::EXEMPT)),
+                "{}: a key=value exemption leaves out what the Deny refuses",
+                path.display()
+            );
+            if text.contains(&format!("\"{}\"", tags::EXEMPT)) {
                 seen += 1;
             }
         }
