@@ -446,8 +446,38 @@ impl<'de> Deserialize<'de> for Addresses {
     }
 }
 
-/// Declares a wire object: each `"key" => field: Type` is read with `Type`'s
-/// `Deserialize`, every other key is skipped.
+/// How a member of a wire object is read: a value type with its `Deserialize`, an
+/// optional object through [`Obj`] (`None` when the value is of another type).
+pub(crate) trait Member<'de>: Sized {
+    fn read<A: MapAccess<'de>>(map: &mut A) -> Result<Self, A::Error>;
+}
+
+macro_rules! member_by_deserialize {
+    ($($ty:ty),*) => {
+        $(impl<'de> Member<'de> for $ty {
+            fn read<A: MapAccess<'de>>(map: &mut A) -> Result<Self, A::Error> {
+                map.next_value()
+            }
+        })*
+    };
+}
+
+member_by_deserialize!(Scalar, Addresses);
+
+impl<'de, T: Object<'de>> Member<'de> for List<T> {
+    fn read<A: MapAccess<'de>>(map: &mut A) -> Result<Self, A::Error> {
+        map.next_value()
+    }
+}
+
+impl<'de, T: Object<'de>> Member<'de> for Option<T> {
+    fn read<A: MapAccess<'de>>(map: &mut A) -> Result<Self, A::Error> {
+        Ok(map.next_value::<Obj<T>>()?.0)
+    }
+}
+
+/// Declares a wire object: each `"key" => field: Type` is read as [`Member`] of
+/// `Type`, every other key is skipped.
 macro_rules! object {
     ($(#[$doc:meta])* $name:ident { $($key:literal => $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$doc])*
@@ -458,7 +488,7 @@ macro_rules! object {
         impl<'de> Object<'de> for $name {
             fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
                 match key {
-                    $($key => self.$field = map.next_value()?,)*
+                    $($key => self.$field = <$ty as Member<'de>>::read(map)?,)*
                     _ => {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -802,67 +832,24 @@ impl<'de> Object<'de> for Action {
     }
 }
 
-/// `remoteIpDetails`: only the addresses.
-#[derive(Default)]
-pub(crate) struct Ips {
-    pub(crate) v4: Scalar,
-    pub(crate) v6: Scalar,
-}
-
-impl<'de> Object<'de> for Ips {
-    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "ipAddressV4" => self.v4 = map.next_value()?,
-            "ipAddressV6" => self.v6 = map.next_value()?,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
+object!(
+    /// `remoteIpDetails`: only the addresses.
+    Ips { "ipAddressV4" => v4: Scalar, "ipAddressV6" => v6: Scalar }
+);
 
 object!(
     /// `remotePortDetails` / `localPortDetails`.
     PortDetails { "port" => port: Scalar }
 );
 
-/// Reads an `Obj<T>` member into an `Option<T>`.
-struct Opt<T>(Option<T>);
-
-impl<T> Default for Opt<T> {
-    fn default() -> Self {
-        Opt(None)
+object!(
+    /// `networkConnectionAction`.
+    Connection {
+        "remoteIpDetails" => remote_ip: Option<Ips>,
+        "remotePortDetails" => remote_port: Option<PortDetails>,
+        "localPortDetails" => local_port: Option<PortDetails>,
     }
-}
-
-impl<'de, T: Object<'de>> Deserialize<'de> for Opt<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Obj::<T>::deserialize(d).map(|o| Opt(o.0))
-    }
-}
-
-/// `networkConnectionAction`.
-#[derive(Default)]
-pub(crate) struct Connection {
-    pub(crate) remote_ip: Option<Ips>,
-    pub(crate) remote_port: Option<PortDetails>,
-    pub(crate) local_port: Option<PortDetails>,
-}
-
-impl<'de> Object<'de> for Connection {
-    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "remoteIpDetails" => self.remote_ip = map.next_value::<Opt<Ips>>()?.0,
-            "remotePortDetails" => self.remote_port = map.next_value::<Opt<PortDetails>>()?.0,
-            "localPortDetails" => self.local_port = map.next_value::<Opt<PortDetails>>()?.0,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
+);
 
 object!(
     /// `dnsRequestAction`.
@@ -874,82 +861,32 @@ object!(
     DomainDetails { "domain" => domain: Scalar }
 );
 
-/// `awsApiCallAction`.
-#[derive(Default)]
-pub(crate) struct ApiCall {
-    pub(crate) remote_ip: Option<Ips>,
-    pub(crate) domain: Option<DomainDetails>,
-}
-
-impl<'de> Object<'de> for ApiCall {
-    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "remoteIpDetails" => self.remote_ip = map.next_value::<Opt<Ips>>()?.0,
-            "domainDetails" => self.domain = map.next_value::<Opt<DomainDetails>>()?.0,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
+object!(
+    /// `awsApiCallAction`.
+    ApiCall {
+        "remoteIpDetails" => remote_ip: Option<Ips>,
+        "domainDetails" => domain: Option<DomainDetails>,
     }
-}
+);
 
-/// `portProbeAction`.
-#[derive(Default)]
-pub(crate) struct PortProbe {
-    pub(crate) port_probe_details: List<Probe2>,
-}
+object!(
+    /// `portProbeAction`.
+    PortProbe { "portProbeDetails" => port_probe_details: List<Probe2> }
+);
 
-impl<'de> Object<'de> for PortProbe {
-    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "portProbeDetails" => self.port_probe_details = map.next_value()?,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
+object!(
+    /// One element of `portProbeDetails`.
+    Probe2 {
+        "remoteIpDetails" => remote_ip: Option<Ips>,
+        "localPortDetails" => local_port: Option<PortDetails>,
     }
-}
+);
 
-/// One element of `portProbeDetails`.
-#[derive(Default)]
-pub(crate) struct Probe2 {
-    pub(crate) remote_ip: Option<Ips>,
-    pub(crate) local_port: Option<PortDetails>,
-}
-
-impl<'de> Object<'de> for Probe2 {
-    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "remoteIpDetails" => self.remote_ip = map.next_value::<Opt<Ips>>()?.0,
-            "localPortDetails" => self.local_port = map.next_value::<Opt<PortDetails>>()?.0,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// An action that only names a remote address (`kubernetesApiCallAction`,
-/// `rdsLoginAttemptAction`).
-#[derive(Default)]
-pub(crate) struct Remote {
-    pub(crate) remote_ip: Option<Ips>,
-}
-
-impl<'de> Object<'de> for Remote {
-    fn member<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
-        match key {
-            "remoteIpDetails" => self.remote_ip = map.next_value::<Opt<Ips>>()?.0,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
+object!(
+    /// An action that only names a remote address (`kubernetesApiCallAction`,
+    /// `rdsLoginAttemptAction`).
+    Remote { "remoteIpDetails" => remote_ip: Option<Ips> }
+);
 
 /// A JSON value as a finding element: an object, or the kind of anything else.
 pub(crate) enum Element {
