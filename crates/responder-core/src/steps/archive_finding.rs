@@ -47,9 +47,11 @@ impl Declare for Params {
         evidence: false,
         needs_evidence: false,
         default_on_failure: OnFailure::Continue,
+        // No resource-level permission: the service authorization reference lists no
+        // resource type for ArchiveFindings.
         iam_actions: &[super::Iam::on(
             "guardduty:ArchiveFindings",
-            &[super::Resource::Detector],
+            &[super::Resource::Any],
         )],
     };
     type Planned = Planned;
