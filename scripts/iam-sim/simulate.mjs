@@ -356,7 +356,7 @@ for (const c of all) {
     if (c.kind === 'limit' && !allowed) {
       problems.push(`documented limit no longer allowed: ${who} (${denials.join('; ')}): move it to the attacks and docs/security.md's guarantees`)
     }
-    if (!c.recorded && process.env.IAM_SIM_VERBOSE) {
+    if (process.env.IAM_SIM_VERBOSE) {
       console.log(`${allowed ? 'allowed' : 'denied '} ${c.kind.padEnd(6)} ${who}`)
     }
   }
