@@ -4,6 +4,8 @@
 //! `sam deploy` uploads. The function's metric names are checked against its
 //! embedded-metric-format line in functions/guardduty-responder/src/handler.rs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
