@@ -11,25 +11,29 @@
 // function role's. Resource ids become the reference's ARNs in the role's example
 // account; the stack's own resources (the tests' ledger table and report topic) stand
 // for the example stack's. Identical requests are simulated once. The tests' ledger
-// client serves the set-up too, which creates the table as CloudFormation does for the
-// stack: its table administration is not the responder's (the function binary's would
-// be judged).
+// and report clients serve the set-up too, which creates the table and the topic as
+// CloudFormation does for the stack: that administration is not the responder's (the
+// function binary's would be judged).
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 const RESPONDER_AGENTS = ['app/guardduty-responder-under-test', 'exec-env/AWS_Lambda']
 
-/** DynamoDB table administration: the stack's (CloudFormation's), or set-up's and
+/** The stack's resources' administration: CloudFormation's, or set-up's and
  * assertions' (tests/organization.rs lists the tables). */
-const TABLE_ADMINISTRATION = [
-  'ListTables',
-  'CreateTable',
-  'DescribeTable',
-  'DescribeTimeToLive',
-  'UpdateTimeToLive',
-  'DescribeContinuousBackups',
-  'UpdateContinuousBackups',
+const STACK_ADMINISTRATION = [
+  'dynamodb:ListTables',
+  'dynamodb:CreateTable',
+  'dynamodb:DescribeTable',
+  'dynamodb:DescribeTimeToLive',
+  'dynamodb:UpdateTimeToLive',
+  'dynamodb:DescribeContinuousBackups',
+  'dynamodb:UpdateContinuousBackups',
+  'sns:CreateTopic',
+  'sns:Subscribe',
+  'sns:DeleteTopic',
 ]
+const setUp = (action, agent) => STACK_ADMINISTRATION.includes(action) && !agent.includes('exec-env/AWS_Lambda')
 
 const PREFIX_TYPES = [
   ['i-', 'instance'],
@@ -123,12 +127,13 @@ export function recordedCalls(dir, cases) {
         const target = header(r.head, 'x-amz-target')
         if (target && service === 'dynamodb') {
           const operation = target.split('.').pop()
-          if (TABLE_ADMINISTRATION.includes(operation) && !agent.includes('exec-env/AWS_Lambda')) continue
+          if (setUp(`dynamodb:${operation}`, agent)) continue
           requests = dynamodb(operation, JSON.parse(r.body || '{}'), cases)
         } else {
           const params = new URLSearchParams(r.body ?? '')
           const action = params.get('Action')
           if (!action) continue
+          if (setUp(`${service}:${action}`, agent)) continue
           if (service === 'ec2') {
             requests = ec2(action, params, answer, tags)
             if (status === 200) follow(action, params, answer, tags)
