@@ -264,7 +264,7 @@ impl Answerer<'_> {
                 match responder.answer(&finding, "responder-demo").await {
                     Ok(Response::Responded(report)) => {
                         let body = serde_json::to_value(&report).unwrap_or(Value::Null);
-                        print!("{}", report_text("demo", &body));
+                        print!("{}", report_text("demo", &report));
                         (!report.is_failure()).then(|| {
                             body.get("status")
                                 .and_then(Value::as_str)
@@ -437,7 +437,10 @@ async fn via_lambda(
     }
     match answer? {
         Answer::Response(body) => {
-            print!("{}", report_text("lambda", &body));
+            match serde_json::from_value::<responder_aws::Report>(body.clone()) {
+                Ok(report) => print!("{}", report_text("lambda", &report)),
+                Err(_) => println!("   the function answered: {body}"),
+            }
             let status = body.get("status").and_then(Value::as_str).unwrap_or("?");
             Ok((status != "failed").then(|| status.to_owned()))
         }

@@ -213,7 +213,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
                 }
                 let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
                 if args.format == Format::Text {
-                    output::out_text(&report_text(&source, &v));
+                    output::out_text(&report_text(&source, &report));
                 }
                 if let Value::Object(m) = &mut v {
                     m.insert("source".to_owned(), json!(source));
