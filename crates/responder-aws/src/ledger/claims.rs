@@ -237,7 +237,6 @@ fn finish_attributes(
 }
 
 impl Ledger {
-
     /// Claims one step of one response before it runs: a conditional write. Granted
     /// when no record exists, or when the existing claim is `Claimed` (not finished)
     /// and its lease expired (a crashed invocation: takeover, and

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use responder_core::timestamp;
 use serde::Serializer;
 use serde_json::Value;
 
@@ -21,14 +22,12 @@ pub(super) fn n(v: impl fmt::Display) -> AttributeValue {
 
 /// Milliseconds since the epoch (0 before it).
 pub(super) fn epoch_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    u64::try_from(timestamp::millis_of(t)).unwrap_or(0)
 }
 
 /// The time `ms` milliseconds after the epoch (none when the clock cannot hold it).
 pub(super) fn from_ms(ms: u64) -> Option<SystemTime> {
-    UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+    i64::try_from(ms).ok().and_then(timestamp::system_time)
 }
 
 /// `now + retention` in epoch seconds, for the TTL attribute.
@@ -37,42 +36,20 @@ pub(super) fn expires(now: SystemTime, retention: Duration) -> u64 {
 }
 
 /// RFC 3339 UTC with milliseconds, fixed width (`2026-11-29T09:20:12.345Z`), so that
-/// the text sorts as the time does.
+/// the text sorts as the time does (`recorded_at`, the index's sort key, and the
+/// deny entries' sort keys); before the epoch reads as the epoch.
 pub fn rfc3339_ms(t: SystemTime) -> String {
-    let ms = epoch_ms(t);
-    let secs = ms / 1000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-/// Days since 1970-01-01 to a (year, month, day) of the proleptic Gregorian calendar
-/// (H. Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    timestamp::format_millis(i64::try_from(epoch_ms(t)).unwrap_or(i64::MAX))
 }
 
 pub(super) fn ser_time<S: Serializer>(t: &SystemTime, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(&rfc3339_ms(*t))
 }
 
-pub(super) fn ser_opt_time<S: Serializer>(t: &Option<SystemTime>, ser: S) -> Result<S::Ok, S::Error> {
+pub(super) fn ser_opt_time<S: Serializer>(
+    t: &Option<SystemTime>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => ser.serialize_str(&rfc3339_ms(*t)),
         None => ser.serialize_none(),
@@ -216,64 +193,18 @@ impl Expr {
     }
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (UTC; what [`rfc3339_ms`] writes and
-/// `responder expire --now` takes); `None` for anything else or before 1970.
+/// Parses an RFC 3339 timestamp (what [`rfc3339_ms`] writes, and what `responder
+/// expire --now` takes: any offset, `Z` or `±HH:MM`; the grammar of
+/// [`responder_core::timestamp`]); `None` for anything else or before 1970.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let t = text.strip_suffix('Z').or_else(|| text.strip_suffix('z'))?;
-    let (date, time) = t.split_once(['T', 't'])?;
-    let num = |s: &str, len: usize| -> Option<u64> {
-        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let mut d = date.split('-');
-    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) || y < 1970 {
-        return None;
-    }
-    let (hms, frac) = match time.split_once('.') {
-        Some((hms, frac)) => (hms, Some(frac)),
-        None => (time, None),
-    };
-    let mut h = hms.split(':');
-    let (hh, mm, ss) = (num(h.next()?, 2)?, num(h.next()?, 2)?, num(h.next()?, 2)?);
-    if h.next().is_some() || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let ms = match frac {
-        None => 0,
-        Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
-            let mut digits: String = f.chars().take(3).collect();
-            while digits.len() < 3 {
-                digits.push('0');
-            }
-            digits.parse::<u64>().ok()?
-        }
-        Some(_) => return None,
-    };
-    let days = days_from_civil(y, m, day);
-    let (_, m2, d2) = civil_from_days(days);
-    if (m2, d2) != (m, day) {
-        return None; // 2026-02-30 and the like
-    }
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    from_ms(secs.checked_mul(1000)?.checked_add(ms)?)
-}
-
-/// (year, month, day) to days since 1970-01-01 (H. Hinnant's `days_from_civil`, for
-/// dates from 1970 on).
-fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let ms = timestamp::parse_millis(text)?;
+    from_ms(u64::try_from(ms).ok()?)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::super::budget_hour;
     use super::*;
 
@@ -296,9 +227,19 @@ mod tests {
             "2026-13-01T00:00:00Z",
             "2026-11-29T25:00:00Z",
             "2026-11-29T09:20:12.Z",
+            "2026-04-31T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            " 2026-11-29T09:20:12Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
+        // One grammar with the finding's timestamps: offsets and fractions read as
+        // `responder_core::timestamp` reads them; leap days only in leap years.
+        let t = Some(UNIX_EPOCH + Duration::from_millis(1_795_944_012_345));
+        assert_eq!(parse_rfc3339("2026-11-29T11:20:12.345+02:00"), t);
+        assert_eq!(parse_rfc3339("2026-11-29t09:20:12.3459z"), t);
+        assert!(parse_rfc3339("2024-02-29T00:00:00Z").is_some());
+        assert!(parse_rfc3339("2000-02-29T00:00:00Z").is_some());
     }
 
     #[test]

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement,
-    KeyType, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection,
-    ProjectionType, ScalarAttributeType, SseSpecification, SseType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
+    PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection, ProjectionType,
+    ScalarAttributeType, SseSpecification, SseType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 
 use super::{INDEX_BY_INSTANCE, Ledger, LedgerError, TTL_ATTRIBUTE, build_err, call_err};
