@@ -1,11 +1,11 @@
 //! One invocation: event in, report out. A failed remediation is an error, so that
 //! Lambda retries the event and then sends it to the on-failure destination.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent};
-use responder_aws::expire::{Acting, expire_due};
+use responder_aws::expire::{Acting, ExpiryOutcome, expire_due};
 use responder_aws::responder::{Answer, Responder};
 use responder_aws::{Outcome, Report, Status};
 use responder_core::decode_event;
@@ -100,21 +100,21 @@ impl App {
                 tracing::error!(%request_id, error = %e, "expiry: the ledger could not be read");
                 Error::from(format!("expiry: {e}"))
             })?;
-        let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
+        let count = |o: ExpiryOutcome| results.iter().filter(|r| r.outcome == o).count();
         for r in &results {
             tracing::info!(%request_id, outcome = %r.outcome, detail = %safe(&r.detail), finding_id = %safe(&r.block.finding_id), "deny entry expiry");
         }
         let body = json!({
             "status": "expired",
-            "removed": count("removed"),
-            "superseded": count("superseded"),
-            "failed": count("failed"),
+            "removed": count(ExpiryOutcome::Removed),
+            "superseded": count(ExpiryOutcome::Superseded),
+            "failed": count(ExpiryOutcome::Failed),
             "entries": results,
         });
-        if count("failed") > 0 {
+        if count(ExpiryOutcome::Failed) > 0 {
             return Err(Error::from(format!(
                 "expiry: {} deny entr(ies) could not be handled; they stay recorded and are retried",
-                count("failed")
+                count(ExpiryOutcome::Failed)
             )));
         }
         Ok(body)
@@ -158,10 +158,7 @@ const NAMESPACE: &str = "GuardDutyResponder";
 /// Prints the response's metrics as an embedded-metric-format line (CloudWatch Logs
 /// extracts them from the function's log).
 fn emit_metrics(playbook: &str, report: &Report) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now = responder_core::timestamp::now_millis();
     println!("{}", metrics_line(playbook, report, now));
 }
 
@@ -170,7 +167,7 @@ fn emit_metrics(playbook: &str, report: &Report) {
 /// published twice: per playbook (dimension `Playbook`) and for the whole function (the
 /// empty dimension set), which the stack's alarms read: an alarm on a metric names
 /// all its dimensions, and no alarm can name every playbook.
-fn metrics_line(playbook: &str, report: &Report, timestamp_ms: u64) -> Value {
+fn metrics_line(playbook: &str, report: &Report, timestamp_ms: i64) -> Value {
     let step_failures = report
         .all_steps()
         .filter(|(_, s)| s.outcome.is_failure())

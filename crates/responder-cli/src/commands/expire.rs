@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use responder_aws::Clients;
-use responder_aws::expire::{Acting, Expired, expire_due};
+use responder_aws::expire::{Acting, Expired, ExpiryOutcome, expire_due};
 use responder_aws::ledger::{Ledger, parse_rfc3339, rfc3339_ms};
 
 use crate::output::{self, errln};
@@ -35,7 +35,7 @@ pub fn run(args: &ExpireArgs<'_>) -> u8 {
         Some(text) => match parse_rfc3339(text) {
             Some(t) => t,
             None => {
-                errln!("--now {text:?}: expected RFC 3339 UTC, e.g. 2026-11-29T12:00:00Z");
+                errln!("--now {text:?}: expected RFC 3339, e.g. 2026-11-29T12:00:00Z");
                 return 2;
             }
         },
@@ -69,7 +69,7 @@ pub fn run(args: &ExpireArgs<'_>) -> u8 {
         }
         Format::Text => output::out_text(&text_table(&results)),
     }
-    u8::from(results.iter().any(|r| r.outcome == "failed"))
+    u8::from(results.iter().any(|r| r.outcome == ExpiryOutcome::Failed))
 }
 
 /// Outcome, expiry, ACL, rule, direction, block, finding, detail.
@@ -78,7 +78,7 @@ fn text_table(results: &[Expired]) -> String {
         .iter()
         .map(|r| {
             vec![
-                r.outcome.clone(),
+                r.outcome.to_string(),
                 rfc3339_ms(r.block.expires),
                 r.block.network_acl_id.clone(),
                 r.block.rule_number.to_string(),

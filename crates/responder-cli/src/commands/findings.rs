@@ -9,7 +9,6 @@
 //! `responder plan -` reads.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use responder_aws::Clients;
 use responder_aws::console::{Console, Sort};
@@ -59,7 +58,7 @@ pub struct Target<'a> {
 /// read (reported, the others listed).
 pub fn run(target: &Target<'_>, sel: &Selection<'_>, format: Format, details: bool) -> u8 {
     let since_ms = match sel.since.map(parse_since).transpose() {
-        Ok(s) => s.map(|span| now_ms() - span),
+        Ok(s) => s.map(|span| responder_core::timestamp::now_millis() - span),
         Err(e) => {
             errln!("--since: {e}");
             return 2;
@@ -269,13 +268,6 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     n.checked_mul(unit_ms)
         .filter(|ms| *ms < 100 * 365 * 86_400_000)
         .ok_or_else(|| format!("{text:?} is too long"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -148,7 +148,11 @@ pub fn run(args: RunArgs<'_>) -> u8 {
             Responder::new(engine, executor, verifier, args.max_destructive_per_hour)
                 .with_max_per_account(args.organization.max_destructive_per_hour_per_account);
         responder = responder.with_accounts(pool);
-        let owner = format!("cli-{}-{}", std::process::id(), now_millis());
+        let owner = format!(
+            "cli-{}-{}",
+            std::process::id(),
+            responder_core::timestamp::now_millis()
+        );
         let mut out: Vec<Value> = Vec::new();
         let mut code = 0;
         // Every file read first: the text output starts with the severity counters of
@@ -228,12 +232,4 @@ pub fn run(args: RunArgs<'_>) -> u8 {
         }
         code
     })
-}
-
-/// Milliseconds since the epoch: with the process id, a claim owner no other run has.
-fn now_millis() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
 }
