@@ -8,8 +8,9 @@ use lambda_runtime::{Error, LambdaEvent};
 use responder_aws::expire::{Acting, expire_due};
 use responder_aws::responder::{Answer, Responder};
 use responder_aws::{Outcome, Report, Status};
-use responder_core::decode_event;
+use responder_core::{Finding, decode_event};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 /// What every invocation shares: built once at init.
 pub struct App {
@@ -30,7 +31,8 @@ impl App {
             .map(|e| (e.id.clone(), e.source.clone(), e.detail_type.clone()))
             .unwrap_or_default();
         if is_schedule(&payload) {
-            return self.expire(&request_id).await;
+            let span = tracing::info_span!("expiry", %request_id);
+            return self.expire(&request_id).instrument(span).await;
         }
         let finding = match decode_event(payload) {
             Ok(f) => f,
@@ -40,15 +42,21 @@ impl App {
                 return Ok(json!({"status": "rejected", "reason": e.to_string()}));
             }
         };
+        // Every log line of the response, the SDK's and the steps' included, carries
+        // the finding and the request: the span instruments the whole future, not
+        // only the synchronous part before its first await.
         let span = tracing::info_span!("finding", finding_id = %safe(&finding.id), finding_type = %safe(&finding.finding_type.name), %request_id);
-        let _enter = span.enter();
+        self.respond(finding, request_id).instrument(span).await
+    }
+
+    /// Answers one decoded finding: the report, or an error for Lambda to retry.
+    async fn respond(&self, finding: Finding, request_id: String) -> Result<Value, Error> {
         // The claim owner: this invocation (a redelivery is another invocation).
         let owner = if request_id.is_empty() {
             "lambda".to_owned()
         } else {
-            request_id.clone()
+            request_id
         };
-        drop(_enter);
         let answer = self.responder.answer(&finding, &owner).await.map_err(|e| {
             tracing::error!(finding_id = %safe(&finding.id), error = %safe(&e), "no answer: the event will be retried");
             Error::from(format!("finding {}: {e}", finding.id))
@@ -63,7 +71,7 @@ impl App {
             Answer::Responded(report) => report,
         };
         let playbook = report.playbook.clone().unwrap_or_default();
-        emit_metrics(&playbook, &report);
+        emit_metrics(&finding.id, &playbook, &report);
         let body = serde_json::to_value(&*report)?;
         if report.is_failure() {
             tracing::error!(finding_id = %safe(&finding.id), %playbook, report = %safe(&body), "remediation failed: the event will be retried");
@@ -152,8 +160,10 @@ fn failures(report: &Report) -> String {
         .join("; ")
 }
 
-/// CloudWatch embedded-metric-format line: remediations, step failures, time to isolation.
-fn emit_metrics(playbook: &str, report: &Report) {
+/// CloudWatch embedded-metric-format line: remediations, step failures, time to
+/// isolation. The finding id is a property (logged, not a dimension), so that this
+/// line too names the finding it counts.
+fn emit_metrics(finding_id: &str, playbook: &str, report: &Report) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -172,6 +182,7 @@ fn emit_metrics(playbook: &str, report: &Report) {
     let mut line = json!({
         "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "GuardDutyResponder", "Dimensions": [["Playbook"]], "Metrics": []}]},
         "Playbook": playbook,
+        "finding_id": finding_id,
         "Remediations": 1,
         "RemediationFailures": u8::from(report.is_failure()),
         "StepFailures": step_failures,
