@@ -49,8 +49,8 @@ pub fn samples(name: &str) -> Option<Vec<(String, bool)>> {
         ],
         "ledger_table" => &[
             ("gdr-ledger-settings", true),
-            ("ab", false),
             ("bad name", false),
+            ("a/b", false),
         ],
         "max_destructive_per_hour" => &[("3", true), ("0", false), ("-1", false), ("ten", false)],
         "max_destructive_per_hour_per_account" => &[("2", true), ("0", false)],

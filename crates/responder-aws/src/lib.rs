@@ -39,6 +39,9 @@ mod tagging;
 pub mod verify;
 
 pub use accounts::{AccountError, AccountReason, AccountSettings, ClientPool};
+/// The SDK configuration the clients are built from (for callers without an SDK
+/// dependency of their own, such as the CLI).
+pub use aws_config::SdkConfig;
 pub use call::CallError;
 pub use clients::Clients;
 pub use context::ExecOptions;

@@ -3,10 +3,12 @@
 //! and the demo alike.
 
 use aws_config::SdkConfig;
+use aws_sdk_sts::config::ProvideCredentials;
 use responder_core::Engine;
 
 use super::DeploymentSettings;
 use crate::accounts::ClientPool;
+use crate::call::one_line;
 use crate::clients::Clients;
 use crate::context::ExecOptions;
 use crate::executor::Executor;
@@ -36,10 +38,85 @@ impl<'a> Wiring<'a> {
 }
 
 impl DeploymentSettings {
-    /// The SDK configuration: the standard chain with `--endpoint-url` and
-    /// `--region` (the CLI's) on top. Makes no call.
+    /// The SDK configuration: the standard chain with `--endpoint-url`, `--region`
+    /// and `--profile` (the CLI's) on top. Makes no call.
     pub async fn sdk_config(&self) -> SdkConfig {
-        Clients::load(self.endpoint_url.as_deref(), self.region.as_deref()).await
+        Clients::load_profile(
+            self.endpoint_url.as_deref(),
+            self.region.as_deref(),
+            self.profile.as_deref(),
+        )
+        .await
+    }
+
+    /// [`DeploymentSettings::sdk_config`] for a command run by a person: the region
+    /// and the credentials are resolved now, so that a missing one is one line
+    /// naming the fix rather than an SDK error at the first call.
+    pub async fn checked_sdk_config(&self) -> Result<SdkConfig, String> {
+        let config = self.sdk_config().await;
+        if config.region().is_none() {
+            return Err(
+                "no AWS region: pass --region or set AWS_REGION (or give the profile a region)"
+                    .to_owned(),
+            );
+        }
+        let Some(provider) = config.credentials_provider() else {
+            return Err(self.no_credentials("no credentials provider"));
+        };
+        match provider.provide_credentials().await {
+            Ok(_) => Ok(config),
+            // The chain found nothing anywhere: its list of attempts is noise.
+            Err(e) if e.to_string() == "the credential provider was not enabled" => Err(self
+                .no_credentials(
+                    "none in the environment, the config files, web identity, the container or instance metadata",
+                )),
+            Err(e) => Err(self.no_credentials(&one_line(&e))),
+        }
+    }
+
+    /// The endpoint a client of `service` (its endpoint id, e.g. `dynamodb`) calls in
+    /// `region`, for messages about an unreachable one: `--endpoint-url`, else
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`, else AWS's.
+    pub fn endpoint_of(&self, service: &str, region: Option<&str>) -> String {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        self.endpoint_url
+            .clone()
+            .or_else(|| {
+                var(&format!(
+                    "AWS_ENDPOINT_URL_{}",
+                    service.to_ascii_uppercase()
+                ))
+            })
+            .or_else(|| var("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|| {
+                format!(
+                    "https://{service}.{}.amazonaws.com",
+                    region.unwrap_or("<region>")
+                )
+            })
+    }
+
+    /// The one-line credentials error: where they were looked for, why none, and
+    /// the fix.
+    fn no_credentials(&self, why: &str) -> String {
+        let profile = self
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+        match profile {
+            Some(p) => {
+                let lower = why.to_ascii_lowercase();
+                let fix = if lower.contains("sso") {
+                    format!("run `aws sso login --profile {p}`")
+                } else {
+                    format!("check profile {p:?} in the AWS config files (AWS_CONFIG_FILE)")
+                };
+                format!("no AWS credentials from profile {p:?}: {why}; {fix}")
+            }
+            None => format!(
+                "no AWS credentials: {why}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile NAME (or set AWS_PROFILE)"
+            ),
+        }
     }
 
     /// The ledger, when a table is set.

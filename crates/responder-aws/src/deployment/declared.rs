@@ -126,6 +126,29 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        name: "profile",
+        env: Some("AWS_PROFILE"),
+        flag: "profile",
+        aliases: &[],
+        form: Flag::Value { value_name: "NAME" },
+        help: "A profile of the shared AWS config files: static keys, IAM Identity Center \
+               (SSO), credential_process, role assumption (default: the standard chain)",
+        default: None,
+        cli_default: None,
+        commands: AWS_COMMANDS,
+        required_by: &[],
+        reach: Reach::CliOnly("the function runs with its execution role's credentials"),
+        template: Template::Absent("CLI-only"),
+        widens_reach: false,
+        apply: |s, v| {
+            if v.len() > 128 || v.chars().any(|c| c.is_whitespace() || "[]#;".contains(c)) {
+                return Err("must be a profile name of the AWS config file".to_owned());
+            }
+            s.profile = Some(v.to_owned());
+            Ok(())
+        },
+    },
+    Setting {
         name: "quarantine_group",
         env: Some("QUARANTINE_GROUP"),
         flag: "quarantine-group",
@@ -251,12 +274,13 @@ pub static SETTINGS: &[Setting] = &[
         template: Template::Variable,
         widens_reach: false,
         apply: |s, v| {
-            let ok = (3..=255).contains(&v.len())
+            // DynamoDB's alphabet; its minimum of 3 is left to DynamoDB.
+            let ok = v.len() <= 255
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
             if !ok {
                 return Err(
-                    "must be a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)".to_owned(),
+                    "must be a DynamoDB table name (up to 255 of A-Z a-z 0-9 _ . -)".to_owned(),
                 );
             }
             s.ledger_table = Some(v.to_owned());
@@ -411,6 +435,7 @@ pub(super) fn empty(reader: super::Reader) -> DeploymentSettings {
         playbooks_dir: None,
         endpoint_url: None,
         region: None,
+        profile: None,
         quarantine_group: None,
         never_block: Vec::new(),
         topic_arn: None,

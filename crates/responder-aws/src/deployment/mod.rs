@@ -267,6 +267,8 @@ pub struct DeploymentSettings {
     pub endpoint_url: Option<String>,
     /// `--region` (CLI only).
     pub region: Option<String>,
+    /// `--profile` / `AWS_PROFILE` (CLI only).
+    pub profile: Option<String>,
     /// `QUARANTINE_GROUP`: an engine setting.
     pub quarantine_group: Option<String>,
     /// `NEVER_BLOCK_CIDRS`, canonical: an engine setting.

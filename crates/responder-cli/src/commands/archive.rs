@@ -20,7 +20,10 @@ pub fn run(target: &Target<'_>, ids: &[String], unarchive: bool) -> u8 {
         return 2;
     };
     runtime.block_on(async {
-        let config = target.settings.sdk_config().await;
+        let config = match target.config().await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
         let console = match Console::open(
             Clients::new(&config).guardduty,
             target.settings.detector_id.clone(),

@@ -41,20 +41,29 @@ pub fn run(args: &ExpireArgs<'_>) -> u8 {
         return 1;
     };
     let results = runtime.block_on(async {
-        let config = args.settings.sdk_config().await;
+        let config = args.settings.checked_sdk_config().await?;
         let clients = Clients::new(&config);
-        let ledger = args.settings.ledger(&config)?;
+        let ledger = args
+            .settings
+            .ledger(&config)
+            .ok_or("--ledger-table (or --table, or LEDGER_TABLE) is required")?;
         let results = expire_due(&ledger, Acting::Clients(&clients), now).await;
-        Some((ledger.table().to_owned(), results))
+        Ok::<_, String>((ledger.table().to_owned(), results))
     });
-    let Some((table, results)) = results else {
-        errln!("error: --ledger-table (or --table, or LEDGER_TABLE) is required");
-        return 2;
+    let (table, results) = match results {
+        Ok(r) => r,
+        Err(message) => {
+            errln!("error: {message}");
+            return 2;
+        }
     };
     let results = match results {
         Ok(r) => r,
         Err(e) => {
-            errln!("cannot read the ledger table {table}: {e}");
+            errln!(
+                "cannot read the ledger table {table}: {e}{}",
+                crate::commands::ledger::unreachable(args.settings, &e)
+            );
             return 1;
         }
     };

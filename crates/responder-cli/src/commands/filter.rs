@@ -13,7 +13,7 @@ use crate::input;
 use crate::output::{self, errln, outln};
 
 async fn open(target: &Target<'_>) -> Result<Console, u8> {
-    let config = target.settings.sdk_config().await;
+    let config = target.config().await?;
     Console::open(
         Clients::new(&config).guardduty,
         target.settings.detector_id.clone(),

@@ -52,6 +52,17 @@ pub struct Target<'a> {
     pub settings: &'a DeploymentSettings,
 }
 
+impl Target<'_> {
+    /// The SDK configuration, its region and credentials checked; `Err(2)` once the
+    /// one-line reason is printed.
+    pub async fn config(&self) -> Result<responder_aws::SdkConfig, u8> {
+        self.settings.checked_sdk_config().await.map_err(|message| {
+            errln!("error: {message}");
+            2
+        })
+    }
+}
+
 /// Exit 0 when listed; 2 on bad input (an unknown saved filter, detector, criteria
 /// file, playbook, a failed call) or when any finding GuardDuty returned could not be
 /// read (reported, the others listed).
@@ -87,7 +98,10 @@ pub fn run(target: &Target<'_>, sel: &Selection<'_>, format: Format, details: bo
         return 2;
     };
     runtime.block_on(async {
-        let config = target.settings.sdk_config().await;
+        let config = match target.config().await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
         let console = match Console::open(
             Clients::new(&config).guardduty,
             target.settings.detector_id.clone(),

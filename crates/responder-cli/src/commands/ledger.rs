@@ -8,8 +8,25 @@ use crate::{Format, input, table};
 
 /// The ledger the settings name (`--ledger-table` is required by these commands, so
 /// the reader has checked it is there).
+/// What to add to a ledger error: the endpoint, when it could not be reached.
+pub fn unreachable(settings: &DeploymentSettings, e: &LedgerError) -> String {
+    match e {
+        LedgerError::Call { code, .. } if code == "Transport" => format!(
+            " (endpoint {} unreachable)",
+            settings.endpoint_of("dynamodb", settings.region.as_deref())
+        ),
+        _ => String::new(),
+    }
+}
+
 async fn ledger(settings: &DeploymentSettings) -> Option<Ledger> {
-    let config = settings.sdk_config().await;
+    let config = match settings.checked_sdk_config().await {
+        Ok(c) => c,
+        Err(message) => {
+            errln!("error: {message}");
+            return None;
+        }
+    };
     let ledger = settings.ledger(&config);
     if ledger.is_none() {
         errln!("error: --ledger-table (or --table, or LEDGER_TABLE) is required");
@@ -42,7 +59,10 @@ pub fn create(settings: &DeploymentSettings) -> u8 {
                 0
             }
             Err(e) => {
-                errln!("cannot create ledger table {table}: {e}");
+                errln!(
+                    "cannot create ledger table {table}: {e}{}",
+                    unreachable(settings, &e)
+                );
                 1
             }
         }
@@ -73,7 +93,10 @@ pub fn history(
     let records = match records {
         Ok(r) => r,
         Err(e) => {
-            errln!("cannot read the ledger table {table}: {e}");
+            errln!(
+                "cannot read the ledger table {table}: {e}{}",
+                unreachable(settings, &e)
+            );
             if matches!(&e, LedgerError::Call { code, .. } if code == "ResourceNotFoundException") {
                 errln!(
                     "(no such table in this account and region: `responder ledger create --ledger-table {table}` makes one)"

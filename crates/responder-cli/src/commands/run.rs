@@ -51,14 +51,26 @@ pub fn run(args: &RunArgs<'_>) -> u8 {
         return 1;
     };
     runtime.block_on(async {
-        let config = settings.sdk_config().await;
+        // Every file read first: the text output starts with the severity counters of
+        // all the findings, as the console's header.
+        let inputs: Vec<_> = args.files.iter().map(|p| (p, input::findings(p))).collect();
+        // The region and the credentials are checked when there is something to
+        // answer (unreadable files alone are reported below, with no AWS call).
+        let config = if inputs.iter().any(|(_, r)| r.is_ok()) {
+            match settings.checked_sdk_config().await {
+                Ok(c) => c,
+                Err(message) => {
+                    errln!("error: {message}");
+                    return 2;
+                }
+            }
+        } else {
+            settings.sdk_config().await
+        };
         let responder = deployment::responder(settings, engine, Wiring::new(&config));
         let owner = format!("cli-{}-{}", std::process::id(), now_millis());
         let mut out: Vec<Value> = Vec::new();
         let mut code = 0;
-        // Every file read first: the text output starts with the severity counters of
-        // all the findings, as the console's header.
-        let inputs: Vec<_> = args.files.iter().map(|p| (p, input::findings(p))).collect();
         if args.format == Format::Text {
             let mut counts = SeverityCounts::default();
             for f in inputs.iter().filter_map(|(_, r)| r.as_ref().ok()).flatten().flatten() {
