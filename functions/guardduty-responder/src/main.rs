@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::handler::App;
 
 /// The playbooks compiled into the binary, validated like a folder would be.
-fn bundled_engine() -> Result<Engine, Vec<responder_core::playbook::Diagnostic>> {
+fn bundled_engine() -> Result<Engine, Vec<responder_core::diagnostic::Diagnostic>> {
     let mut loaded = Vec::new();
     let mut errors = Vec::new();
     for (name, text) in bundled::BUNDLED {
@@ -35,7 +35,7 @@ fn bundled_engine() -> Result<Engine, Vec<responder_core::playbook::Diagnostic>>
         return Err(errors);
     }
     if loaded.is_empty() {
-        return Err(vec![responder_core::playbook::Diagnostic::error(
+        return Err(vec![responder_core::diagnostic::Diagnostic::error(
             Path::new("playbooks"),
             "no playbooks were bundled",
         )]);

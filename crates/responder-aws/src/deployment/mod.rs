@@ -384,8 +384,8 @@ impl DeploymentSettings {
 
     /// The engine inputs among the settings: `responder plan` with the same settings
     /// prints what the function does.
-    pub fn engine_settings(&self) -> responder_core::plan::Settings {
-        responder_core::plan::Settings {
+    pub fn engine_settings(&self) -> responder_core::steps::Settings {
+        responder_core::steps::Settings {
             quarantine_group: self.quarantine_group.clone(),
             detector_id: self.detector_id.clone(),
             never_block: self.never_block.clone(),
