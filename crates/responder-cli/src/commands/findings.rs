@@ -12,6 +12,7 @@ use std::path::Path;
 
 use responder_aws::Clients;
 use responder_aws::console::{Console, Sort};
+use responder_aws::deployment::DeploymentSettings;
 use responder_core::console::{SeverityCounts, details_panel, table};
 use responder_core::filter::{
     Condition, ExportMode, FindingCriteria, criteria_holds, export, parse_criteria,
@@ -42,15 +43,23 @@ pub struct Selection<'a> {
     pub limit: Option<usize>,
 }
 
-/// Where and how.
+/// Where GuardDuty is: the endpoint, region and detector settings (else the
+/// region's only detector).
 #[derive(Debug)]
 pub struct Target<'a> {
-    /// Endpoint override.
-    pub endpoint_url: Option<&'a str>,
-    /// Region override.
-    pub region: Option<&'a str>,
-    /// Detector (else the region's only one).
-    pub detector_id: Option<String>,
+    /// The command's deployment settings.
+    pub settings: &'a DeploymentSettings,
+}
+
+impl Target<'_> {
+    /// The SDK configuration, its region and credentials checked; `Err(2)` once the
+    /// one-line reason is printed.
+    pub async fn config(&self) -> Result<responder_aws::SdkConfig, u8> {
+        self.settings.checked_sdk_config().await.map_err(|message| {
+            errln!("error: {message}");
+            2
+        })
+    }
 }
 
 /// Exit 0 when listed; 2 on bad input (an unknown saved filter, detector, criteria
@@ -88,10 +97,13 @@ pub fn run(target: &Target<'_>, sel: &Selection<'_>, format: Format, details: bo
         return 2;
     };
     runtime.block_on(async {
-        let config = Clients::load(target.endpoint_url, target.region).await;
+        let config = match target.config().await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
         let console = match Console::open(
             Clients::new(&config).guardduty,
-            target.detector_id.clone(),
+            target.settings.detector_id.clone(),
         )
         .await
         {
