@@ -124,13 +124,13 @@ fn one_critical_wildcard_playbook_fails_the_high_gate() {
 
 #[test]
 fn the_emr_port_probe_at_high_fails_against_the_earlier_shipped_playbooks() {
-    // The shipped playbooks as they were before exposed-port-probes-ec2: the EMR
-    // probe (High) matched low-severity-probes-ec2 by type only.
+    // The shipped playbooks as they were before exposed-instance-ec2: the EMR
+    // probe (High) matched low-severity-probes-ec2 by type only, and the gate passed.
     let dir = tempfile::tempdir().unwrap();
     for f in std::fs::read_dir(root().join("playbooks")).unwrap() {
         let path = f.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.ends_with(".yaml") && name != "exposed-port-probes-ec2.yaml" {
+        if name.ends_with(".yaml") && name != "exposed-instance-ec2.yaml" {
             std::fs::copy(&path, dir.path().join(name)).unwrap();
         }
     }
@@ -153,9 +153,16 @@ fn the_emr_port_probe_at_high_fails_against_the_earlier_shipped_playbooks() {
     // low-severity-probes-ec2 takes the target role only.
     assert_eq!(emr["bands"]["low"]["unanswered"][0]["role"], "ACTOR");
     assert_eq!(emr["bands"]["high"]["status"], "none");
+    // And a sweep in the target role: instance-as-attacker-ec2 takes actors only.
+    let uncovered = doc["gate"]["uncovered"].as_array().unwrap();
+    assert_eq!(uncovered.len(), 2, "{uncovered:?}");
+    assert!(uncovered.contains(&json!("Recon:EC2/PortProbeEMRUnprotectedPort")));
+    assert!(uncovered.contains(&json!("Impact:EC2/PortSweep")));
+    let sweep = entry(&doc, "Impact:EC2/PortSweep");
+    assert_eq!(sweep["bands"]["high"]["status"], "partial");
     assert_eq!(
-        doc["gate"]["uncovered"],
-        json!(["Recon:EC2/PortProbeEMRUnprotectedPort"])
+        sweep["bands"]["high"]["unanswered"],
+        json!([{"role": "TARGET", "resource_type": "Instance", "severity": [7.0, 8.9]}])
     );
 
     // The shipped playbooks answer it.
@@ -166,7 +173,13 @@ fn the_emr_port_probe_at_high_fails_against_the_earlier_shipped_playbooks() {
     assert_eq!(emr["bands"]["high"]["status"], "covered");
     assert_eq!(
         emr["bands"]["high"]["playbooks"],
-        json!(["exposed-port-probes-ec2"])
+        json!(["exposed-instance-ec2"])
+    );
+    let sweep = entry(&doc, "Impact:EC2/PortSweep");
+    assert_eq!(sweep["bands"]["high"]["status"], "covered");
+    assert_eq!(
+        sweep["bands"]["high"]["playbooks"],
+        json!(["exposed-instance-ec2", "instance-as-attacker-ec2"])
     );
 }
 
