@@ -181,7 +181,7 @@ pub fn run(dir: &Path, format: Format, gate: Option<SeverityLevel>) -> u8 {
                 )
             );
             outln!(
-                "\nyes: every finding of the band is answered (severities in steps of 0.1, resource roles TARGET and ACTOR); part: some are; -: none."
+                "\nyes: every finding of the band is answered (severities in steps of 0.1, each resource role the type can carry); part: some are; -: none."
             );
             outln!(
                 "{covered} of {} active finding types are answered in every band; {answered} in some.",
