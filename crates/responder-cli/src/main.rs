@@ -49,8 +49,8 @@ fn parse_never_block(text: &str) -> Result<NeverBlock, String> {
 }
 
 impl SettingsArgs {
-    fn into_settings(self) -> responder_core::plan::Settings {
-        responder_core::plan::Settings {
+    fn into_settings(self) -> responder_core::steps::Settings {
+        responder_core::steps::Settings {
             quarantine_group: self.quarantine_group.filter(|s| !s.trim().is_empty()),
             detector_id: None,
             never_block: self.never_block.map(|n| n.0).unwrap_or_default(),
@@ -387,7 +387,11 @@ enum Command {
         guardduty: GuardDutyArgs,
     },
     /// Print the playbook JSON Schema.
-    Schema,
+    Schema {
+        /// The schema of test case files (playbooks/tests/*.yaml) instead.
+        #[arg(long)]
+        test_cases: bool,
+    },
     /// Print the EventBridge rule pattern that delivers the findings the playbooks
     /// can answer (and no others).
     EventPattern {
@@ -451,7 +455,7 @@ fn main() -> ExitCode {
             files,
         } => commands::run::run(commands::run::RunArgs {
             playbooks: &playbooks,
-            settings: responder_core::plan::Settings {
+            settings: responder_core::steps::Settings {
                 detector_id: detector_id.clone(),
                 ..settings.into_settings()
             },
@@ -559,8 +563,13 @@ fn main() -> ExitCode {
             unarchive,
             guardduty,
         } => commands::archive::run(&guardduty.target(), &finding_ids, unarchive),
-        Command::Schema => {
-            output::out_json(responder_core::schema::playbook_schema().trim_end());
+        Command::Schema { test_cases } => {
+            let schema = if test_cases {
+                responder_core::schema::test_case_schema()
+            } else {
+                responder_core::schema::playbook_schema()
+            };
+            output::out_json(schema.trim_end());
             0
         }
     };

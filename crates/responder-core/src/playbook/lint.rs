@@ -14,12 +14,13 @@ use std::path::Path;
 
 use globset::GlobBuilder;
 
-use super::load::Diagnostic;
-use super::model::{Criteria, Playbook};
+use super::model::Playbook;
 use super::yaml_path::{Seg, locate};
 use crate::catalogue::catalogue;
+use crate::diagnostic::Diagnostic;
 use crate::filter::ATTRIBUTES;
 use crate::matcher::compile_glob;
+use crate::matcher::criteria::Criteria;
 
 /// Patterns longer than this get no did-you-mean (the search is quadratic).
 const MAX_HINT_PATTERN: usize = 256;
