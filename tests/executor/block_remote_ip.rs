@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_ec2::types::{Filter, NetworkAcl, NetworkAclEntry, RuleAction};
-use responder_aws::expire::{Acting, expire_due};
+use responder_aws::expire::{Acting, ExpiryOutcome, expire_due};
 use responder_aws::ledger::BlockStatus;
 use responder_aws::{Outcome, Report};
 use responder_core::{Finding, Plan};
@@ -334,15 +334,21 @@ async fn expiry_removes_only_what_is_due_and_still_ours() {
     let done = expire_due(&ledger, Acting::Clients(&clients), late)
         .await
         .unwrap();
-    let outcomes: Vec<&str> = done.iter().map(|e| e.outcome.as_str()).collect();
+    let outcomes: Vec<ExpiryOutcome> = done.iter().map(|e| e.outcome).collect();
     assert_eq!(done.len(), 4, "{done:#?}");
     assert_eq!(
-        outcomes.iter().filter(|o| **o == "removed").count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == ExpiryOutcome::Removed)
+            .count(),
         3,
         "{done:#?}"
     );
     assert_eq!(
-        outcomes.iter().filter(|o| **o == "superseded").count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == ExpiryOutcome::Superseded)
+            .count(),
         1,
         "{done:#?}"
     );
@@ -499,6 +505,9 @@ async fn a_member_accounts_entries_are_made_and_expired_in_the_member_account() 
         .await
         .unwrap();
     assert_eq!(done.len(), 2, "{done:#?}");
-    assert!(done.iter().all(|e| e.outcome == "removed"), "{done:#?}");
+    assert!(
+        done.iter().all(|e| e.outcome == ExpiryOutcome::Removed),
+        "{done:#?}"
+    );
     assert_eq!(rows(&member).await, before);
 }

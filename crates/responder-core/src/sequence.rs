@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::finding::{Finding, Instance};
@@ -44,19 +44,19 @@ pub struct SequenceView {
 }
 
 /// A resource several members of the sequence have in common.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SharedResource {
     /// What it is.
     pub kind: SharedKind,
     /// Its uid as GuardDuty gives it (an ARN, a name or an id), escaped.
     pub uid: String,
     /// The member instances GuardDuty lists for it (valid ids only, sorted).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<String>,
 }
 
 /// The kinds of shared resource a sequence on EC2 can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SharedKind {
     /// An IAM instance profile (`iamInstanceProfile`).

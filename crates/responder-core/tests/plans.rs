@@ -594,3 +594,25 @@ fn archive_finding_is_skipped_for_a_finding_of_an_attack_sequence() {
         "{reason:?}"
     );
 }
+
+#[test]
+fn each_step_names_its_instance_exactly_when_its_spec_says_it_acts_on_one() {
+    let f = finding("bitcoin-dns.json");
+    let id = f.instance_id().unwrap().to_owned();
+    for spec in responder_core::steps::ALL {
+        // A relaunch is refused without a terminate after it.
+        let then = if spec.name == "relaunch" {
+            "  - terminate: {}\n"
+        } else {
+            ""
+        };
+        let plan = plan_steps(&f, &format!("  - {}: {{}}\n{then}", spec.name));
+        let step = plan
+            .steps
+            .iter()
+            .find(|s| s.action.name() == spec.name)
+            .unwrap_or_else(|| panic!("{} not planned", spec.name));
+        let want = spec.needs_instance.then_some(id.as_str());
+        assert_eq!(step.action.instance_id(), want, "{}", spec.name);
+    }
+}

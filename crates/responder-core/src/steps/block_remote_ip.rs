@@ -117,6 +117,12 @@ pub struct Planned {
     pub entry_limit: u32,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 /// A CIDR block, IPv4 or IPv6, host bits ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -224,6 +230,8 @@ impl Declare for Params {
         needs_live_instance: true,
         evidence: false,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Continue,
         iam_actions: &[
             super::Iam::read("ec2:DescribeInstances"),
