@@ -86,11 +86,16 @@ enum LedgerCommand {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check the playbooks: exit 0 when valid (warnings allowed), 1 on errors.
+    /// Check the playbooks: exit 0 when valid (warnings allowed unless --strict), 1
+    /// on errors.
     Validate {
         /// Playbook folder.
         #[arg(long, default_value = "playbooks")]
         playbooks: PathBuf,
+        /// Warnings fail too (exit 1): an unknown finding type or filter attribute,
+        /// terminate without a snapshot, ...
+        #[arg(long)]
+        strict: bool,
     },
     /// Which playbook each finding would hit, why, and the exact steps. No AWS call.
     Plan {
@@ -117,8 +122,8 @@ enum Command {
         #[arg(long, default_value = "playbooks")]
         playbooks: PathBuf,
     },
-    /// Which playbook handles each known finding type; flags uncovered High and
-    /// Critical EC2 types.
+    /// Which playbook answers each known finding type in each severity band; flags
+    /// the EC2-instance types a `high` gate fails on.
     Coverage {
         /// Playbook folder.
         #[arg(long, default_value = "playbooks")]
@@ -126,9 +131,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// A gate: exit 1 when an active EC2-instance finding type that can be at this
-        /// severity or above (its documented severity, or one that varies or is not
-        /// documented) has no playbook: low, medium, high or critical.
+        /// A gate: exit 1 when an active EC2-instance finding type is not answered
+        /// throughout its documented band, if that is at this level or above, or
+        /// throughout every band from this level up when its severity varies or is
+        /// not documented: low, medium, high or critical.
         #[arg(long, value_name = "SEVERITY", value_parser = commands::coverage::parse_threshold)]
         fail_on_uncovered: Option<responder_core::severity::SeverityLevel>,
     },
@@ -263,7 +269,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Validate { playbooks } => commands::validate::run(&playbooks),
+        Command::Validate { playbooks, strict } => commands::validate::run(&playbooks, strict),
         Command::Plan {
             format,
             why_not,

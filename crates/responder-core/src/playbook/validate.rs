@@ -36,6 +36,7 @@ pub fn validate(playbooks: &[LoadedPlaybook]) -> Vec<Diagnostic> {
             );
         }
         check_playbook(p, &mut out);
+        out.extend(p.lints.iter().cloned());
     }
     check_ties(playbooks, &mut out);
     out
