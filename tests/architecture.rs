@@ -11,6 +11,8 @@
 //! Comments, string and character literals are blanked before the paths are read, so
 //! a path in a doc comment or a message is no edge.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};

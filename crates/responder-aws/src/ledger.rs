@@ -82,8 +82,16 @@ use serde_json::Value;
 
 use crate::call;
 
+/// The table's partition key (S).
+pub const PARTITION_KEY: &str = "pk";
+/// The table's sort key (S).
+pub const SORT_KEY: &str = "sk";
 /// The global secondary index by instance.
 pub const INDEX_BY_INSTANCE: &str = "by-instance";
+/// [`INDEX_BY_INSTANCE`]'s partition key (S): the instance id of step items.
+pub const INSTANCE_ATTRIBUTE: &str = "instance_id";
+/// [`INDEX_BY_INSTANCE`]'s sort key (S, RFC 3339 UTC with milliseconds).
+pub const RECORDED_AT_ATTRIBUTE: &str = "recorded_at";
 /// The TTL attribute (N, epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// How long step records are kept.
@@ -876,8 +884,8 @@ impl Ledger {
         };
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(INDEX_BY_INSTANCE)
-            .key_schema(key("instance_id", KeyType::Hash).map_err(b)?)
-            .key_schema(key("recorded_at", KeyType::Range).map_err(b)?)
+            .key_schema(key(INSTANCE_ATTRIBUTE, KeyType::Hash).map_err(b)?)
+            .key_schema(key(RECORDED_AT_ATTRIBUTE, KeyType::Range).map_err(b)?)
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::All)
@@ -889,12 +897,12 @@ impl Ledger {
             .client
             .create_table()
             .table_name(&self.table)
-            .attribute_definitions(attr("pk").map_err(b)?)
-            .attribute_definitions(attr("sk").map_err(b)?)
-            .attribute_definitions(attr("instance_id").map_err(b)?)
-            .attribute_definitions(attr("recorded_at").map_err(b)?)
-            .key_schema(key("pk", KeyType::Hash).map_err(b)?)
-            .key_schema(key("sk", KeyType::Range).map_err(b)?)
+            .attribute_definitions(attr(PARTITION_KEY).map_err(b)?)
+            .attribute_definitions(attr(SORT_KEY).map_err(b)?)
+            .attribute_definitions(attr(INSTANCE_ATTRIBUTE).map_err(b)?)
+            .attribute_definitions(attr(RECORDED_AT_ATTRIBUTE).map_err(b)?)
+            .key_schema(key(PARTITION_KEY, KeyType::Hash).map_err(b)?)
+            .key_schema(key(SORT_KEY, KeyType::Range).map_err(b)?)
             .global_secondary_indexes(gsi)
             .billing_mode(BillingMode::PayPerRequest)
             .sse_specification(
@@ -968,7 +976,7 @@ impl Ledger {
             v.sort();
             v
         };
-        let problem = if key_of(t.key_schema()) != want("pk", "sk") {
+        let problem = if key_of(t.key_schema()) != want(PARTITION_KEY, SORT_KEY) {
             Some("its keys are not pk (HASH) and sk (RANGE)".to_owned())
         } else {
             match t
@@ -977,7 +985,10 @@ impl Ledger {
                 .find(|i| i.index_name() == Some(INDEX_BY_INSTANCE))
             {
                 None => Some(format!("it has no index {INDEX_BY_INSTANCE}")),
-                Some(i) if key_of(i.key_schema()) != want("instance_id", "recorded_at") => {
+                Some(i)
+                    if key_of(i.key_schema())
+                        != want(INSTANCE_ATTRIBUTE, RECORDED_AT_ATTRIBUTE) =>
+                {
                     Some(format!(
                         "index {INDEX_BY_INSTANCE} is not instance_id (HASH), recorded_at (RANGE)"
                     ))

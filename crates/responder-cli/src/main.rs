@@ -381,7 +381,11 @@ enum Command {
         guardduty: GuardDutyArgs,
     },
     /// Print the playbook JSON Schema.
-    Schema,
+    Schema {
+        /// The schema of test case files (playbooks/tests/*.yaml) instead.
+        #[arg(long)]
+        test_cases: bool,
+    },
     /// Print the EventBridge rule pattern that delivers the findings the playbooks
     /// can answer (and no others).
     EventPattern {
@@ -553,8 +557,13 @@ fn main() -> ExitCode {
             unarchive,
             guardduty,
         } => commands::archive::run(&guardduty.target(), &finding_ids, unarchive),
-        Command::Schema => {
-            output::out_json(responder_core::schema::playbook_schema().trim_end());
+        Command::Schema { test_cases } => {
+            let schema = if test_cases {
+                responder_core::schema::test_case_schema()
+            } else {
+                responder_core::schema::playbook_schema()
+            };
+            output::out_json(schema.trim_end());
             0
         }
     };

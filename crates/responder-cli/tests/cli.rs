@@ -442,6 +442,17 @@ fn schema_command_prints_the_committed_schema() {
         out,
         std::fs::read(root().join("playbooks/schema.json")).unwrap()
     );
+    let out = responder()
+        .args(["schema", "--test-cases"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        out,
+        std::fs::read(root().join("playbooks/tests/schema.json")).unwrap()
+    );
 }
 
 /// Evaluates the `detail.type` part of an EventBridge pattern (exact, prefix, wildcard).

@@ -1,17 +1,33 @@
-//! The JSON Schema of playbook files, generated from the Rust types. The committed
-//! copy is `playbooks/schema.json`; a test fails when it is stale.
+//! The JSON Schemas of playbook files and of their test case files, generated from
+//! the Rust types. The committed copies are `playbooks/schema.json` and
+//! `playbooks/tests/schema.json`; a test fails when either is stale.
 
 use serde_json::{Map, Value};
 
 use crate::playbook::Playbook;
+use crate::testcase::CaseFile;
 
 /// The playbook JSON Schema, pretty-printed with sorted keys, ending in a newline.
-///
+pub fn playbook_schema() -> String {
+    render(
+        schemars::schema_for!(Playbook),
+        "guardduty-responder playbook",
+    )
+}
+
+/// The JSON Schema of a test case file (`playbooks/tests/*.yaml`, run by `responder
+/// test`), in the same form.
+pub fn test_case_schema() -> String {
+    render(
+        schemars::schema_for!(CaseFile),
+        "guardduty-responder playbook test cases",
+    )
+}
+
 /// Keys are sorted explicitly: with serde_json's `preserve_order` feature (which
 /// another crate in a build may switch on) maps keep insertion order instead.
-pub fn playbook_schema() -> String {
-    let mut schema = schemars::schema_for!(Playbook);
-    schema.insert("title".to_owned(), "guardduty-responder playbook".into());
+fn render(mut schema: schemars::Schema, title: &str) -> String {
+    schema.insert("title".to_owned(), title.into());
     let value = sorted(schema.to_value());
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');

@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
@@ -24,7 +25,7 @@ use crate::event::decode_bytes;
 use crate::playbook::model::Mode;
 
 /// A test case file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseFile {
     /// The cases.
@@ -32,7 +33,7 @@ pub struct CaseFile {
 }
 
 /// One case.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
     /// What the case checks.
@@ -45,10 +46,11 @@ pub struct Case {
 }
 
 /// What must happen.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// The playbook that answers; null when none may.
+    /// The playbook that answers; null when none may. Required (null is an answer).
+    #[schemars(required, extend("type" = ["string", "null"]))]
     pub playbook: Option<String>,
     /// The step actions, in plan order (isolation first).
     #[serde(default)]

@@ -64,6 +64,12 @@ fn committed_schema_is_current() {
         committed == responder_core::schema::playbook_schema(),
         "playbooks/schema.json is stale: run `cargo run -p responder-cli -- schema > playbooks/schema.json`"
     );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks/tests/schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == responder_core::schema::test_case_schema(),
+        "playbooks/tests/schema.json is stale: run `cargo run -p responder-cli -- schema --test-cases > playbooks/tests/schema.json`"
+    );
 }
 
 #[test]

@@ -152,12 +152,25 @@ fn failures(report: &Report) -> String {
         .join("; ")
 }
 
-/// CloudWatch embedded-metric-format line: remediations, step failures, time to isolation.
+/// The metrics namespace; infra/template.yaml's alarms read it.
+const NAMESPACE: &str = "GuardDutyResponder";
+
+/// Prints the response's metrics as an embedded-metric-format line (CloudWatch Logs
+/// extracts them from the function's log).
 fn emit_metrics(playbook: &str, report: &Report) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    println!("{}", metrics_line(playbook, report, now));
+}
+
+/// The embedded-metric-format line of one response: remediations, failures, step
+/// failures, unverified and withheld responses, time to isolation. Each metric is
+/// published twice: per playbook (dimension `Playbook`) and for the whole function (the
+/// empty dimension set), which the stack's alarms read: an alarm on a metric names
+/// all its dimensions, and no alarm can name every playbook.
+fn metrics_line(playbook: &str, report: &Report, timestamp_ms: u64) -> Value {
     let step_failures = report
         .all_steps()
         .filter(|(_, s)| s.outcome.is_failure())
@@ -169,8 +182,14 @@ fn emit_metrics(playbook: &str, report: &Report) {
         json!({"Name": "Unverified", "Unit": "Count"}),
         json!({"Name": "Withheld", "Unit": "Count"}),
     ];
+    // CloudWatch refuses an empty dimension value (and with it the whole line).
+    let playbook = if playbook.is_empty() {
+        "none"
+    } else {
+        playbook
+    };
     let mut line = json!({
-        "_aws": {"Timestamp": now, "CloudWatchMetrics": [{"Namespace": "GuardDutyResponder", "Dimensions": [["Playbook"]], "Metrics": []}]},
+        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Playbook"], []], "Metrics": []}]},
         "Playbook": playbook,
         "Remediations": 1,
         "RemediationFailures": u8::from(report.is_failure()),
@@ -185,7 +204,7 @@ fn emit_metrics(playbook: &str, report: &Report) {
         line["TimeToIsolation"] = json!(ms);
     }
     line["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(metrics);
-    println!("{line}");
+    line
 }
 
 #[cfg(test)]
@@ -203,5 +222,105 @@ mod tests {
         other["detail-type"] = json!("GuardDuty Finding");
         assert!(!is_schedule(&other));
         assert!(!is_schedule(&json!([1, 2])));
+    }
+
+    fn report(status: Status, playbook: Option<&str>) -> Report {
+        Report {
+            finding_id: "f1".to_owned(),
+            finding_type: "CryptoCurrency:EC2/BitcoinTool.B!DNS".to_owned(),
+            playbook: playbook.map(str::to_owned),
+            dry_run: false,
+            status,
+            reason: None,
+            account: None,
+            region: None,
+            steps: Vec::new(),
+            round_trips_to_isolation: None,
+            ms_to_isolation: Some(42),
+            duration_ms: 0,
+            sections: Vec::new(),
+            not_answered: Vec::new(),
+            shared: Vec::new(),
+        }
+    }
+
+    /// The metric names a line declares.
+    fn declared(line: &Value) -> Vec<String> {
+        line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|d| d["Name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn metrics_line_counts_the_status_per_playbook_and_for_the_whole_function() {
+        let cases = [
+            (Status::Failed, "RemediationFailures"),
+            (Status::Unverified, "Unverified"),
+            (Status::Withheld, "Withheld"),
+        ];
+        for (status, counted) in cases {
+            let line = metrics_line("crypto-mining-ec2", &report(status, Some("p")), 7);
+            let directive = &line["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], NAMESPACE);
+            assert_eq!(directive["Dimensions"], json!([["Playbook"], []]));
+            assert_eq!(line["_aws"]["Timestamp"], 7);
+            assert_eq!(line["Playbook"], "crypto-mining-ec2");
+            assert_eq!(line["TimeToIsolation"], 42);
+            for name in ["RemediationFailures", "Unverified", "Withheld"] {
+                let want = u8::from(name == counted);
+                assert_eq!(line[name], want, "{name} for {status:?}");
+            }
+            for name in declared(&line) {
+                assert!(line[&name].is_number(), "{name} declared but not a number");
+            }
+        }
+        let succeeded = metrics_line("p", &report(Status::Succeeded, Some("p")), 7);
+        assert_eq!(succeeded["RemediationFailures"], 0);
+        assert_eq!(succeeded["Remediations"], 1);
+        // An empty dimension value would make CloudWatch drop the line.
+        assert_eq!(
+            metrics_line("", &report(Status::Unverified, None), 7)["Playbook"],
+            "none"
+        );
+    }
+
+    /// The stack's alarms on the function's own metrics (infra/template.yaml) read
+    /// metrics this line publishes, without dimensions: the copy for the whole function.
+    /// An alarm on a name the function never emits, or on the per-playbook copy, would
+    /// never fire.
+    #[test]
+    fn every_alarm_on_the_function_metrics_reads_a_metric_the_line_publishes() {
+        let template: Value = serde_saphyr::from_str(include_str!("../../../infra/template.yaml"))
+            .expect("infra/template.yaml parses");
+        let line = metrics_line("p", &report(Status::Succeeded, Some("p")), 7);
+        let published = declared(&line);
+        let mut alarmed = Vec::new();
+        let resources = template["Resources"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (name, resource) in &resources {
+            let props = &resource["Properties"];
+            if resource["Type"] != "AWS::CloudWatch::Alarm" || props["Namespace"] != NAMESPACE {
+                continue;
+            }
+            let metric = props["MetricName"].as_str().unwrap_or_default();
+            assert!(
+                published.iter().any(|p| p == metric),
+                "{name}: {metric} is not published (published: {published:?})"
+            );
+            assert!(
+                props.get("Dimensions").is_none(),
+                "{name}: the alarm must read the metric without dimensions"
+            );
+            alarmed.push(metric.to_owned());
+        }
+        alarmed.sort();
+        assert_eq!(alarmed, ["RemediationFailures", "Unverified", "Withheld"]);
     }
 }
