@@ -39,6 +39,9 @@ pub use accounts::{AccountError, AccountReason, AccountSettings, ClientPool};
 pub use call::CallError;
 pub use clients::Clients;
 pub use context::ExecOptions;
-pub use executor::{Executor, Prefetch, Response, Withhold, WithholdScope};
+pub use executor::{
+    Executor, FUNCTION_TIMEOUT, LEASE, LEASE_MARGIN, Prefetch, Response, Withhold, WithholdScope,
+    claim_lease,
+};
 pub use report::{Outcome, Report, Status, StepReport};
 pub use verify::{DetectorSource, RetryPolicy, Verification, Verifier, VerifyError};

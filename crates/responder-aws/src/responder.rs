@@ -141,8 +141,21 @@ impl Responder {
     }
 
     /// Answers one finding as the event describes it. `owner` names this
-    /// invocation in the ledger's claims (the Lambda request id).
+    /// invocation in the ledger's claims (the Lambda request id); claims are leased
+    /// for [`crate::LEASE`].
     pub async fn answer(&self, event: &Finding, owner: &str) -> Result<Answer, AnswerError> {
+        self.answer_until(event, owner, None).await
+    }
+
+    /// [`Responder::answer`] by an invocation killed at `deadline` (Lambda's): its
+    /// claims are leased until then plus [`crate::LEASE_MARGIN`], so that a retry
+    /// after a crash finds them free ([`crate::claim_lease`]).
+    pub async fn answer_until(
+        &self,
+        event: &Finding,
+        owner: &str,
+        deadline: Option<SystemTime>,
+    ) -> Result<Answer, AnswerError> {
         let started = Instant::now();
         let first = self.engine.plan(event, false)?;
         if first.playbook.is_none() {
@@ -243,7 +256,14 @@ impl Responder {
         }
         if plan.sequence.is_some() {
             let report = self
-                .answer_sequence(&executor, &finding, &plan, sample, owner, started)
+                .answer_sequence(
+                    &executor,
+                    &finding,
+                    &plan,
+                    sample,
+                    (owner, deadline),
+                    started,
+                )
                 .await;
             return Ok(Answer::Responded(Box::new(report)));
         }
@@ -272,6 +292,7 @@ impl Responder {
                 Response {
                     prefetch,
                     owner: Some(owner),
+                    deadline,
                     withhold,
                     pending_withhold,
                     started: Some(started),
@@ -297,7 +318,7 @@ impl Responder {
         finding: &Finding,
         plan: &Plan,
         sample: bool,
-        owner: &str,
+        (owner, deadline): (&str, Option<SystemTime>),
         started: Instant,
     ) -> Report {
         let sample_withhold = || {
@@ -397,6 +418,7 @@ impl Responder {
                     Response {
                         prefetch,
                         owner: Some(owner),
+                        deadline,
                         withhold,
                         pending_withhold,
                         started: Some(started),
@@ -437,6 +459,7 @@ impl Responder {
                 &shared_plan,
                 Response {
                     owner: Some(owner),
+                    deadline,
                     withhold: sample_withhold(),
                     started: Some(started),
                     sequence: Some(summary),

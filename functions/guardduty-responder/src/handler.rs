@@ -21,6 +21,11 @@ impl App {
     /// Handles one event.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
         let request_id = event.context.request_id.clone();
+        // Lambda's deadline for this invocation (epoch ms): the lease of its claims.
+        let deadline = i64::try_from(event.context.deadline)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .and_then(responder_core::timestamp::system_time);
         let payload = event.payload;
         // The envelope as aws_lambda_events types it, for the log line.
         let envelope: Option<EventBridgeEvent<Value>> =
@@ -49,7 +54,10 @@ impl App {
             request_id.clone()
         };
         drop(_enter);
-        let answer = self.responder.answer(&finding, &owner).await.map_err(|e| {
+        let answer = self
+            .responder
+            .answer_until(&finding, &owner, deadline)
+            .await.map_err(|e| {
             tracing::error!(finding_id = %safe(&finding.id), error = %safe(&e), "no answer: the event will be retried");
             Error::from(format!("finding {}: {e}", finding.id))
         })?;
