@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::Filter;
 use responder_aws::{ExecOptions, Executor, Outcome, Report, StepReport};
-use responder_core::plan::Settings;
 use responder_core::playbook::Mode;
 use responder_core::steps::Action;
+use responder_core::steps::Settings;
 use responder_core::steps::relaunch::MetadataTokens;
 use responder_core::{Finding, Plan};
 use responder_tests::finding::{event_about, finding};

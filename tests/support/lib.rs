@@ -4,7 +4,8 @@
 //! shipped example findings rewritten to describe it, and read-back helpers for
 //! asserting on the state moto holds afterwards, and a fault-injecting proxy for
 //! the failures moto cannot produce, and DynamoDB clients that keep DynamoDB's
-//! atomicity on moto.
+//! atomicity on moto; and a reader of the deployment templates' IAM policies
+//! ([`cfn`], [`iam`]).
 //!
 //! moto has no GuardDuty findings: [`guardduty::FindingsEndpoint`] is a local
 //! GuardDuty REST-JSON endpoint (ListDetectors, GetFindings, ListFindings,
@@ -16,11 +17,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod account;
+pub mod cfn;
 pub mod dynamodb;
 pub mod fault;
 pub mod finding;
 pub mod fixture;
 pub mod guardduty;
+pub mod iam;
 pub mod moto;
 pub mod organization;
 pub mod playbooks;

@@ -26,8 +26,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use responder_core::plan::{Plan, PlanError};
+use responder_core::plan::Plan;
 use responder_core::steps::Action;
+use responder_core::steps::PlanError;
 use responder_core::{Engine, Finding};
 
 use crate::accounts::{AccountError, ClientPool};

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use responder_aws::{Clients, ExecOptions, Executor, Outcome, Report, Status};
-use responder_core::plan::Settings;
+use responder_core::steps::Settings;
 use responder_core::{Engine, Finding};
 
 fn engine(steps: &str) -> Engine {

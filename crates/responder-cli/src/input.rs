@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::output::errln;
-use responder_core::plan::Settings;
+use responder_core::steps::Settings;
 use responder_core::{DecodeError, Engine, Finding, decode_bytes};
 
 /// Reads a file, or standard input for `-`.

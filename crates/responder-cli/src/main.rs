@@ -49,8 +49,8 @@ fn parse_never_block(text: &str) -> Result<NeverBlock, String> {
 }
 
 impl SettingsArgs {
-    fn into_settings(self) -> responder_core::plan::Settings {
-        responder_core::plan::Settings {
+    fn into_settings(self) -> responder_core::steps::Settings {
+        responder_core::steps::Settings {
             quarantine_group: self.quarantine_group.filter(|s| !s.trim().is_empty()),
             detector_id: None,
             never_block: self.never_block.map(|n| n.0).unwrap_or_default(),
@@ -445,7 +445,7 @@ fn main() -> ExitCode {
             files,
         } => commands::run::run(commands::run::RunArgs {
             playbooks: &playbooks,
-            settings: responder_core::plan::Settings {
+            settings: responder_core::steps::Settings {
                 detector_id: detector_id.clone(),
                 ..settings.into_settings()
             },

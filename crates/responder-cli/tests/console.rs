@@ -13,7 +13,7 @@ use assert_cmd::Command;
 use responder_core::console::SeverityCounts;
 use responder_core::filter::{FindingCriteria, criteria_holds, parse_criteria};
 use responder_core::matcher::CompiledCriteria;
-use responder_core::playbook::model::Criteria;
+use responder_core::matcher::criteria::Criteria;
 use responder_core::{Engine, Finding, decode_bytes, select};
 use responder_tests::guardduty::{
     FindingsEndpoint, Operation, moto_get_filter, moto_put_filter, shared_detector,

@@ -3,12 +3,14 @@
 
 use std::path::Path;
 
+use crate::diagnostic::{Diagnostic, Level};
 use crate::finding::Finding;
-use crate::plan::{self, Observed, Plan, PlanError, Settings};
+use crate::plan::{self, Observed, Plan};
 use crate::playbook::validate::validate;
-use crate::playbook::{Diagnostic, Level, LoadedPlaybook, load_dir};
+use crate::playbook::{LoadedPlaybook, load_dir};
 use crate::select::{Selection, select};
 use crate::sequence::SequenceView;
+use crate::steps::{PlanError, Settings};
 
 /// Validated playbooks, ready to plan findings. Cheap to share across threads.
 #[derive(Debug, Clone)]

@@ -8,9 +8,8 @@ use serde::Serialize;
 use crate::finding::{Finding, Instance};
 use crate::playbook::model::{Mode, Playbook};
 use crate::sequence::{Dropped, SequenceView, SharedResource, member_finding};
-use crate::steps::{OnFailure, PlanInput, PlannedStep, Step};
+use crate::steps::{OnFailure, PlanError, PlanInput, PlannedStep, Settings, Step};
 use crate::tags;
-use crate::template::TemplateError;
 
 /// The plan for one finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -187,47 +186,6 @@ impl Observed {
             instance_type: instance.instance_type.clone(),
         }
     }
-}
-
-/// Deployment settings that override playbook parameters. They are inputs of the
-/// engine, so `responder plan` with the same settings prints what the Lambda does.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
-    /// Quarantine group name for every isolate step (the Lambda's `QUARANTINE_GROUP`,
-    /// the CLI's `--quarantine-group`).
-    pub quarantine_group: Option<String>,
-    /// The administrator's detector (the Lambda's `DETECTOR_ID`, the CLI's
-    /// `--detector-id`): archive-finding archives there, not in the detector of the
-    /// finding's ARN, which in an organization is the member's (only the
-    /// administrator may archive member findings).
-    pub detector_id: Option<String>,
-    /// CIDR blocks no `block-remote-ip` step ever blocks, besides the step's defaults
-    /// and the playbook's list (the Lambda's `NEVER_BLOCK_CIDRS`, the CLI's
-    /// `--never-block`), canonical (`block_remote_ip::parse_never_block`).
-    pub never_block: Vec<String>,
-}
-
-/// Why a matched playbook could not be planned for a finding.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlanError {
-    /// An instance step, and the finding names no instance.
-    #[error(
-        "step {step} needs an EC2 instance and the finding has none (resource type {resource_type})"
-    )]
-    NoInstance {
-        /// The step.
-        step: &'static str,
-        /// The finding's resource type.
-        resource_type: String,
-    },
-    /// A template could not be filled.
-    #[error("step {step}: {source}")]
-    Template {
-        /// The step.
-        step: &'static str,
-        /// What is wrong with the template.
-        source: TemplateError,
-    },
 }
 
 /// Resolves the playbook's steps against the finding. `isolate` moves to the front.

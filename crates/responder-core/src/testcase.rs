@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostic::Diagnostic;
 use crate::engine::Engine;
 use crate::event::decode_bytes;
-use crate::playbook::Diagnostic;
 use crate::playbook::model::Mode;
 
 /// A test case file.

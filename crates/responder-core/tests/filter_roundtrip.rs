@@ -21,7 +21,7 @@ use responder_core::filter::{
     self, ExportMode, FindingCriteria, criteria_from_value, criteria_holds, export, import,
 };
 use responder_core::matcher::CompiledCriteria;
-use responder_core::playbook::model::Criteria;
+use responder_core::matcher::criteria::Criteria;
 use responder_core::select;
 use responder_core::{Engine, Finding, decode_bytes};
 use serde_json::{Value, json};

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use responder_core::plan::Settings;
 use responder_core::steps::Action;
+use responder_core::steps::Settings;
 use responder_core::steps::relaunch::{ReplacementSource, client_token};
 use responder_core::{Engine, Finding, decode_bytes};
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use responder_core::Engine;
-use responder_core::playbook::{Diagnostic, Level};
+use responder_core::diagnostic::{Diagnostic, Level};
 
 /// Loads one playbook text (plus optional others) from a temp folder.
 fn check(files: &[(&str, &str)]) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {

@@ -19,14 +19,14 @@ use responder_aws::responder::Responder;
 use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
 use responder_aws::{AccountSettings, ClientPool, Clients, ExecOptions, Executor};
 use responder_core::Engine;
-use responder_core::plan::Settings;
+use responder_core::steps::Settings;
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::handler::App;
 
 /// The playbooks compiled into the binary, validated like a folder would be.
-fn bundled_engine() -> Result<Engine, Vec<responder_core::playbook::Diagnostic>> {
+fn bundled_engine() -> Result<Engine, Vec<responder_core::diagnostic::Diagnostic>> {
     let mut loaded = Vec::new();
     let mut errors = Vec::new();
     for (name, text) in bundled::BUNDLED {
@@ -39,7 +39,7 @@ fn bundled_engine() -> Result<Engine, Vec<responder_core::playbook::Diagnostic>>
         return Err(errors);
     }
     if loaded.is_empty() {
-        return Err(vec![responder_core::playbook::Diagnostic::error(
+        return Err(vec![responder_core::diagnostic::Diagnostic::error(
             Path::new("playbooks"),
             "no playbooks were bundled",
         )]);

@@ -94,8 +94,16 @@ pub use item::{parse_rfc3339, rfc3339_ms};
 pub use keys::{MAX_ID_BYTES, MAX_INDEX, MAX_STEP_BYTES, ResponseKey, ResponseMeta, StepKey};
 pub use table::Created;
 
+/// The table's partition key (S).
+pub const PARTITION_KEY: &str = "pk";
+/// The table's sort key (S).
+pub const SORT_KEY: &str = "sk";
 /// The global secondary index by instance.
 pub const INDEX_BY_INSTANCE: &str = "by-instance";
+/// [`INDEX_BY_INSTANCE`]'s partition key (S): the instance id of step items.
+pub const INSTANCE_ATTRIBUTE: &str = "instance_id";
+/// [`INDEX_BY_INSTANCE`]'s sort key (S, RFC 3339 UTC with milliseconds).
+pub const RECORDED_AT_ATTRIBUTE: &str = "recorded_at";
 /// The TTL attribute (N, epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// How long step records are kept.

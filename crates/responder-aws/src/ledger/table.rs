@@ -10,7 +10,10 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveStatus,
 };
 
-use super::{INDEX_BY_INSTANCE, Ledger, LedgerError, TTL_ATTRIBUTE, build_err, call_err};
+use super::{
+    INDEX_BY_INSTANCE, INSTANCE_ATTRIBUTE, Ledger, LedgerError, PARTITION_KEY,
+    RECORDED_AT_ATTRIBUTE, SORT_KEY, TTL_ATTRIBUTE, build_err, call_err,
+};
 
 /// How often `create_table` polls for ACTIVE, and for how long at most.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -81,8 +84,8 @@ impl Ledger {
         };
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(INDEX_BY_INSTANCE)
-            .key_schema(key("instance_id", KeyType::Hash).map_err(b)?)
-            .key_schema(key("recorded_at", KeyType::Range).map_err(b)?)
+            .key_schema(key(INSTANCE_ATTRIBUTE, KeyType::Hash).map_err(b)?)
+            .key_schema(key(RECORDED_AT_ATTRIBUTE, KeyType::Range).map_err(b)?)
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::All)
@@ -94,12 +97,12 @@ impl Ledger {
             .client
             .create_table()
             .table_name(&self.table)
-            .attribute_definitions(attr("pk").map_err(b)?)
-            .attribute_definitions(attr("sk").map_err(b)?)
-            .attribute_definitions(attr("instance_id").map_err(b)?)
-            .attribute_definitions(attr("recorded_at").map_err(b)?)
-            .key_schema(key("pk", KeyType::Hash).map_err(b)?)
-            .key_schema(key("sk", KeyType::Range).map_err(b)?)
+            .attribute_definitions(attr(PARTITION_KEY).map_err(b)?)
+            .attribute_definitions(attr(SORT_KEY).map_err(b)?)
+            .attribute_definitions(attr(INSTANCE_ATTRIBUTE).map_err(b)?)
+            .attribute_definitions(attr(RECORDED_AT_ATTRIBUTE).map_err(b)?)
+            .key_schema(key(PARTITION_KEY, KeyType::Hash).map_err(b)?)
+            .key_schema(key(SORT_KEY, KeyType::Range).map_err(b)?)
             .global_secondary_indexes(gsi)
             .billing_mode(BillingMode::PayPerRequest)
             .sse_specification(
@@ -173,7 +176,7 @@ impl Ledger {
             v.sort();
             v
         };
-        let problem = if key_of(t.key_schema()) != want("pk", "sk") {
+        let problem = if key_of(t.key_schema()) != want(PARTITION_KEY, SORT_KEY) {
             Some("its keys are not pk (HASH) and sk (RANGE)".to_owned())
         } else {
             match t
@@ -182,7 +185,10 @@ impl Ledger {
                 .find(|i| i.index_name() == Some(INDEX_BY_INSTANCE))
             {
                 None => Some(format!("it has no index {INDEX_BY_INSTANCE}")),
-                Some(i) if key_of(i.key_schema()) != want("instance_id", "recorded_at") => {
+                Some(i)
+                    if key_of(i.key_schema())
+                        != want(INSTANCE_ATTRIBUTE, RECORDED_AT_ATTRIBUTE) =>
+                {
                     Some(format!(
                         "index {INDEX_BY_INSTANCE} is not instance_id (HASH), recorded_at (RANGE)"
                     ))

@@ -22,9 +22,9 @@
 use std::path::{Path, PathBuf};
 
 use responder_core::console::{SeverityCounts, details_panel};
-use responder_core::plan::Settings;
 use responder_core::plan::{Plan, SequencePlan};
 use responder_core::severity::SeverityLevel;
+use responder_core::steps::Settings;
 use responder_core::steps::{OnFailure, PlannedStep};
 use responder_core::text::escape;
 use responder_core::{Engine, Findings};

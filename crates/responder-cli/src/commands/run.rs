@@ -9,7 +9,7 @@ use responder_aws::responder::{Answer, AnswerError, Responder};
 use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
 use responder_aws::{AccountSettings, ClientPool, Clients, ExecOptions, Executor};
 use responder_core::console::{SeverityCounts, details_panel};
-use responder_core::plan::Settings;
+use responder_core::steps::Settings;
 use serde_json::{Value, json};
 
 use crate::output::{self, errln};

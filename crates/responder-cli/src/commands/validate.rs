@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::output::outln;
 use responder_core::Engine;
-use responder_core::playbook::Level;
+use responder_core::diagnostic::Level;
 
 /// Exit 0 when valid (warnings allowed), 1 on errors.
 pub fn run(dir: &Path) -> u8 {

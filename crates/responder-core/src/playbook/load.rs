@@ -1,98 +1,13 @@
 //! Loading playbook files, with errors located at file:line:column.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use super::model::Playbook;
+use crate::diagnostic::Diagnostic;
 use crate::matcher::CompiledCriteria;
 
 /// Playbook files larger than this are refused (1 MiB).
 pub const MAX_PLAYBOOK_BYTES: u64 = 1024 * 1024;
-
-/// How serious a diagnostic is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// The playbooks can be used; someone should look.
-    Warning,
-    /// The playbooks cannot be used.
-    Error,
-}
-
-/// One problem in a playbook, located where possible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Diagnostic {
-    /// Error or warning.
-    pub level: Level,
-    /// The file.
-    pub file: PathBuf,
-    /// 1-based line, when known.
-    pub line: Option<u64>,
-    /// 1-based column, when known.
-    pub column: Option<u64>,
-    /// The field concerned, e.g. `steps[2].terminate`, when known.
-    pub field: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl Diagnostic {
-    /// An error about a whole file.
-    pub fn error(file: &Path, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            level: Level::Error,
-            file: file.to_owned(),
-            line: None,
-            column: None,
-            field: None,
-            message: message.into(),
-        }
-    }
-
-    /// Sets the location.
-    pub fn at(mut self, loc: serde_saphyr::Location) -> Diagnostic {
-        if loc != serde_saphyr::Location::UNKNOWN {
-            self.line = Some(loc.line());
-            self.column = Some(loc.column());
-        }
-        self
-    }
-
-    /// Sets the field.
-    pub fn field(mut self, field: impl Into<String>) -> Diagnostic {
-        self.field = Some(field.into());
-        self
-    }
-
-    /// Turns it into a warning.
-    pub fn warning(mut self) -> Diagnostic {
-        self.level = Level::Warning;
-        self
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(col) = self.column {
-                write!(f, ":{col}")?;
-            }
-        }
-        let level = match self.level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-        };
-        write!(f, ": {level}: ")?;
-        if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
 
 /// A parsed playbook, its file, and its compiled criteria.
 #[derive(Debug, Clone)]

@@ -4,5 +4,5 @@ pub mod load;
 pub mod model;
 pub mod validate;
 mod yaml_path;
-pub use load::{Diagnostic, Level, LoadedPlaybook, load_dir, load_str};
-pub use model::{Acknowledgement, Criteria, Limits, Mode, Playbook};
+pub use load::{LoadedPlaybook, load_dir, load_str};
+pub use model::{Limits, Mode, Playbook};

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::load::{Diagnostic, Level, LoadedPlaybook};
-use super::model::{Acknowledgement, Criteria, SeverityCriterion};
+use super::load::LoadedPlaybook;
 use crate::catalogue::catalogue;
+use crate::diagnostic::{Acknowledgement, Diagnostic, Level};
+use crate::matcher::criteria::{Criteria, SeverityCriterion};
 use crate::severity::SeverityLevel;
 use crate::steps::Context;
 

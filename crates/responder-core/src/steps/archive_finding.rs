@@ -5,9 +5,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Declare, OnFailure, PlanInput, StepSpec};
+use super::{Declare, OnFailure, PlanError, PlanInput, StepSpec};
 use crate::finding::Finding;
-use crate::plan::PlanError;
 
 /// `archive-finding` as playbooks write it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]

@@ -17,8 +17,7 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Declare, OnFailure, PlanInput, StepSpec};
-use crate::plan::PlanError;
+use super::{Check, Context, Declare, OnFailure, PlanError, PlanInput, StepSpec};
 
 /// Default hours before the entries are removed.
 pub const DEFAULT_EXPIRE_AFTER_HOURS: u32 = 24;
@@ -397,7 +396,7 @@ mod tests {
         }))
         .unwrap();
         finding.remote_ips = ips.iter().map(|s| s.to_string()).collect();
-        let settings = crate::plan::Settings::default();
+        let settings = crate::steps::Settings::default();
         let input = PlanInput {
             finding: &finding,
             playbook: "p",
@@ -478,9 +477,9 @@ mod tests {
         }))
         .unwrap();
         finding.remote_ips = vec!["198.51.100.7".to_owned(), "192.0.2.9".to_owned()];
-        let settings = crate::plan::Settings {
+        let settings = crate::steps::Settings {
             never_block: parse_never_block("198.51.100.0/24").unwrap(),
-            ..crate::plan::Settings::default()
+            ..crate::steps::Settings::default()
         };
         let input = PlanInput {
             finding: &finding,

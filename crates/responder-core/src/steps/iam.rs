@@ -4,7 +4,7 @@
 //! A step lists what it calls in its `SPEC` ([`super::StepSpec::iam_actions`]);
 //! [`super::BASE_IAM_ACTIONS`] holds what every response needs and [`DENIES`] what the
 //! deployment refuses whatever the grants. The deployment templates' roles are tested
-//! against these, statement by statement (crates/responder-core/tests/permissions.rs),
+//! against these, statement by statement (tests/permissions.rs),
 //! and `responder permissions --format json` prints the policy [`policy`] builds from
 //! them.
 //!

@@ -7,8 +7,7 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Declare, OnFailure, PlanInput, StepSpec};
-use crate::plan::PlanError;
+use super::{Check, Context, Declare, OnFailure, PlanError, PlanInput, StepSpec};
 
 /// Default quarantine group name.
 pub const DEFAULT_QUARANTINE_GROUP: &str = "guardduty-responder-quarantine";

@@ -18,11 +18,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 pub use self::iam::{Iam, Resource};
+use crate::diagnostic::{Acknowledgement, Level};
 use crate::finding::{Finding, Instance};
-use crate::plan::{PlanError, Settings};
-use crate::playbook::Level;
-use crate::playbook::model::Acknowledgement;
-use crate::template;
+use crate::template::{self, TemplateError};
 
 pub mod archive_finding;
 pub mod block_remote_ip;
@@ -179,6 +177,49 @@ impl PlanInput<'_> {
             .map(|(k, v)| Ok((k.clone(), crate::tags::truncate(&self.render(step, v)?))))
             .collect()
     }
+}
+
+/// Deployment settings that override step parameters (isolate's group,
+/// archive-finding's detector, block-remote-ip's never-block list), read by each
+/// step's planning through [`PlanInput`]. They are inputs of the engine, so
+/// `responder plan` with the same settings prints what the Lambda does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Quarantine group name for every isolate step (the Lambda's `QUARANTINE_GROUP`,
+    /// the CLI's `--quarantine-group`).
+    pub quarantine_group: Option<String>,
+    /// The administrator's detector (the Lambda's `DETECTOR_ID`, the CLI's
+    /// `--detector-id`): archive-finding archives there, not in the detector of the
+    /// finding's ARN, which in an organization is the member's (only the
+    /// administrator may archive member findings).
+    pub detector_id: Option<String>,
+    /// CIDR blocks no `block-remote-ip` step ever blocks, besides the step's defaults
+    /// and the playbook's list (the Lambda's `NEVER_BLOCK_CIDRS`, the CLI's
+    /// `--never-block`), canonical (`block_remote_ip::parse_never_block`).
+    pub never_block: Vec<String>,
+}
+
+/// Why a step, and so the matched playbook, could not be planned for a finding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// An instance step, and the finding names no instance.
+    #[error(
+        "step {step} needs an EC2 instance and the finding has none (resource type {resource_type})"
+    )]
+    NoInstance {
+        /// The step.
+        step: &'static str,
+        /// The finding's resource type.
+        resource_type: String,
+    },
+    /// A template could not be filled.
+    #[error("step {step}: {source}")]
+    Template {
+        /// The step.
+        step: &'static str,
+        /// What is wrong with the template.
+        source: TemplateError,
+    },
 }
 
 /// What a step's checks see of the playbook around it.

@@ -5,8 +5,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Declare, OnFailure, PlanInput, StepSpec};
-use crate::plan::PlanError;
+use super::{Check, Context, Declare, OnFailure, PlanError, PlanInput, StepSpec};
 use crate::template;
 
 /// SNS subjects are shorter than this (see [`crate::text::sns_subject`]).

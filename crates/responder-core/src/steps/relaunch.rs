@@ -8,9 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Check, Context, Declare, OnFailure, PlanInput, StepSpec, check_tags};
+use super::{Check, Context, Declare, OnFailure, PlanError, PlanInput, StepSpec, check_tags};
 use crate::finding::Instance;
-use crate::plan::PlanError;
 use crate::tags;
 
 /// `relaunch` as playbooks write it.

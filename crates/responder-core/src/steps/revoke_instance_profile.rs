@@ -6,8 +6,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Declare, OnFailure, PlanInput, StepSpec};
-use crate::plan::PlanError;
+use super::{Declare, OnFailure, PlanError, PlanInput, StepSpec};
 
 /// `revoke-instance-profile` as playbooks write it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]

@@ -6,8 +6,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Declare, OnFailure, PlanInput, StepSpec, check_tags};
-use crate::plan::PlanError;
+use super::{Check, Context, Declare, OnFailure, PlanError, PlanInput, StepSpec, check_tags};
 use crate::tags;
 
 /// `tag` as playbooks write it.

@@ -5,9 +5,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Declare, OnFailure, PlanInput, Step, StepSpec};
-use crate::plan::PlanError;
-use crate::playbook::model::Acknowledgement;
+use super::{Check, Context, Declare, OnFailure, PlanError, PlanInput, Step, StepSpec};
+use crate::diagnostic::Acknowledgement;
 
 /// `terminate` as playbooks write it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]

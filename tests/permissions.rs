@@ -20,23 +20,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::path::Path;
 
-use responder_core::steps::iam::{self, Iam, Resource};
+use responder_aws::accounts::SOURCE_IDENTITY;
+use responder_aws::ledger;
+use responder_core::steps::iam::{self, Resource};
 use responder_core::steps::{ALL, BASE_IAM_ACTIONS, iam_actions, iam_grants};
 use responder_core::tags;
+use responder_tests::cfn::{
+    FUNCTION, MEMBER, MEMBER_ROLE, TEMPLATE, function_role, list, load, member_role, strings,
+};
+use responder_tests::iam::{Grant, Role, Statement, is_write, matches, normal};
+use responder_tests::moto::workspace_root;
 use serde_json::{Value, json};
 
-const TEMPLATE: &str = "infra/template.yaml";
-const MEMBER_ROLE: &str = "infra/member-role.yaml";
-
-/// The function in infra/template.yaml whose execution role is checked.
-const FUNCTION: &str = "ResponderFunction";
 /// Its EventBridge event: SAM names the rule `<function><event>`.
 const RULE_EVENT: &str = "GuardDutyFindings";
-/// The role in infra/member-role.yaml.
-const MEMBER: &str = "MemberRole";
 /// The template condition under which `iam:PassRole` exists at all.
 const HAS_INSTANCE_ROLES: &str = "HasInstanceRoles";
 
@@ -99,462 +97,6 @@ const ADMINISTRATOR_ONLY: &[(&str, &str)] = &[
 const LEDGER_IS_CENTRAL: &str =
     "the ledger is the stack's LedgerTable, in the administrator account";
 
-fn load(file: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{file}: cannot read {}: {e}", path.display()));
-    serde_saphyr::from_str::<Value>(&text)
-        .unwrap_or_else(|e| panic!("{file}: not plain YAML (long-form intrinsics only): {e}"))
-}
-
-/// Conditions in normal form: `(operator, key, values)`, values sorted.
-type Conditions = BTreeSet<(String, String, BTreeSet<String>)>;
-
-/// One action on one resource under a statement's conditions.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Grant {
-    action: String,
-    /// An ARN pattern as [`Resource::arn`] writes it.
-    resource: String,
-    conditions: Conditions,
-}
-
-impl fmt::Display for Grant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} on {}", self.action, self.resource)?;
-        if self.conditions.is_empty() {
-            return f.write_str(" without condition");
-        }
-        let parts: Vec<String> = self
-            .conditions
-            .iter()
-            .map(|(op, key, values)| {
-                let v: Vec<&str> = values.iter().map(String::as_str).collect();
-                format!("{op} {key} {v:?}")
-            })
-            .collect();
-        write!(f, " when {}", parts.join(" and "))
-    }
-}
-
-/// A declaration in normal form: one grant per resource.
-fn normal(g: &Iam) -> Vec<Grant> {
-    let conditions: Conditions = g
-        .conditions
-        .iter()
-        .map(|c| {
-            (
-                c.operator.to_owned(),
-                c.key.to_owned(),
-                c.values.iter().map(|v| (*v).to_owned()).collect(),
-            )
-        })
-        .collect();
-    g.resources
-        .iter()
-        .map(|r| Grant {
-            action: g.action.to_owned(),
-            resource: r.arn().to_owned(),
-            conditions: conditions.clone(),
-        })
-        .collect()
-}
-
-/// One statement of a policy, as far as this test reads it.
-#[derive(Debug)]
-struct Statement {
-    /// Where it is, for messages: `Resources.X...Policies[0] Sid Y`.
-    at: String,
-    effect: String,
-    /// `Action`, or `NotAction` when `not_action`.
-    actions: Vec<String>,
-    not_action: bool,
-    not_resource: bool,
-    /// `Resource: "*"` (alone or in the list).
-    any_resource: bool,
-    /// Each resource as an ARN pattern, or why it cannot be read as one.
-    resources: Vec<Result<String, String>>,
-    /// The conditions, or why they cannot be read.
-    conditions: Result<Conditions, String>,
-    /// The CloudFormation condition of the policy resource, if any.
-    cfn_condition: Option<String>,
-    /// The statement as written (after `Fn::If` expansion).
-    raw: Value,
-}
-
-impl Statement {
-    fn allow(&self) -> bool {
-        self.effect == "Allow"
-    }
-
-    /// True when the statement's `Action` covers `action` (never for `NotAction`).
-    fn covers(&self, action: &str) -> bool {
-        !self.not_action && self.actions.iter().any(|p| matches(p, action))
-    }
-
-    /// Its grants in normal form, for exact actions (wildcards are reported apart).
-    fn grants(&self) -> Vec<Grant> {
-        let Ok(conditions) = &self.conditions else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for action in self.actions.iter().filter(|a| !a.contains(['*', '?'])) {
-            for resource in self.resources.iter().flatten() {
-                out.push(Grant {
-                    action: action.clone(),
-                    resource: resource.clone(),
-                    conditions: conditions.clone(),
-                });
-            }
-        }
-        out
-    }
-}
-
-/// A role: its statements, and what could not be read.
-#[derive(Debug)]
-struct Role {
-    file: &'static str,
-    name: String,
-    /// How a Region is written in this role's ARNs.
-    region: &'static str,
-    statements: Vec<Statement>,
-    /// Policies whose actions this test cannot see.
-    opaque: Vec<String>,
-}
-
-impl Role {
-    fn new(file: &'static str, name: String, region: &'static str) -> Role {
-        Role {
-            file,
-            name,
-            region,
-            statements: Vec::new(),
-            opaque: Vec::new(),
-        }
-    }
-
-    fn grants(&self, action: &str) -> bool {
-        self.statements
-            .iter()
-            .any(|s| s.allow() && s.covers(action))
-    }
-
-    /// Every grant of the given effect, with the statement it comes from.
-    fn normal(&self, allow: bool) -> BTreeMap<Grant, &str> {
-        let mut out = BTreeMap::new();
-        for s in self.statements.iter().filter(|s| s.allow() == allow) {
-            for g in s.grants() {
-                out.entry(g).or_insert(s.at.as_str());
-            }
-        }
-        out
-    }
-
-    /// A policy document's statements; `cfn_condition` is the policy resource's.
-    fn document(&mut self, doc: &Value, at: &str, cfn_condition: Option<&str>) {
-        let written = match &doc["Statement"] {
-            Value::Array(written) => written.clone(),
-            one @ Value::Object(_) => vec![one.clone()],
-            _ => {
-                self.opaque
-                    .push(format!("{at}: a policy without Statement"));
-                return;
-            }
-        };
-        // `Fn::If` in the list: both branches may be deployed.
-        let mut expanded = Vec::new();
-        for s in written {
-            match s["Fn::If"].as_array() {
-                Some(branches) if branches.len() == 3 => expanded.extend(
-                    branches[1..]
-                        .iter()
-                        .filter(|b| b["Ref"] != "AWS::NoValue")
-                        .cloned(),
-                ),
-                _ => expanded.push(s),
-            }
-        }
-        for (i, s) in expanded.iter().enumerate() {
-            let at = match s["Sid"].as_str() {
-                Some(sid) => format!("{at} Sid {sid}"),
-                None => format!("{at} Statement[{i}]"),
-            };
-            let not_action = s.get("NotAction").is_some();
-            let key = if not_action { "NotAction" } else { "Action" };
-            let Some(actions) = strings(&s[key]) else {
-                self.opaque
-                    .push(format!("{at}: {key} is not a string or a list of strings"));
-                continue;
-            };
-            let resource_list = list(&s["Resource"]);
-            self.statements.push(Statement {
-                at,
-                effect: s["Effect"].as_str().unwrap_or_default().to_owned(),
-                actions,
-                not_action,
-                not_resource: s.get("NotResource").is_some(),
-                any_resource: resource_list.iter().any(|r| r == "*"),
-                resources: resource_list
-                    .iter()
-                    .map(|r| arn_pattern(r, self.region))
-                    .collect(),
-                conditions: conditions(&s["Condition"]),
-                cfn_condition: cfn_condition.map(str::to_owned),
-                raw: s.clone(),
-            });
-        }
-    }
-
-    /// The inline policies of an `AWS::IAM::Role` resource.
-    fn iam_role(&mut self, template: &Value, id: &str) {
-        let resource = &template["Resources"][id];
-        if resource["Type"] != "AWS::IAM::Role" {
-            self.opaque.push(format!(
-                "Resources.{id} is not an AWS::IAM::Role (Type {})",
-                resource["Type"]
-            ));
-            return;
-        }
-        let props = &resource["Properties"];
-        if props.get("ManagedPolicyArns").is_some() {
-            self.opaque.push(format!(
-                "Resources.{id}.Properties.ManagedPolicyArns: managed policies; write their statements out"
-            ));
-        }
-        for (i, p) in list(&props["Policies"]).iter().enumerate() {
-            self.document(
-                &p["PolicyDocument"],
-                &format!("Resources.{id}.Properties.Policies[{i}]"),
-                None,
-            );
-        }
-    }
-
-    /// Policy resources attached to the role `id` (a role of this template, or the
-    /// one SAM creates).
-    fn attached(&mut self, template: &Value, id: &str) {
-        let Some(resources) = template["Resources"].as_object() else {
-            return;
-        };
-        let reference = json!({ "Ref": id });
-        for (name, r) in resources {
-            let props = &r["Properties"];
-            let attached = match r["Type"].as_str() {
-                Some("AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy") => {
-                    list(&props["Roles"]).contains(&reference)
-                }
-                Some("AWS::IAM::RolePolicy") => props["RoleName"] == reference,
-                _ => false,
-            };
-            if attached {
-                self.document(
-                    &props["PolicyDocument"],
-                    &format!("Resources.{name}.Properties.PolicyDocument"),
-                    r["Condition"].as_str(),
-                );
-            }
-        }
-    }
-}
-
-/// A `Resource` entry as the ARN pattern [`Resource::arn`] would write it.
-fn arn_pattern(v: &Value, region: &str) -> Result<String, String> {
-    let sub = match v {
-        Value::String(s) if s == "*" => return Ok("*".to_owned()),
-        Value::String(s) => {
-            return Err(format!(
-                "literal ARN {s:?}: write it with Fn::Sub and ${{AWS::Partition}}, the Region and ${{AWS::AccountId}}"
-            ));
-        }
-        _ => match (&v["Fn::Sub"], &v["Ref"], &v["Fn::GetAtt"]) {
-            (Value::String(s), _, _) => s.clone(),
-            (_, Value::String(name), _) => return Ok(format!("${{{name}}}")),
-            (_, _, Value::Array(parts)) => {
-                let parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
-                return Ok(format!("${{{}}}", parts.join(".")));
-            }
-            (_, _, Value::String(dotted)) => return Ok(format!("${{{dotted}}}")),
-            _ => return Err(format!("resource {v} is not an ARN this test can read")),
-        },
-    };
-    // The pseudo parameters hold `::`: name them without colons to split the ARN.
-    let token = |s: &str| {
-        s.replace("${AWS::Partition}", "{P}")
-            .replace("${AWS::Region}", "{R}")
-            .replace("${AWS::AccountId}", "{A}")
-    };
-    let tokenized = token(&sub);
-    let Some(rest) = tokenized.strip_prefix("arn:{P}:") else {
-        // `${LedgerTable.Arn}/index/*` and the like.
-        return if sub.starts_with("arn:") {
-            Err(format!(
-                "{sub:?}: the partition must be ${{AWS::Partition}}"
-            ))
-        } else {
-            Ok(sub)
-        };
-    };
-    let parts: Vec<&str> = rest.splitn(4, ':').collect();
-    let [service, arn_region, account, resource] = parts[..] else {
-        return Err(format!("{sub:?} is not an ARN"));
-    };
-    if arn_region.is_empty() {
-        return Err(format!(
-            "{sub:?}: an ARN without Region, which no declared resource is (instance roles \
-             come from the InstanceRoleArns parameter)"
-        ));
-    }
-    if arn_region != token(region) {
-        return Err(format!(
-            "{sub:?}: the Region must be {region:?} in this role"
-        ));
-    }
-    let account = match account {
-        "{A}" => "${Account}",
-        "" => "",
-        other => {
-            return Err(format!(
-                "{sub:?}: account {other:?} is not the deployment's own (${{AWS::AccountId}})"
-            ));
-        }
-    };
-    if resource.contains(['{', '$']) {
-        return Err(format!("{sub:?}: a parameter in the resource part"));
-    }
-    Ok(format!(
-        "arn:${{Partition}}:{service}:${{Region}}:{account}:{resource}"
-    ))
-}
-
-/// A statement's `Condition` in normal form (absent: none).
-fn conditions(v: &Value) -> Result<Conditions, String> {
-    let mut out = Conditions::new();
-    let operators = match v {
-        Value::Null => return Ok(out),
-        Value::Object(o) => o,
-        other => return Err(format!("Condition {other} is not a map")),
-    };
-    for (op, keys) in operators {
-        let Value::Object(keys) = keys else {
-            return Err(format!("Condition {op}: not a map of keys"));
-        };
-        for (key, values) in keys {
-            let values = list(values)
-                .iter()
-                .map(|x| match x {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect();
-            out.insert((op.clone(), key.clone(), values));
-        }
-    }
-    Ok(out)
-}
-
-/// The function's execution role: SAM's `Policies` (or the role `Role` names) and
-/// any policy resource attached to it.
-fn function_role(template: &Value, file: &'static str) -> Role {
-    let function = &template["Resources"][FUNCTION];
-    assert_eq!(
-        function["Type"], "AWS::Serverless::Function",
-        "{file}: Resources.{FUNCTION} is not the responder function"
-    );
-    let mut role = Role::new(
-        file,
-        format!("{FUNCTION}'s execution role"),
-        "${AWS::Region}",
-    );
-    let props = &function["Properties"];
-    let role_id = match props.get("Role") {
-        Some(r) => match referenced(template, r) {
-            Some(id) => {
-                role.iam_role(template, &id);
-                id
-            }
-            None => {
-                role.opaque.push(format!(
-                    "Resources.{FUNCTION}.Properties.Role names a role outside this template"
-                ));
-                return role;
-            }
-        },
-        None => {
-            for (i, p) in list(&props["Policies"]).iter().enumerate() {
-                let at = format!("Resources.{FUNCTION}.Properties.Policies[{i}]");
-                if p.get("Statement").is_some() {
-                    role.document(p, &at, None);
-                } else {
-                    role.opaque.push(format!(
-                        "{at}: a managed policy or SAM policy template ({p}); write its statements out"
-                    ));
-                }
-            }
-            // The role SAM creates from `Policies`.
-            format!("{FUNCTION}Role")
-        }
-    };
-    role.attached(template, &role_id);
-    role
-}
-
-/// The member-account role and the policy resources attached to it.
-fn member_role(template: &Value, file: &'static str) -> Role {
-    let mut role = Role::new(file, format!("{MEMBER} (member-account role)"), "*");
-    role.iam_role(template, MEMBER);
-    role.attached(template, MEMBER);
-    role
-}
-
-/// The logical id a `Ref` or `Fn::GetAtt` names, if it is a resource of the template.
-fn referenced(template: &Value, v: &Value) -> Option<String> {
-    let id = match (&v["Ref"], &v["Fn::GetAtt"]) {
-        (Value::String(id), _) => id.clone(),
-        (_, Value::Array(parts)) => parts.first()?.as_str()?.to_owned(),
-        (_, Value::String(dotted)) => dotted.split('.').next()?.to_owned(),
-        _ => return None,
-    };
-    template["Resources"].get(&id).map(|_| id)
-}
-
-/// A list, a single value as a one-element list, nothing as empty.
-fn list(v: &Value) -> Vec<Value> {
-    match v {
-        Value::Array(list) => list.clone(),
-        Value::Null => Vec::new(),
-        one => vec![one.clone()],
-    }
-}
-
-/// A string or a list of strings.
-fn strings(v: &Value) -> Option<Vec<String>> {
-    match v {
-        Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(list) => list.iter().map(|x| x.as_str().map(str::to_owned)).collect(),
-        _ => None,
-    }
-}
-
-/// IAM action matching: case-insensitive, `*` any run of characters, `?` one.
-fn matches(pattern: &str, action: &str) -> bool {
-    fn glob(p: &[u8], a: &[u8]) -> bool {
-        match (p.split_first(), a.split_first()) {
-            (None, None) => true,
-            (Some((b'*', rest)), _) => glob(rest, a) || (!a.is_empty() && glob(p, &a[1..])),
-            (Some((b'?', rest)), Some((_, a_rest))) => glob(rest, a_rest),
-            (Some((pc, rest)), Some((ac, a_rest))) => {
-                pc.eq_ignore_ascii_case(ac) && glob(rest, a_rest)
-            }
-            _ => false,
-        }
-    }
-    glob(pattern.as_bytes(), action.as_bytes())
-}
-
-/// Anything but `Describe*`, `Get*` and `List*`.
 /// Write actions IAM cannot scope: the service authorization reference lists no
 /// resource type for them, so a grant names `*` or the call is denied. Each says why
 /// the grant is still narrow.
@@ -570,13 +112,6 @@ fn is_scoped_write(action: &str) -> bool {
         && !WRITES_WITHOUT_RESOURCES
             .iter()
             .any(|(a, _)| a.eq_ignore_ascii_case(action))
-}
-
-fn is_write(action: &str) -> bool {
-    let name = action.split_once(':').map_or(action, |(_, name)| name);
-    !["Describe", "Get", "List"]
-        .iter()
-        .any(|read| name.starts_with(read))
 }
 
 /// Every declared grant in normal form, with the steps that declare it (`(base)` for
@@ -674,7 +209,7 @@ fn problems(role: &Role, exempt: &[(&str, &str)]) -> Vec<String> {
                 .collect();
             let hint = if forms.is_empty() {
                 "no step declares the action: remove it, or (if the code calls it outside a \
-                 step) add it to NOT_STEPS in crates/responder-core/tests/permissions.rs with \
+                 step) add it to NOT_STEPS in tests/permissions.rs with \
                  the reason"
                     .to_owned()
             } else {
@@ -1026,20 +561,6 @@ fn the_function_role_assumes_only_the_member_role() {
     );
 }
 
-/// The source identity the code sets on every member session
-/// (`responder_aws::accounts::SOURCE_IDENTITY`), read from its source: this crate
-/// cannot depend on responder-aws.
-fn code_source_identity() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../responder-aws/src/accounts.rs");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let prefix = "pub const SOURCE_IDENTITY: &str = \"";
-    let line = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("{}: no `{prefix}...\";`", path.display()));
-    line.strip_suffix("\";").unwrap().to_owned()
-}
-
 /// The function's role, from the policy `responder permissions` prints, matches the
 /// template: what is generated and what is deployed are the same grants.
 #[test]
@@ -1180,7 +701,7 @@ fn the_member_role_trusts_exactly_the_function_roles() {
         }
         assert_eq!(
             s["Condition"],
-            json!({ "StringEquals": { "sts:SourceIdentity": code_source_identity() } }),
+            json!({ "StringEquals": { "sts:SourceIdentity": SOURCE_IDENTITY } }),
             "only sessions that carry the code's source identity"
         );
         assert!(
@@ -1214,13 +735,13 @@ fn the_ledger_table_and_the_settings_are_what_the_code_reads() {
     );
     assert_eq!(
         p["TimeToLiveSpecification"],
-        json!({ "AttributeName": "expires_at", "Enabled": true })
+        json!({ "AttributeName": ledger::TTL_ATTRIBUTE, "Enabled": true })
     );
     assert_eq!(
         p["KeySchema"],
         json!([
-            { "AttributeName": "pk", "KeyType": "HASH" },
-            { "AttributeName": "sk", "KeyType": "RANGE" },
+            { "AttributeName": ledger::PARTITION_KEY, "KeyType": "HASH" },
+            { "AttributeName": ledger::SORT_KEY, "KeyType": "RANGE" },
         ])
     );
     let attributes: BTreeMap<&str, &str> = p["AttributeDefinitions"]
@@ -1237,19 +758,19 @@ fn the_ledger_table_and_the_settings_are_what_the_code_reads() {
     assert_eq!(
         attributes,
         BTreeMap::from([
-            ("instance_id", "S"),
-            ("pk", "S"),
-            ("recorded_at", "S"),
-            ("sk", "S"),
+            (ledger::INSTANCE_ATTRIBUTE, "S"),
+            (ledger::PARTITION_KEY, "S"),
+            (ledger::RECORDED_AT_ATTRIBUTE, "S"),
+            (ledger::SORT_KEY, "S"),
         ])
     );
     assert_eq!(
         p["GlobalSecondaryIndexes"],
         json!([{
-            "IndexName": "by-instance",
+            "IndexName": ledger::INDEX_BY_INSTANCE,
             "KeySchema": [
-                { "AttributeName": "instance_id", "KeyType": "HASH" },
-                { "AttributeName": "recorded_at", "KeyType": "RANGE" },
+                { "AttributeName": ledger::INSTANCE_ATTRIBUTE, "KeyType": "HASH" },
+                { "AttributeName": ledger::RECORDED_AT_ATTRIBUTE, "KeyType": "RANGE" },
             ],
             "Projection": { "ProjectionType": "ALL" },
         }])
@@ -1296,7 +817,7 @@ fn the_ledger_table_and_the_settings_are_what_the_code_reads() {
 fn the_exempt_tag_key_is_the_playbooks() {
     // The shipped playbooks exclude instances by this key, whatever its value, as the
     // Deny (`Null: false` on the key) refuses them; the Deny must name it.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks");
+    let dir = workspace_root().join("playbooks");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -7,7 +7,9 @@ use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde_json::Value;
 
 use crate::finding::{Finding, number};
-use crate::playbook::model::{
+pub mod criteria;
+
+use self::criteria::{
     Criteria, FieldCondition, NumberRange, ResourceRole, Scalar, SeverityCriterion,
 };
 use crate::severity::SeverityLevel;
@@ -433,8 +435,8 @@ fn describe_field(field: &CompiledField, raw: &Value, hit: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::criteria::Criteria;
     use super::*;
-    use crate::playbook::model::Criteria;
     use serde_json::json;
 
     fn finding() -> Finding {

@@ -1,0 +1,199 @@
+//! The filter module's unit tests: reading, evaluating and importing criteria.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::Finding;
+use crate::matcher::CompiledCriteria;
+use crate::matcher::criteria::Criteria;
+
+fn finding() -> Value {
+    json!({
+        "id": "f", "type": "CryptoCurrency:EC2/BitcoinTool.B!DNS", "severity": 8,
+        "accountId": "111122223333", "region": "us-east-1",
+        "updatedAt": "2024-01-02T03:04:05.678Z",
+        "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1",
+            "tags": [{"key": "env", "value": "prod"}, {"key": "team", "value": "web"}]}},
+        "service": {"resourceRole": "TARGET", "archived": false, "count": 4,
+            "action": {"actionType": "DNS_REQUEST", "dnsRequestAction": {"domain": "pool.bitcoin.com"}},
+            "additionalInfo": {"threatListName": "ProofPoint"}}
+    })
+}
+
+fn c(json: &str) -> FindingCriteria {
+    parse_criteria(json).unwrap()
+}
+
+fn holds(json: &str) -> bool {
+    criteria_holds(&c(json), &finding())
+}
+
+#[test]
+fn every_operator_in_both_casings() {
+    assert!(holds(
+        r#"{"Criterion": {"type": {"Equals": ["CryptoCurrency:EC2/BitcoinTool.B!DNS"]}}}"#
+    ));
+    assert!(holds(
+        r#"{"criterion": {"type": {"equals": ["x", "CryptoCurrency:EC2/BitcoinTool.B!DNS"]}}}"#
+    ));
+    assert!(!holds(
+        r#"{"Criterion": {"type": {"NotEquals": ["CryptoCurrency:EC2/BitcoinTool.B!DNS"]}}}"#
+    ));
+    assert!(holds(
+        r#"{"Criterion": {"severity": {"GreaterThanOrEqual": 8, "LessThan": 9}}}"#
+    ));
+    assert!(!holds(r#"{"Criterion": {"severity": {"GreaterThan": 8}}}"#));
+    assert!(holds(
+        r#"{"Criterion": {"severity": {"LessThanOrEqual": 8}}}"#
+    ));
+    assert!(holds(r#"{"Criterion": {"severity": {"Gte": 7, "Lt": 9}}}"#));
+    assert!(!holds(r#"{"Criterion": {"severity": {"Gt": 8}}}"#));
+    assert!(holds(r#"{"Criterion": {"severity": {"Lte": 8}}}"#));
+    assert!(holds(r#"{"Criterion": {"region": {"Eq": ["us-east-1"]}}}"#));
+    assert!(!holds(
+        r#"{"Criterion": {"region": {"Neq": ["us-east-1"]}}}"#
+    ));
+    assert!(holds(
+        r#"{"Criterion": {"type": {"Matches": ["CryptoCurrency:*"]}}}"#
+    ));
+    assert!(!holds(
+        r#"{"Criterion": {"type": {"NotMatches": ["*!DNS"]}}}"#
+    ));
+    assert!(holds(
+        r#"{"Criterion": {"resource.instanceDetails.tags.value": {"Equals": ["web"]}}}"#
+    ));
+    assert!(!holds(
+        r#"{"Criterion": {"resource.instanceDetails.tags.key": {"NotEquals": ["team"]}}}"#
+    ));
+    assert!(holds(
+        r#"{"Criterion": {"service.archived": {"Equals": ["false"]}}}"#
+    ));
+    assert!(holds(
+        r#"{"Criterion": {"updatedAt": {"GreaterThanOrEqual": 1704164645678}}}"#
+    ));
+    assert!(!holds(
+        r#"{"Criterion": {"updatedAt": {"GreaterThan": 1704164645678}}}"#
+    ));
+    // Absent: NotEquals holds, Equals does not.
+    assert!(holds(
+        r#"{"Criterion": {"resource.instanceDetails.imageId": {"NotEquals": ["ami-1"]}}}"#
+    ));
+    assert!(!holds(
+        r#"{"Criterion": {"resource.instanceDetails.imageId": {"Equals": ["ami-1"]}}}"#
+    ));
+}
+
+#[test]
+fn bad_files_name_what_is_wrong() {
+    let e = parse_criteria(r#"{"Criterion": {"nope.field": {"Equals": ["x"]}}}"#).unwrap_err();
+    assert!(e.0.contains("\"nope.field\""), "{e}");
+    let e = parse_criteria(r#"{"Criterion": {"type": {"Like": ["x"]}}}"#).unwrap_err();
+    assert!(e.0.contains("Like") && e.0.contains("\"type\""), "{e}");
+    let e = parse_criteria(r#"{"Criterion": {"type": {}}}"#).unwrap_err();
+    assert!(e.0.contains("no operator"), "{e}");
+    let e = parse_criteria(r#"{"Criterion": {"type": {"Equals": []}}}"#).unwrap_err();
+    assert!(e.0.contains("Equals takes 1 to 50"), "{e}");
+    assert!(parse_criteria("[1]").is_err());
+    assert!(parse_criteria("{").is_err());
+    let e =
+        parse_criteria(r#"{"Criterion": {"type": {"Eq": ["a"], "Equals": ["b"]}}}"#).unwrap_err();
+    assert!(e.0.contains("Eq and Equals"), "{e}");
+}
+
+#[test]
+fn wildcards() {
+    assert!(wildcard("a*c", "abbbc"));
+    assert!(wildcard("*", ""));
+    assert!(wildcard("Backdoor:EC2/*", "Backdoor:EC2/C&CActivity.B!DNS"));
+    assert!(!wildcard("a*c", "abd"));
+    assert!(wildcard("a?c", "a?c"));
+    assert!(!wildcard("a?c", "abc"));
+}
+
+fn imported_holds(criteria: &FindingCriteria, f: &Value) -> bool {
+    let i = import(criteria).unwrap();
+    let yaml = i.to_yaml();
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(rename = "match")]
+        m: Criteria,
+        #[serde(default)]
+        exclude: Vec<Criteria>,
+    }
+    let doc: Doc = serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let finding = Finding::from_value(f.clone()).unwrap();
+    CompiledCriteria::compile(&doc.m)
+        .unwrap()
+        .evaluate(&finding, false)
+        .is_ok()
+        && doc.exclude.iter().all(|e| {
+            CompiledCriteria::compile(e)
+                .unwrap()
+                .evaluate(&finding, false)
+                .is_err()
+        })
+}
+
+#[test]
+fn import_selects_what_the_criteria_select() {
+    let cases = [
+        r#"{"Criterion": {"type": {"Equals": ["CryptoCurrency:EC2/BitcoinTool.B!DNS"]}, "severity": {"Gte": 7}}}"#,
+        r#"{"Criterion": {"type": {"Matches": ["Backdoor:*"]}}}"#,
+        r#"{"Criterion": {"type": {"NotMatches": ["*!DNS"]}, "region": {"Equals": ["us-east-1"]}}}"#,
+        r#"{"Criterion": {"accountId": {"Equals": ["111122223333"]}, "service.resourceRole": {"Eq": ["TARGET"]}}}"#,
+        r#"{"Criterion": {"service.action.actionType": {"Equals": ["NETWORK_CONNECTION"]}}}"#,
+        r#"{"Criterion": {"resource.resourceType": {"Equals": ["Instance"]}, "service.archived": {"Equals": ["false"]}}}"#,
+        r#"{"Criterion": {"updatedAt": {"GreaterThanOrEqual": 1704164645678, "LessThan": 1704164645679}}}"#,
+        r#"{"Criterion": {"updatedAt": {"GreaterThan": 1704164645678}}}"#,
+        r#"{"Criterion": {"resource.instanceDetails.tags.key": {"NotEquals": ["team"]}}}"#,
+        r#"{"Criterion": {"resource.instanceDetails.tags.value": {"Equals": ["prod"]}, "severity": {"Lt": 9, "GreaterThan": 7}}}"#,
+        r#"{"Criterion": {"service.additionalInfo.threatListName": {"NotEquals": ["x"], "Matches": ["Proof*"]}}}"#,
+        r#"{"Criterion": {"service.action.dnsRequestAction.domain": {"Matches": ["*.bitcoin.com"], "NotMatches": ["pool.*"]}}}"#,
+        r#"{"Criterion": {"type": {"Equals": ["CryptoCurrency:EC2/BitcoinTool.B!DNS"], "Matches": ["Crypto*"]}}}"#,
+    ];
+    let mut variants = vec![finding()];
+    let mut v = finding();
+    v["type"] = json!("Backdoor:EC2/C&CActivity.B");
+    v["severity"] = json!(2);
+    v["updatedAt"] = json!("2024-01-02T03:04:05.679Z");
+    v["service"]["resourceRole"] = json!("ACTOR");
+    v["service"]["archived"] = json!(true);
+    v["resource"]["instanceDetails"]["tags"] = json!([]);
+    variants.push(v);
+    let mut seen = [false, false];
+    for case in cases {
+        let criteria = c(case);
+        for f in &variants {
+            let want = criteria_holds(&criteria, f);
+            seen[usize::from(want)] = true;
+            assert_eq!(
+                imported_holds(&criteria, f),
+                want,
+                "{case} on {}",
+                f["type"]
+            );
+        }
+    }
+    assert_eq!(seen, [true, true], "the cases select and reject");
+}
+
+#[test]
+fn import_refuses_what_it_cannot_say() {
+    let criteria = FindingCriteria {
+        criterion: BTreeMap::from([(
+            "region".to_owned(),
+            Condition {
+                eq: Some(vec!["a".to_owned()]),
+                equals: Some(vec!["b".to_owned()]),
+                ..Condition::default()
+            },
+        )]),
+    };
+    let e = import(&criteria).unwrap_err().to_string();
+    assert!(
+        e.contains("criterion \"region\"") && e.contains("Eq and Equals"),
+        "{e}"
+    );
+}
