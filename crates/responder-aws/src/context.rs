@@ -61,6 +61,8 @@ pub(crate) struct Ctx<'a> {
     pub ledger: Option<&'a Ledger>,
     /// Who runs this response (the Lambda request id): the owner of its claims.
     pub owner: &'a str,
+    /// The invocation's deadline (Lambda's), which its claims are leased until.
+    pub deadline: Option<std::time::SystemTime>,
     /// The response's identity in the ledger.
     pub meta: ResponseMeta,
     /// The instance the response is about (`""` when the finding names none).
@@ -194,6 +196,7 @@ impl<'a> Ctx<'a> {
             observed,
             ledger: None,
             owner: "",
+            deadline: None,
             meta: ResponseMeta::of(finding, ""),
             instance_id: finding.instance_id().unwrap_or_default().to_owned(),
             step: (0, ""),

@@ -6,7 +6,7 @@
 //! whether a failed evidence step withholds it, whether the ledger claims it before
 //! it runs, and what its failure does to the rest.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
 
@@ -23,10 +23,29 @@ use crate::ledger::{Claim, Finish, Ledger, LedgerError, RecordStatus};
 use crate::report::{Outcome, Report, SequenceSummary, Status, StepReport};
 use crate::steps;
 
-/// How long a claim protects a step from a concurrent delivery. Longer than the
-/// function's timeout (180 s): a live invocation is never overtaken, and a claim left
-/// by a crashed one is taken over by the next delivery after this.
-pub const LEASE: Duration = Duration::from_secs(300);
+/// The function's timeout: `Timeout` in infra/template.yaml (a test keeps the two
+/// equal, and checks them against Lambda's retry timings).
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a claim outlives its invocation's deadline: the clocks of the Lambda host
+/// (which writes `lease_until`) and of the next delivery may differ by this much.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// The lease of a claim made without a deadline (`responder run`): as long as the
+/// function's longest invocation could hold one.
+pub const LEASE: Duration =
+    Duration::from_secs(FUNCTION_TIMEOUT.as_secs() + LEASE_MARGIN.as_secs());
+
+/// How long a claim made at `now` protects its step from another delivery: until
+/// the invocation's deadline (Lambda's, authoritative: the invocation is dead by
+/// then) plus [`LEASE_MARGIN`], so that a live invocation is never overtaken and a
+/// crashed one's claim is free for Lambda's next retry (about 1 and 3 minutes after
+/// the first attempt; the template's timeout keeps deadline plus margin under 3
+/// minutes). Without a deadline, [`LEASE`].
+pub fn claim_lease(now: SystemTime, deadline: Option<SystemTime>) -> Duration {
+    match deadline {
+        Some(d) => d.duration_since(now).unwrap_or_default() + LEASE_MARGIN,
+        None => LEASE,
+    }
+}
 
 /// Executes plans. Build once and reuse.
 #[derive(Debug, Clone)]
@@ -126,6 +145,9 @@ pub struct Response<'a> {
     pub prefetch: Option<Prefetch>,
     /// The claim owner (the Lambda request id); claims are only made with one.
     pub owner: Option<&'a str>,
+    /// When the invocation is killed (Lambda's deadline): claims are leased until
+    /// then (see [`claim_lease`]); none outside Lambda.
+    pub deadline: Option<SystemTime>,
     /// Steps not to take.
     pub withhold: Option<Withhold>,
     /// Steps not to take, decided while the first step runs (see [`PendingWithhold`]).
@@ -232,6 +254,7 @@ impl Executor {
         );
         ctx.meta.playbook = plan.playbook.clone().unwrap_or_default();
         ctx.sequence = response.sequence;
+        ctx.deadline = response.deadline;
         if let Some(owner) = response.owner {
             ctx.owner = owner;
             ctx.ledger = self.ledger.as_ref();
@@ -370,7 +393,12 @@ async fn run_claimed(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
         return run_step(ctx, action).await;
     };
     let key = ctx.step_key();
-    match ledger.claim(&key, &ctx.meta, ctx.owner, LEASE).await {
+    let now = SystemTime::now();
+    let lease = claim_lease(now, ctx.deadline);
+    match ledger
+        .claim_at(&key, &ctx.meta, ctx.owner, lease, now)
+        .await
+    {
         Err(e) => StepResult::from_error(&ledger_error(e), false)
             .note("the step was not run: its claim could not be written"),
         Ok(Claim::Done(record)) => {

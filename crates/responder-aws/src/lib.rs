@@ -45,6 +45,9 @@ pub use aws_config::SdkConfig;
 pub use call::CallError;
 pub use clients::Clients;
 pub use context::ExecOptions;
-pub use executor::{Executor, Prefetch, Response, Withhold, WithholdScope};
+pub use executor::{
+    Executor, FUNCTION_TIMEOUT, LEASE, LEASE_MARGIN, Prefetch, Response, Withhold, WithholdScope,
+    claim_lease,
+};
 pub use report::{Outcome, Report, Status, StepReport};
 pub use verify::{DetectorSource, RetryPolicy, Verification, Verifier, VerifyError};

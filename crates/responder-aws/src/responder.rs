@@ -144,8 +144,21 @@ impl Responder {
     }
 
     /// Answers one finding as the event describes it. `owner` names this
-    /// invocation in the ledger's claims (the Lambda request id).
+    /// invocation in the ledger's claims (the Lambda request id); claims are leased
+    /// for [`crate::LEASE`].
     pub async fn answer(&self, event: &Finding, owner: &str) -> Result<Answer, AnswerError> {
+        self.answer_until(event, owner, None).await
+    }
+
+    /// [`Responder::answer`] by an invocation killed at `deadline` (Lambda's): its
+    /// claims are leased until then plus [`crate::LEASE_MARGIN`], so that a retry
+    /// after a crash finds them free ([`crate::claim_lease`]).
+    pub async fn answer_until(
+        &self,
+        event: &Finding,
+        owner: &str,
+        deadline: Option<SystemTime>,
+    ) -> Result<Answer, AnswerError> {
         let started = Instant::now();
         let first = self.engine.plan(event, false)?;
         if first.playbook.is_none() {
@@ -177,6 +190,7 @@ impl Responder {
         let at = Answering {
             executor: &executor,
             owner,
+            deadline,
             started,
             sample,
         };
@@ -269,6 +283,7 @@ impl Responder {
         let Answering {
             executor,
             owner,
+            deadline,
             started,
             sample,
         } = *at;
@@ -325,6 +340,7 @@ impl Responder {
                 &shared_plan,
                 Response {
                     owner: Some(owner),
+                    deadline,
                     withhold: sample.then(sample_withhold),
                     started: Some(started),
                     sequence: Some(summary),
@@ -590,11 +606,13 @@ impl<'a> Withholding<'a> {
 }
 
 /// What every phase of one answer shares: the executor of the finding's place,
-/// the claim owner, when the answer began, and whether GuardDuty's copy is a sample.
+/// the claim owner and its deadline (Lambda's, which its claims are leased until),
+/// when the answer began, and whether GuardDuty's copy is a sample.
 #[derive(Clone, Copy)]
 struct Answering<'a> {
     executor: &'a Executor,
     owner: &'a str,
+    deadline: Option<SystemTime>,
     started: Instant,
     sample: bool,
 }
@@ -615,6 +633,7 @@ impl Answering<'_> {
                 Response {
                     prefetch,
                     owner: Some(self.owner),
+                    deadline: self.deadline,
                     withhold: withholding.now,
                     pending_withhold: withholding.pending,
                     started: Some(self.started),

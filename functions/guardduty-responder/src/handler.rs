@@ -22,6 +22,11 @@ impl App {
     /// Handles one event.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
         let request_id = event.context.request_id.clone();
+        // Lambda's deadline for this invocation (epoch ms): the lease of its claims.
+        let deadline = i64::try_from(event.context.deadline)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .and_then(responder_core::timestamp::system_time);
         let payload = event.payload;
         // The envelope as aws_lambda_events types it, for the log line.
         let envelope: Option<EventBridgeEvent<Value>> =
@@ -46,18 +51,29 @@ impl App {
         // the finding and the request: the span instruments the whole future, not
         // only the synchronous part before its first await.
         let span = tracing::info_span!("finding", finding_id = %safe(&finding.id), finding_type = %safe(&finding.finding_type.name), %request_id);
-        self.respond(finding, request_id).instrument(span).await
+        self.respond(finding, request_id, deadline)
+            .instrument(span)
+            .await
     }
 
     /// Answers one decoded finding: the report, or an error for Lambda to retry.
-    async fn respond(&self, finding: Finding, request_id: String) -> Result<Value, Error> {
+    async fn respond(
+        &self,
+        finding: Finding,
+        request_id: String,
+        deadline: Option<SystemTime>,
+    ) -> Result<Value, Error> {
         // The claim owner: this invocation (a redelivery is another invocation).
         let owner = if request_id.is_empty() {
             "lambda".to_owned()
         } else {
             request_id
         };
-        let answer = self.responder.answer(&finding, &owner).await.map_err(|e| {
+        let answer = self
+            .responder
+            .answer_until(&finding, &owner, deadline)
+            .await
+            .map_err(|e| {
             tracing::error!(finding_id = %safe(&finding.id), error = %safe(&e), "no answer: the event will be retried");
             Error::from(format!("finding {}: {e}", finding.id))
         })?;
