@@ -929,3 +929,79 @@ async fn bad_keys_are_errors_not_panics() {
         Claim::Granted { .. }
     ));
 }
+
+/// Lambda's asynchronous retries against a delivery killed after claiming: the
+/// lease the executor asks for (`claim_lease`, until the invocation's deadline plus a
+/// margin) is over by the time the retries arrive, about 1 and 3 minutes after the
+/// first attempt ended, so a retry takes the step over instead of dead-lettering the
+/// event `InProgressElsewhere`.
+#[tokio::test]
+async fn a_crashed_deliverys_claim_is_free_by_lambdas_retries() {
+    use responder_aws::{FUNCTION_TIMEOUT, claim_lease};
+    let ledger = ledger().await;
+    let minute = Duration::from_secs(60);
+    let claim = |k: StepKey, owner: &'static str, start: SystemTime, at: SystemTime| {
+        let ledger = ledger.clone();
+        async move {
+            let lease = claim_lease(at, Some(start + FUNCTION_TIMEOUT));
+            ledger
+                .claim_at(&k, &meta(), owner, lease, at)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Killed at once after claiming (out of memory): the first retry a minute later
+    // may still meet the claim, the second, two minutes after that, takes it over.
+    let k = key("f-crash", "i-crash", 2, "relaunch");
+    let t0 = ms(SystemTime::now());
+    let first = claim(k.clone(), "attempt-1", t0, t0).await;
+    assert_eq!(
+        first,
+        Claim::Granted {
+            took_over_from: None
+        }
+    );
+    let r1 = t0 + minute;
+    let second = claim(k.clone(), "attempt-2", r1, r1).await;
+    assert!(
+        matches!(&second, Claim::Held { owner, .. } if owner == "attempt-1"),
+        "{second:?}"
+    );
+    // The second retry arrives at least three minutes after the first attempt.
+    let r2 = t0 + 3 * minute;
+    let third = claim(k.clone(), "attempt-3", r2, r2).await;
+    assert_eq!(
+        third,
+        Claim::Granted {
+            took_over_from: Some("attempt-1".to_owned())
+        }
+    );
+
+    // Killed by the timeout just after claiming late: the first retry, a minute
+    // after the timeout, takes it over.
+    let k = key("f-timeout", "i-timeout", 3, "terminate");
+    let claimed = t0 + FUNCTION_TIMEOUT - Duration::from_secs(1);
+    let first = claim(k.clone(), "attempt-1", t0, claimed).await;
+    assert_eq!(
+        first,
+        Claim::Granted {
+            took_over_from: None
+        }
+    );
+    let r1 = t0 + FUNCTION_TIMEOUT + minute;
+    let second = claim(k.clone(), "attempt-2", r1, r1).await;
+    assert_eq!(
+        second,
+        Claim::Granted {
+            took_over_from: Some("attempt-1".to_owned())
+        }
+    );
+
+    // A live invocation is never overtaken: until its deadline, its claim holds.
+    let k = key("f-live", "i-live", 1, "snapshot");
+    claim(k.clone(), "attempt-1", t0, t0).await;
+    let at_deadline = t0 + FUNCTION_TIMEOUT;
+    let other = claim(k, "attempt-2", at_deadline, at_deadline).await;
+    assert!(matches!(other, Claim::Held { .. }), "{other:?}");
+}

@@ -457,6 +457,7 @@ const COVERED: &[&str] = &[
     "instance-as-attacker-ec2",
     "instance-credential-exfiltration",
     "low-severity-probes-ec2",
+    "exposed-instance-ec2",
     "runtime-execution-ec2",
     "runtime-suspicious-process-ec2",
     "runtime-low-severity-ec2",
@@ -565,6 +566,20 @@ async fn low_severity_probes_ec2_does_what_it_plans() {
         |d| {
             set(d, "/type", json!("Recon:EC2/PortProbeUnprotectedPort"));
             set(d, "/severity", json!(2));
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn exposed_instance_ec2_does_what_it_plans() {
+    case(
+        FixtureOptions::default(),
+        "exposed-instance-ec2",
+        "bitcoin-dns.json",
+        |d| {
+            set(d, "/type", json!("Recon:EC2/PortProbeEMRUnprotectedPort"));
+            set(d, "/severity", json!(8));
         },
     )
     .await;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_ec2::types::{Filter, NetworkAcl, NetworkAclEntry, RuleAction};
-use responder_aws::expire::{Acting, expire_due};
+use responder_aws::expire::{Acting, ExpiryOutcome, expire_due};
 use responder_aws::ledger::BlockStatus;
 use responder_aws::{Outcome, Report};
 use responder_core::{Finding, Plan};
@@ -172,7 +172,17 @@ async fn never_blocks_the_defaults_the_vpc_or_the_playbooks_list() {
         ],
     );
     let before = rows(&f).await;
-    let report = respond(&f, &fd, &plan(&fd, "{never_block: [203.0.113.0/24]}")).await;
+    // The planner never blocks private space now (10.0.1.5 is skipped there, issue
+    // 19.3); an address of the VPC in a plan anyway (a plan made before, a list
+    // without the private ranges) is still refused here, from the live VPC's blocks.
+    let mut planned = plan(&fd, "{never_block: [203.0.113.0/24]}");
+    for s in &mut planned.steps {
+        if let responder_core::steps::Action::BlockRemoteIp(b) = &mut s.action {
+            b.cidrs.insert(0, "10.0.1.5/32".to_owned());
+            b.never_block.retain(|c| c != "10.0.0.0/8");
+        }
+    }
+    let report = respond(&f, &fd, &planned).await;
     assert_done(&report, "block-remote-ip");
     let after = rows(&f).await;
     let added: Vec<&Row> = after.difference(&before).collect();
@@ -334,15 +344,21 @@ async fn expiry_removes_only_what_is_due_and_still_ours() {
     let done = expire_due(&ledger, Acting::Clients(&clients), late)
         .await
         .unwrap();
-    let outcomes: Vec<&str> = done.iter().map(|e| e.outcome.as_str()).collect();
+    let outcomes: Vec<ExpiryOutcome> = done.iter().map(|e| e.outcome).collect();
     assert_eq!(done.len(), 4, "{done:#?}");
     assert_eq!(
-        outcomes.iter().filter(|o| **o == "removed").count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == ExpiryOutcome::Removed)
+            .count(),
         3,
         "{done:#?}"
     );
     assert_eq!(
-        outcomes.iter().filter(|o| **o == "superseded").count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == ExpiryOutcome::Superseded)
+            .count(),
         1,
         "{done:#?}"
     );
@@ -499,6 +515,9 @@ async fn a_member_accounts_entries_are_made_and_expired_in_the_member_account() 
         .await
         .unwrap();
     assert_eq!(done.len(), 2, "{done:#?}");
-    assert!(done.iter().all(|e| e.outcome == "removed"), "{done:#?}");
+    assert!(
+        done.iter().all(|e| e.outcome == ExpiryOutcome::Removed),
+        "{done:#?}"
+    );
     assert_eq!(rows(&member).await, before);
 }

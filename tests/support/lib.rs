@@ -29,9 +29,10 @@ pub mod organization;
 pub mod playbooks;
 pub mod read;
 pub mod record;
+pub mod settings;
 /// The local Runtime API, re-exported for the tests that drive the function binary.
 pub mod runtime_api {
-    pub use lambda_local::{Answer, RuntimeApi, function_command};
+    pub use lambda_local::{Answer, NotReady, RuntimeApi, function_command};
 }
 
 pub use account::{TestAccount, fresh_account};

@@ -1,7 +1,6 @@
 //! Turning SDK errors into outcomes: DryRun answers, denials, and AWS error codes.
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::report::Outcome;
 
@@ -77,7 +76,26 @@ where
         },
         None => CallError {
             code: "Transport".to_owned(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: one_line(&e),
         },
     }
+}
+
+/// An error and its sources as one line (`a: b: c`), each message once, no debug
+/// structures: what a person reads in a terminal or a log line.
+pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

@@ -37,6 +37,17 @@ impl Clients {
     /// `AWS_ENDPOINT_URL`), with the standard retry mode (backoff on throttling and
     /// 5xx) and a timeout on every call. `endpoint_url` and `region` override it.
     pub async fn load(endpoint_url: Option<&str>, region: Option<&str>) -> SdkConfig {
+        Clients::load_profile(endpoint_url, region, None).await
+    }
+
+    /// [`Clients::load`] with a named profile of the shared config files (`--profile`;
+    /// else `AWS_PROFILE`, as the SDK reads it): static keys, IAM Identity Center
+    /// (SSO), `credential_process`, role assumption.
+    pub async fn load_profile(
+        endpoint_url: Option<&str>,
+        region: Option<&str>,
+        profile: Option<&str>,
+    ) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(4))
             .timeout_config(
@@ -51,6 +62,9 @@ impl Clients {
         }
         if let Some(r) = region {
             loader = loader.region(Region::new(r.to_owned()));
+        }
+        if let Some(p) = profile {
+            loader = loader.profile_name(p);
         }
         loader.load().await
     }

@@ -7,13 +7,16 @@ use std::time::Instant;
 use aws_sdk_ec2::types::SecurityGroup;
 use responder_core::Finding;
 use responder_core::plan::Observed;
+use responder_core::steps::{Declare, StepSpec, isolate, revoke_instance_profile, spec_named};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::call::CallError;
 use crate::clients::Clients;
 use crate::instance::{InstanceView, describe};
 use crate::ledger::{Finish, Ledger, RecordStatus, ResponseMeta, StepKey};
-use crate::report::{Outcome, StepReport};
+use crate::report::{Outcome, SequenceSummary, StepReport};
 
 /// How many AWS calls of one kind a response makes at once (group lookups, ENI
 /// moves): an event listing hundreds of ENIs or VPCs must not throttle the account.
@@ -58,38 +61,122 @@ pub(crate) struct Ctx<'a> {
     pub ledger: Option<&'a Ledger>,
     /// Who runs this response (the Lambda request id): the owner of its claims.
     pub owner: &'a str,
+    /// The invocation's deadline (Lambda's), which its claims are leased until.
+    pub deadline: Option<std::time::SystemTime>,
     /// The response's identity in the ledger.
     pub meta: ResponseMeta,
     /// The instance the response is about (`""` when the finding names none).
     pub instance_id: String,
     /// The running step: its index in the plan and its name.
     pub step: (usize, &'static str),
+    pub dry_run: bool,
+    pub started: Instant,
     /// The responder's groups found in round 1 (the prefetch), by VPC, with the
     /// group names looked up.
     pub prefetched_groups: Option<PrefetchedGroups>,
-    /// The ENIs' original groups as `isolate` determined them in this response.
-    pub original_groups: Option<BTreeMap<String, Vec<String>>>,
-    /// The instance profile `revoke-instance-profile` removed in this response.
-    pub original_profile: Option<String>,
-    pub dry_run: bool,
-    /// The instance as last described; `None` once a step changed it.
-    pub view: Option<InstanceView>,
-    /// The latest view of the instance while it was not terminated (relaunch copies it).
-    pub live: Option<InstanceView>,
-    /// Set once a describe said the instance does not exist.
-    pub gone: bool,
-    pub round_trips_to_isolation: Option<u32>,
-    pub ms_to_isolation: Option<u64>,
-    pub started: Instant,
-    /// The first evidence step that failed: the steps that need evidence are withheld.
-    pub evidence_failed: Option<&'static str>,
-    /// This response terminated the instance.
-    pub terminated: bool,
+    /// The instance as the describes of this response showed it.
+    pub instance: Known,
+    /// What the steps so far left for the steps after them.
+    pub effects: Effects,
     /// The steps so far (`notify` publishes them).
     pub reports: Vec<StepReport>,
     /// An attack sequence's instance sections and shared cause, for the steps run
     /// once after them (`notify` publishes it).
-    pub sequence: Option<Value>,
+    pub sequence: Option<SequenceSummary>,
+}
+
+/// The instance as the describes of one response showed it.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// As last described; `None` once a step changed it.
+    pub view: Option<InstanceView>,
+    /// The latest view while it was not terminated (relaunch copies it).
+    pub live: Option<InstanceView>,
+    /// A describe said the instance does not exist, or `isolate` found it terminated
+    /// by someone else: the response has nothing to act on.
+    pub gone: bool,
+}
+
+impl Known {
+    /// Takes in a describe's answer: the instance, or `None` when it does not exist.
+    pub fn saw(&mut self, described: Option<InstanceView>) {
+        match described {
+            Some(v) => {
+                if !v.is_terminated() {
+                    self.live = Some(v.clone());
+                }
+                self.view = Some(v);
+            }
+            None => self.gone = true,
+        }
+    }
+}
+
+/// What the steps of one response leave for the steps after it, each named after
+/// what happened. Set by the step that did it (or by the executor, from the step's
+/// declaration); read by later steps and the report. Never read from a tag.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// `isolate` determined the ENIs' original groups (before its moves): what
+    /// `relaunch` and `release` restore.
+    pub isolated: Option<Isolated>,
+    /// How long it took until every ENI was isolated (the report's figures).
+    pub isolation: Option<IsolationTime>,
+    /// `revoke-instance-profile` removed this profile: what `relaunch` and `release`
+    /// restore.
+    pub revoked: Option<Revoked>,
+    /// A step that ends the instance (its spec says `ends_instance`) took it down in
+    /// this response, or an earlier delivery's did (as the ledger says).
+    pub terminated: bool,
+    /// The first evidence step that failed: the steps that need evidence are withheld.
+    pub evidence_failed: Option<&'static str>,
+}
+
+/// How long a response took to isolate every ENI.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IsolationTime {
+    /// Sequential API round trips.
+    pub round_trips: u32,
+    /// Milliseconds since the answer began.
+    pub ms: u64,
+}
+
+/// The ENIs' original groups (by ENI id), as `isolate` determined them: its undo
+/// state in the ledger (`{"original_groups": {...}}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Isolated {
+    pub original_groups: BTreeMap<String, Vec<String>>,
+}
+
+/// The instance profile `revoke-instance-profile` removed: its undo state in the
+/// ledger (`{"original_profile": arn}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Revoked {
+    pub original_profile: String,
+}
+
+/// An effect the ledger keeps as its step's undo state, so that later responses
+/// (`release`, a redelivery's `relaunch`) find it: this response's own when its step
+/// ran here, else the newest record of the step on the instance, whatever the finding.
+pub(crate) trait Recorded: Serialize + DeserializeOwned + Clone {
+    /// The step whose ledger record holds it.
+    const STEP: &'static StepSpec;
+    /// This response's own, when its step ran here.
+    fn of(effects: &Effects) -> Option<&Self>;
+}
+
+impl Recorded for Isolated {
+    const STEP: &'static StepSpec = &<isolate::Params as Declare>::SPEC;
+    fn of(effects: &Effects) -> Option<&Self> {
+        effects.isolated.as_ref()
+    }
+}
+
+impl Recorded for Revoked {
+    const STEP: &'static StepSpec = &<revoke_instance_profile::Params as Declare>::SPEC;
+    fn of(effects: &Effects) -> Option<&Self> {
+        effects.revoked.as_ref()
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -109,21 +196,15 @@ impl<'a> Ctx<'a> {
             observed,
             ledger: None,
             owner: "",
+            deadline: None,
             meta: ResponseMeta::of(finding, ""),
             instance_id: finding.instance_id().unwrap_or_default().to_owned(),
             step: (0, ""),
-            prefetched_groups: None,
-            original_groups: None,
-            original_profile: None,
             dry_run,
-            view: None,
-            live: None,
-            gone: false,
-            round_trips_to_isolation: None,
-            ms_to_isolation: None,
             started,
-            evidence_failed: None,
-            terminated: false,
+            prefetched_groups: None,
+            instance: Known::default(),
+            effects: Effects::default(),
             reports: Vec::new(),
             sequence: None,
         }
@@ -136,30 +217,25 @@ impl<'a> Ctx<'a> {
 
     /// The instance view, describing it once if no step did yet.
     pub async fn view(&mut self, id: &str) -> Result<Option<&InstanceView>, CallError> {
-        if self.view.is_none() && !self.gone {
-            match describe(self.ec2(), id).await? {
-                Some(v) => {
-                    if !v.is_terminated() {
-                        self.live = Some(v.clone());
-                    }
-                    self.view = Some(v)
-                }
-                None => self.gone = true,
-            }
+        if self.instance.view.is_none() && !self.instance.gone {
+            let described = describe(self.ec2(), id).await?;
+            self.instance.saw(described);
         }
-        Ok(self.view.as_ref())
+        Ok(self.instance.view.as_ref())
     }
 
     /// Forgets the view after a step changed the instance.
     pub fn invalidate(&mut self) {
-        self.view = None;
+        self.instance.view = None;
     }
 
     /// Records, once, how long it took until every ENI was isolated.
     pub fn isolated_after(&mut self, round_trips: u32) {
-        if self.round_trips_to_isolation.is_none() {
-            self.round_trips_to_isolation = Some(round_trips);
-            self.ms_to_isolation = Some(self.started.elapsed().as_millis() as u64);
+        if self.effects.isolation.is_none() {
+            self.effects.isolation = Some(IsolationTime {
+                round_trips,
+                ms: self.started.elapsed().as_millis() as u64,
+            });
         }
     }
 
@@ -188,10 +264,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Records the running step's undo state in the ledger, first writer wins (a
-    /// concurrent delivery recording the same step keeps the earlier record). No
-    /// ledger, or a dry run: nothing is recorded.
-    pub async fn record_state(&self, state: Value) -> Result<(), CallError> {
+    /// Records the running step's effect in the ledger as its undo state, first
+    /// writer wins (a concurrent delivery recording the same step keeps the earlier
+    /// record). No ledger, or a dry run: nothing is recorded.
+    pub async fn record<E: Recorded>(&self, effect: &E) -> Result<(), CallError> {
         let Some(ledger) = self.ledger.filter(|_| !self.dry_run) else {
             return Ok(());
         };
@@ -199,7 +275,7 @@ impl<'a> Ctx<'a> {
             status: RecordStatus::Done,
             outcome: "recorded".to_owned(),
             resources: Vec::new(),
-            state,
+            state: state_of(effect),
         };
         ledger
             .record_once(&self.step_key(), &self.meta, finish)
@@ -208,71 +284,49 @@ impl<'a> Ctx<'a> {
             .map_err(ledger_error)
     }
 
-    /// The undo state the ledger holds for the latest completed `step` on this
-    /// instance, whatever the finding.
-    pub async fn recorded_state(
-        &self,
-        instance_id: &str,
-        step: &str,
-    ) -> Result<Option<Value>, CallError> {
+    /// The effect `E`: as its step left it in this response, else as the ledger
+    /// recorded it for the instance (the latest done record of its step, whatever the
+    /// finding). A record that does not read as `E` counts as none.
+    pub async fn recorded<E: Recorded>(&self, instance_id: &str) -> Result<Option<E>, CallError> {
+        if let Some(e) = E::of(&self.effects) {
+            return Ok(Some(e.clone()));
+        }
         let Some(ledger) = self.ledger else {
             return Ok(None);
         };
         let record = ledger
-            .last_done(instance_id, step)
+            .last_done(instance_id, E::STEP.name)
             .await
             .map_err(ledger_error)?;
-        Ok(record.map(|r| r.state))
+        Ok(record.and_then(|r| serde_json::from_value(r.state).ok()))
     }
 
-    /// The ENIs' original groups: as `isolate` found them in this response, else as
-    /// the ledger recorded them for the instance.
-    pub async fn recorded_original_groups(
-        &self,
-        instance_id: &str,
-    ) -> Result<Option<BTreeMap<String, Vec<String>>>, CallError> {
-        if let Some(g) = &self.original_groups {
-            return Ok(Some(g.clone()));
-        }
-        let state = self.recorded_state(instance_id, "isolate").await?;
-        Ok(state
-            .and_then(|s| s.get("original_groups").cloned())
-            .and_then(|g| serde_json::from_value(g).ok()))
-    }
-
-    /// The instance profile a `revoke-instance-profile` removed, as the ledger
-    /// recorded it.
-    pub async fn recorded_profile(&self, instance_id: &str) -> Result<Option<String>, CallError> {
-        if let Some(p) = &self.original_profile {
-            return Ok(Some(p.clone()));
-        }
-        let state = self
-            .recorded_state(instance_id, "revoke-instance-profile")
-            .await?;
-        Ok(state
-            .and_then(|s| s.get("original_profile").cloned())
-            .and_then(|v| v.as_str().map(str::to_owned)))
-    }
-
-    /// True when this response, or an earlier delivery of this finding, terminated
-    /// (or tried to terminate) the instance: this process's memory, then the ledger.
-    /// Never a tag.
+    /// True when this response, or an earlier delivery of this finding, took the
+    /// instance down (a step whose spec says `ends_instance`, done or tried): this
+    /// process's memory, then the ledger. Never a tag.
     pub async fn terminated_by_this_response(&self) -> Result<bool, CallError> {
-        if self.terminated {
+        if self.effects.terminated {
             return Ok(true);
         }
         let Some(ledger) = self.ledger else {
             return Ok(false);
         };
-        // Any terminate record of this response counts, not only a Done one: a
+        // Any such record of this response counts, not only a Done one: a
         // TerminateInstances that took effect but whose answer was lost ends Failed,
         // and the instance is still ours to replace, not "gone".
         let records = ledger
             .history(Some(&self.finding.id), Some(&self.instance_id))
             .await
             .map_err(ledger_error)?;
-        Ok(records.iter().any(|r| r.step == "terminate"))
+        Ok(records
+            .iter()
+            .any(|r| spec_named(&r.step).is_some_and(|s| s.ends_instance)))
     }
+}
+
+/// An effect as the ledger keeps it (a step's undo state).
+pub(crate) fn state_of<E: Serialize>(effect: &E) -> Value {
+    serde_json::to_value(effect).unwrap_or(Value::Null)
 }
 
 /// A ledger failure as a step's error.
@@ -293,8 +347,8 @@ pub(crate) struct StepResult {
     pub resources: Vec<String>,
     pub notes: Vec<String>,
     pub output: Option<String>,
-    /// What the ledger keeps to undo or continue the step (`isolate`'s original
-    /// groups, `revoke-instance-profile`'s profile).
+    /// What the ledger keeps to undo or continue the step (a [`Recorded`] effect:
+    /// `isolate`'s original groups, `revoke-instance-profile`'s profile).
     pub state: Option<Value>,
 }
 
@@ -344,6 +398,12 @@ impl StepResult {
         } else {
             e.failed()
         })
+    }
+
+    /// The step's effect, kept by the ledger as its undo state.
+    pub fn recording<E: Recorded>(mut self, effect: &E) -> StepResult {
+        self.state = Some(state_of(effect));
+        self
     }
 
     pub fn note(mut self, note: impl Into<String>) -> StepResult {

@@ -6,7 +6,7 @@
 //! whether a failed evidence step withholds it, whether the ledger claims it before
 //! it runs, and what its failure does to the rest.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
 
@@ -19,14 +19,33 @@ use crate::call::CallError;
 use crate::clients::Clients;
 use crate::context::{Ctx, ExecOptions, PrefetchedGroups, StepResult, ledger_error};
 use crate::instance::{InstanceView, describe};
-use crate::ledger::{Claim, Finish, Ledger, RecordStatus};
-use crate::report::{Outcome, Report, Status, StepReport};
+use crate::ledger::{Claim, Finish, Ledger, LedgerError, RecordStatus};
+use crate::report::{Outcome, Report, SequenceSummary, Status, StepReport};
 use crate::steps;
 
-/// How long a claim protects a step from a concurrent delivery. Longer than the
-/// function's timeout (180 s): a live invocation is never overtaken, and a claim left
-/// by a crashed one is taken over by the next delivery after this.
-pub const LEASE: Duration = Duration::from_secs(300);
+/// The function's timeout: `Timeout` in infra/template.yaml (a test keeps the two
+/// equal, and checks them against Lambda's retry timings).
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a claim outlives its invocation's deadline: the clocks of the Lambda host
+/// (which writes `lease_until`) and of the next delivery may differ by this much.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// The lease of a claim made without a deadline (`responder run`): as long as the
+/// function's longest invocation could hold one.
+pub const LEASE: Duration =
+    Duration::from_secs(FUNCTION_TIMEOUT.as_secs() + LEASE_MARGIN.as_secs());
+
+/// How long a claim made at `now` protects its step from another delivery: until
+/// the invocation's deadline (Lambda's, authoritative: the invocation is dead by
+/// then) plus [`LEASE_MARGIN`], so that a live invocation is never overtaken and a
+/// crashed one's claim is free for Lambda's next retry (about 1 and 3 minutes after
+/// the first attempt; the template's timeout keeps deadline plus margin under 3
+/// minutes). Without a deadline, [`LEASE`].
+pub fn claim_lease(now: SystemTime, deadline: Option<SystemTime>) -> Duration {
+    match deadline {
+        Some(d) => d.duration_since(now).unwrap_or_default() + LEASE_MARGIN,
+        None => LEASE,
+    }
+}
 
 /// Executes plans. Build once and reuse.
 #[derive(Debug, Clone)]
@@ -106,7 +125,18 @@ impl WithholdScope {
 /// a write in the ledger): the executor runs it beside the first step, so that it
 /// costs no time to isolation, and awaits it before the first step it could withhold.
 /// An error withholds the irreversible steps and fails the response (it is retried).
-pub type PendingWithhold<'a> = BoxFuture<'a, Result<Option<Withhold>, String>>;
+pub type PendingWithhold<'a> = BoxFuture<'a, Result<Option<Withhold>, WithholdError>>;
+
+/// Why a pending decision on what to withhold could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum WithholdError {
+    /// The ledger did not take the response's place in the blast-radius budget.
+    #[error("the blast-radius budget could not be read: {0}")]
+    Budget(#[from] LedgerError),
+    /// Whoever was to decide went away without deciding.
+    #[error("the blast-radius budget decision was not made")]
+    Undecided,
+}
 
 /// One response's inputs beyond the finding and its plan.
 #[derive(Default)]
@@ -115,6 +145,9 @@ pub struct Response<'a> {
     pub prefetch: Option<Prefetch>,
     /// The claim owner (the Lambda request id); claims are only made with one.
     pub owner: Option<&'a str>,
+    /// When the invocation is killed (Lambda's deadline): claims are leased until
+    /// then (see [`claim_lease`]); none outside Lambda.
+    pub deadline: Option<SystemTime>,
     /// Steps not to take.
     pub withhold: Option<Withhold>,
     /// Steps not to take, decided while the first step runs (see [`PendingWithhold`]).
@@ -124,7 +157,7 @@ pub struct Response<'a> {
     pub started: Option<Instant>,
     /// The instance sections and shared cause of an attack sequence, for the steps
     /// run once after them (`notify` publishes it).
-    pub sequence: Option<serde_json::Value>,
+    pub sequence: Option<SequenceSummary>,
 }
 
 impl Executor {
@@ -174,10 +207,7 @@ impl Executor {
     /// Round 1 for a plan: describes its instance and looks up its isolate step's
     /// groups in (at most four of) the VPCs the finding lists, in parallel.
     pub async fn prefetch(&self, plan: &Plan) -> Option<Prefetch> {
-        let instance_id = plan
-            .steps
-            .iter()
-            .find_map(|s| steps::instance_id(&s.action))?;
+        let instance_id = plan.steps.iter().find_map(|s| s.action.instance_id())?;
         let ec2 = &self.clients.ec2;
         let isolate = plan.steps.iter().find_map(|s| match &s.action {
             Action::Isolate(a) => Some(a),
@@ -224,26 +254,17 @@ impl Executor {
         );
         ctx.meta.playbook = plan.playbook.clone().unwrap_or_default();
         ctx.sequence = response.sequence;
+        ctx.deadline = response.deadline;
         if let Some(owner) = response.owner {
             ctx.owner = owner;
             ctx.ledger = self.ledger.as_ref();
         }
         if let Some(p) = response.prefetch
             && p.instance_id == ctx.instance_id
+            && let Ok(described) = p.view
         {
-            match p.view {
-                Ok(Some(v)) => {
-                    if !v.is_terminated() {
-                        ctx.live = Some(v.clone());
-                    }
-                    ctx.view = Some(v);
-                }
-                Ok(None) => ctx.gone = true,
-                Err(_) => {}
-            }
-            if ctx.view.is_some() || ctx.gone {
-                ctx.prefetched_groups = p.groups;
-            }
+            ctx.instance.saw(described);
+            ctx.prefetched_groups = p.groups;
         }
         let mut abort: Option<String> = None;
         let mut failed = false;
@@ -279,8 +300,8 @@ impl Executor {
             };
             if result.outcome.is_failure() {
                 failed = true;
-                if spec.evidence && ctx.evidence_failed.is_none() {
-                    ctx.evidence_failed = Some(spec.name);
+                if spec.evidence && ctx.effects.evidence_failed.is_none() {
+                    ctx.effects.evidence_failed = Some(spec.name);
                 }
                 let in_progress =
                     matches!(&result.outcome, Outcome::Failed { code, .. } if code == IN_PROGRESS);
@@ -314,7 +335,7 @@ impl Executor {
             Status::NoAction
         } else if failed {
             Status::Failed
-        } else if ctx.gone {
+        } else if ctx.instance.gone {
             Status::InstanceGone
         } else if dry_run {
             Status::DryRunPassed
@@ -323,22 +344,15 @@ impl Executor {
         } else {
             Status::Succeeded
         };
+        let isolation = ctx.effects.isolation;
         Report {
-            finding_id: finding.id.clone(),
-            finding_type: finding.finding_type.name.clone(),
-            playbook: plan.playbook.clone(),
             dry_run,
-            status,
             reason: withhold.filter(|_| withheld).map(|w| w.reason),
-            account: finding.account_id.clone(),
-            region: finding.region.clone(),
             steps: ctx.reports,
-            round_trips_to_isolation: ctx.round_trips_to_isolation,
-            ms_to_isolation: ctx.ms_to_isolation,
+            round_trips_to_isolation: isolation.map(|i| i.round_trips),
+            ms_to_isolation: isolation.map(|i| i.ms),
             duration_ms: started.elapsed().as_millis() as u64,
-            sections: Vec::new(),
-            not_answered: Vec::new(),
-            shared: Vec::new(),
+            ..Report::new(finding, plan.playbook.clone(), status)
         }
     }
 }
@@ -346,7 +360,7 @@ impl Executor {
 /// Takes a pending decision in: a withholding joins the one already known; an error
 /// withholds the irreversible steps and fails the response.
 fn absorb(
-    decided: Result<Option<Withhold>, String>,
+    decided: Result<Option<Withhold>, WithholdError>,
     withhold: &mut Option<Withhold>,
     failed: &mut bool,
 ) {
@@ -379,12 +393,17 @@ async fn run_claimed(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
         return run_step(ctx, action).await;
     };
     let key = ctx.step_key();
-    match ledger.claim(&key, &ctx.meta, ctx.owner, LEASE).await {
+    let now = SystemTime::now();
+    let lease = claim_lease(now, ctx.deadline);
+    match ledger
+        .claim_at(&key, &ctx.meta, ctx.owner, lease, now)
+        .await
+    {
         Err(e) => StepResult::from_error(&ledger_error(e), false)
             .note("the step was not run: its claim could not be written"),
         Ok(Claim::Done(record)) => {
-            if spec.name == "terminate" {
-                ctx.terminated = true;
+            if spec.ends_instance {
+                ctx.effects.terminated = true;
             }
             let mut r = StepResult::already(format!(
                 "done by an earlier delivery ({}), as the ledger records",
@@ -441,8 +460,8 @@ async fn run_claimed(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
 async fn run_step(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
     let spec = action.spec();
     // Steps that act on the instance first make sure it is still there.
-    if spec.needs_instance && !steps::describes_instance_itself(action) {
-        let Some(id) = steps::instance_id(action) else {
+    if spec.needs_instance && !spec.describes_instance {
+        let Some(id) = action.instance_id() else {
             return StepResult::internal(format!(
                 "{}: the plan names no instance to act on",
                 spec.name
@@ -460,12 +479,17 @@ async fn run_step(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
         }
     }
     if spec.needs_evidence
-        && let Some(evidence) = ctx.evidence_failed
+        && let Some(evidence) = ctx.effects.evidence_failed
     {
         return StepResult::skipped(format!(
             "the {evidence} step failed: {} withheld, so that the instance whose evidence is not kept is neither destroyed nor replaced",
             spec.name
         ));
     }
-    steps::run(ctx, action).await
+    let result = steps::run(ctx, action).await;
+    // A later relaunch replaces only what this response took down.
+    if spec.ends_instance && result.outcome == Outcome::Done {
+        ctx.effects.terminated = true;
+    }
+    result
 }

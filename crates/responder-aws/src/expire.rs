@@ -9,7 +9,7 @@ use crate::accounts::ClientPool;
 use crate::clients::Clients;
 use crate::ledger::{Ledger, LedgerError};
 
-pub use crate::steps::block_remote_ip::Expired;
+pub use crate::steps::block_remote_ip::{Expired, ExpiryOutcome};
 
 /// Where the entries are removed.
 #[derive(Debug, Clone, Copy)]

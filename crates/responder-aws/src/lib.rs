@@ -17,13 +17,16 @@
 //! acting), [`console`] (the console's calls for the CLI: findings, saved filters,
 //! archive), `tagging`, `instance` (the live view), `context` (one response's state),
 //! `steps` (one module per step), `executor`, [`responder`] (verify, plan, budget,
-//! execute: the whole answer to one finding).
+//! execute: the whole answer to one finding), [`deployment`] (every deployment
+//! setting declared once, read from the function's environment or the CLI's flags,
+//! checked by one validator, and the one builder of a `Responder` from them).
 
 pub mod accounts;
 mod call;
 pub mod clients;
 pub mod console;
 mod context;
+pub mod deployment;
 mod executor;
 pub mod expire;
 mod instance;
@@ -36,9 +39,15 @@ mod tagging;
 pub mod verify;
 
 pub use accounts::{AccountError, AccountReason, AccountSettings, ClientPool};
+/// The SDK configuration the clients are built from (for callers without an SDK
+/// dependency of their own, such as the CLI).
+pub use aws_config::SdkConfig;
 pub use call::CallError;
 pub use clients::Clients;
 pub use context::ExecOptions;
-pub use executor::{Executor, Prefetch, Response, Withhold, WithholdScope};
+pub use executor::{
+    Executor, FUNCTION_TIMEOUT, LEASE, LEASE_MARGIN, Prefetch, Response, Withhold, WithholdScope,
+    claim_lease,
+};
 pub use report::{Outcome, Report, Status, StepReport};
 pub use verify::{DetectorSource, RetryPolicy, Verification, Verifier, VerifyError};

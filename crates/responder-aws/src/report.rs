@@ -1,11 +1,12 @@
 //! What a response did: every step with its outcome, duration and resources.
 
+use responder_core::Finding;
 use responder_core::plan::NotAnswered;
 use responder_core::sequence::SharedResource;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The result of one step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
     /// The step changed something.
@@ -58,7 +59,8 @@ impl Outcome {
     }
 }
 
-/// One step's report.
+/// One step's report. Read back from JSON (a report the function returned) only
+/// with an action the step registry knows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepReport {
     /// The step.
@@ -79,8 +81,40 @@ pub struct StepReport {
     pub output: Option<String>,
 }
 
+/// A [`StepReport`] as its JSON form reads, before its step name is checked.
+#[derive(Deserialize)]
+struct StepReportRead {
+    action: String,
+    #[serde(flatten)]
+    outcome: Outcome,
+    duration_ms: u64,
+    #[serde(default)]
+    resources: Vec<String>,
+    #[serde(default)]
+    notes: Vec<String>,
+    output: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for StepReport {
+    /// The step's name is the step registry's: an unknown one is an error.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StepReport, D::Error> {
+        let r = StepReportRead::deserialize(d)?;
+        let spec = responder_core::steps::spec_named(&r.action).ok_or_else(|| {
+            serde::de::Error::unknown_variant(&r.action, responder_core::steps::NAMES)
+        })?;
+        Ok(StepReport {
+            action: spec.name,
+            outcome: r.outcome,
+            duration_ms: r.duration_ms,
+            resources: r.resources,
+            notes: r.notes,
+            output: r.output,
+        })
+    }
+}
+
 /// The overall result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Every step done, already done or deliberately skipped.
@@ -102,8 +136,9 @@ pub enum Status {
     Withheld,
 }
 
-/// The report of one response.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The report of one response (read back from its JSON form too: what the function
+/// returns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Finding id.
     pub finding_id: String,
@@ -135,18 +170,18 @@ pub struct Report {
     /// An attack sequence: one section per instance answered, in the plan's order
     /// (`steps` are then the steps run once for the sequence). Absent for every
     /// other finding, whose report is unchanged.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sections: Vec<SectionReport>,
     /// An attack sequence: the instances the plan did not answer, and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_answered: Vec<NotAnswered>,
     /// An attack sequence: the resources its members share (the likely common cause).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared: Vec<SharedResource>,
 }
 
 /// What the response did on one instance of an attack sequence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SectionReport {
     /// The instance.
     pub instance_id: String,
@@ -182,7 +217,86 @@ impl SectionReport {
     }
 }
 
+/// An attack sequence as the steps run once after its sections see it (`notify`
+/// publishes it): the sequence, each section's result and steps in short, the
+/// instances not answered and the shared cause.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequenceSummary {
+    /// The sequence's uid.
+    pub uid: Option<String>,
+    /// One per instance section, in the plan's order.
+    pub sections: Vec<SectionSummary>,
+    /// The instances the plan did not answer, and why.
+    pub not_answered: Vec<NotAnswered>,
+    /// The resources the members share.
+    pub shared: Vec<SharedResource>,
+}
+
+/// One section of a [`SequenceSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SectionSummary {
+    /// The instance.
+    pub instance_id: String,
+    /// Its result.
+    pub status: Status,
+    /// Why it did less than the playbook says.
+    pub reason: Option<String>,
+    /// Its steps: each one's name and outcome.
+    pub steps: Vec<StepSummary>,
+}
+
+/// One step of a [`SectionSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepSummary {
+    /// The step.
+    pub action: &'static str,
+    /// Its outcome ([`Outcome::kind`]).
+    pub outcome: &'static str,
+}
+
+impl SectionSummary {
+    /// The summary of a section's report.
+    pub fn of(section: &SectionReport) -> SectionSummary {
+        SectionSummary {
+            instance_id: section.instance_id.clone(),
+            status: section.status,
+            reason: section.reason.clone(),
+            steps: section
+                .steps
+                .iter()
+                .map(|s| StepSummary {
+                    action: s.action,
+                    outcome: s.outcome.kind(),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Report {
+    /// The report of a response to `finding` answered by `playbook` (`None`: no
+    /// playbook) with `status`, as it starts: no step, no dry run, no reason, no
+    /// time. Every report is made here; the caller sets what else it knows.
+    pub fn new(finding: &Finding, playbook: Option<String>, status: Status) -> Report {
+        Report {
+            finding_id: finding.id.clone(),
+            finding_type: finding.finding_type.name.clone(),
+            playbook,
+            dry_run: false,
+            status,
+            reason: None,
+            account: finding.account_id.clone(),
+            region: finding.region.clone(),
+            steps: Vec::new(),
+            round_trips_to_isolation: None,
+            ms_to_isolation: None,
+            duration_ms: 0,
+            sections: Vec::new(),
+            not_answered: Vec::new(),
+            shared: Vec::new(),
+        }
+    }
+
     /// Every step of the response with the instance of its section: the steps run
     /// once (`None`), then each attack-sequence section's, in order.
     pub fn all_steps(&self) -> impl Iterator<Item = (Option<&str>, &StepReport)> {

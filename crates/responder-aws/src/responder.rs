@@ -38,9 +38,11 @@ use futures::channel::oneshot;
 use responder_core::sequence::member_finding;
 
 use crate::context::PARALLEL;
-use crate::executor::{Executor, PendingWithhold, Prefetch, Response, Withhold, WithholdScope};
+use crate::executor::{
+    Executor, PendingWithhold, Prefetch, Response, Withhold, WithholdError, WithholdScope,
+};
 use crate::ledger::{Budget, LedgerError, ResponseKey, ResponseMeta};
-use crate::report::{Report, SectionReport, Status};
+use crate::report::{Report, SectionReport, SectionSummary, SequenceSummary, Status};
 use crate::verify::{Verification, Verifier, VerifyError};
 
 /// The default of `MAX_DESTRUCTIVE_PER_HOUR`.
@@ -142,52 +144,32 @@ impl Responder {
     }
 
     /// Answers one finding as the event describes it. `owner` names this
-    /// invocation in the ledger's claims (the Lambda request id).
+    /// invocation in the ledger's claims (the Lambda request id); claims are leased
+    /// for [`crate::LEASE`].
     pub async fn answer(&self, event: &Finding, owner: &str) -> Result<Answer, AnswerError> {
+        self.answer_until(event, owner, None).await
+    }
+
+    /// [`Responder::answer`] by an invocation killed at `deadline` (Lambda's): its
+    /// claims are leased until then plus [`crate::LEASE_MARGIN`], so that a retry
+    /// after a crash finds them free ([`crate::claim_lease`]).
+    pub async fn answer_until(
+        &self,
+        event: &Finding,
+        owner: &str,
+        deadline: Option<SystemTime>,
+    ) -> Result<Answer, AnswerError> {
         let started = Instant::now();
         let first = self.engine.plan(event, false)?;
         if first.playbook.is_none() {
-            return Ok(Answer::NoAction {
-                decision: first.decision.clone(),
-                plan: Box::new(first),
-            });
+            return Ok(no_action(first));
         }
-        // The finding's account and region must be served before anything is asked
-        // or done (an unserved region must fail, not end unverified).
-        let target = match &self.accounts {
-            Some(pool) => {
-                let (account, region) = place(event);
-                if let Err(e) = pool.admit(&account, &region).await {
-                    tracing::error!(finding_id = %event.id, account = %e.account, region = %e.region, reason = %e.reason, "the finding's account and region cannot be acted in: nothing done");
-                    return Err(e.into());
-                }
-                Some((account, region))
-            }
-            None => None,
-        };
+        let target = self.admit(event).await?;
         let verifier = self.verifier_for(target.as_ref().map(|t| t.1.as_str()));
-        let verify = async {
-            match &verifier {
-                Some(v) => v.verify(event).await,
-                None => Ok(Verification::Verified {
-                    finding: Box::new(event.clone()),
-                    sample: event.is_sample(),
-                }),
-            }
-        };
-        // The event's account and region choose the clients (GuardDuty's copy must
-        // name the same ones, or it is unverified); round 1 runs there.
-        let round1 = async {
-            let executor = match (&self.accounts, &target) {
-                (Some(pool), Some((account, region))) => self
-                    .executor
-                    .with_clients(pool.clients(account, region, &event.id).await?),
-                _ => self.executor.clone(),
-            };
-            let prefetch = executor.prefetch(&first).await;
-            Ok::<_, AccountError>((executor, prefetch))
-        };
-        let (verification, round1) = futures::join!(verify, round1);
+        let (verification, round1) = futures::join!(
+            verify(verifier.as_deref(), event),
+            self.round1(target.as_ref(), event, &first)
+        );
         let (mut finding, sample) = match verification? {
             Verification::Verified { finding, sample } => (*finding, sample),
             Verification::Unverified { reason } => {
@@ -197,33 +179,82 @@ impl Responder {
                 ))));
             }
         };
-        let (executor, prefetch) = match round1 {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(finding_id = %event.id, account = %e.account, region = %e.region, reason = %e.reason, "the finding's account and region cannot be acted in: nothing done");
-                return Err(e.into());
-            }
+        let (executor, prefetch) = round1.inspect_err(|e| refused(event, e))?;
+        same_place(target.as_ref(), &finding)?;
+        let plan = self
+            .replan(&mut finding, prefetch.as_ref(), verifier.as_deref())
+            .await?;
+        if plan.playbook.is_none() {
+            return Ok(no_action(plan));
+        }
+        let at = Answering {
+            executor: &executor,
+            owner,
+            deadline,
+            started,
+            sample,
         };
-        if let Some((account, region)) = &target {
-            let copy = place(&finding);
-            if (&copy.0, &copy.1) != (account, region) {
-                return Err(AnswerError::Account(AccountError {
-                    account: copy.0,
-                    region: copy.1,
-                    reason: crate::accounts::AccountReason::CopyDiffers,
-                }));
-            }
+        if plan.sequence.is_some() {
+            let report = self.answer_sequence(&at, &finding, &plan).await;
+            return Ok(Answer::Responded(Box::new(report)));
         }
-        // Playbooks match the instance's tags as they are now (an exempt tag added
-        // or removed since detection counts), never as the event says.
-        if let (Some(live), Some(instance)) = (
-            prefetch.as_ref().and_then(|p| p.live_tags()),
-            finding.instance.as_mut(),
-        ) {
-            instance.tags = live;
-        }
-        let mut plan = self.engine.plan(&finding, false)?;
-        if let Some(verifier) = &verifier
+        let withholding = if sample {
+            Withholding::now(sample_withhold())
+        } else {
+            // The budget is a ledger write: it runs beside isolation, not before it.
+            let budget = self.budget(&finding, &plan);
+            Withholding::pending(Box::pin(async move { Ok(budget.await?) }))
+        };
+        let report = at.respond(&finding, &plan, prefetch, withholding).await;
+        Ok(Answer::Responded(Box::new(report)))
+    }
+
+    /// Admits the finding's account and region before anything is asked or done (an
+    /// unserved region must fail, not end unverified): the place the response runs
+    /// in, or `None` without a client pool (the executor's own clients).
+    async fn admit(&self, event: &Finding) -> Result<Option<Place>, AnswerError> {
+        let Some(pool) = &self.accounts else {
+            return Ok(None);
+        };
+        let (account, region) = place(event);
+        pool.admit(&account, &region)
+            .await
+            .inspect_err(|e| refused(event, e))?;
+        Ok(Some((account, region)))
+    }
+
+    /// Round 1 in the event's account and region (they choose the clients;
+    /// GuardDuty's copy must name the same ones, or it is unverified): the executor
+    /// for that place and its prefetch of the first plan.
+    async fn round1(
+        &self,
+        target: Option<&Place>,
+        event: &Finding,
+        first: &Plan,
+    ) -> Result<(Executor, Option<Prefetch>), AccountError> {
+        let executor = match (&self.accounts, target) {
+            (Some(pool), Some((account, region))) => self
+                .executor
+                .with_clients(pool.clients(account, region, &event.id).await?),
+            _ => self.executor.clone(),
+        };
+        let prefetch = executor.prefetch(first).await;
+        Ok((executor, prefetch))
+    }
+
+    /// The plan made again from GuardDuty's copy, matched against the instance's
+    /// tags as they are now (an exempt tag added or removed since detection counts,
+    /// never as the event says); `archive-finding` archives through the verifier's
+    /// detector.
+    async fn replan(
+        &self,
+        finding: &mut Finding,
+        prefetch: Option<&Prefetch>,
+        verifier: Option<&Verifier>,
+    ) -> Result<Plan, AnswerError> {
+        with_live_tags(finding, prefetch);
+        let mut plan = self.engine.plan(finding, false)?;
+        if let Some(verifier) = verifier
             && plan
                 .steps
                 .iter()
@@ -236,51 +267,7 @@ impl Responder {
                 }
             }
         }
-        if plan.playbook.is_none() {
-            return Ok(Answer::NoAction {
-                decision: plan.decision.clone(),
-                plan: Box::new(plan),
-            });
-        }
-        if plan.sequence.is_some() {
-            let report = self
-                .answer_sequence(&executor, &finding, &plan, sample, owner, started)
-                .await;
-            return Ok(Answer::Responded(Box::new(report)));
-        }
-        let (withhold, pending_withhold) = if sample {
-            let w = Withhold {
-                scope: WithholdScope::Destructive,
-                reason:
-                    "a sample finding (GuardDuty CreateSampleFindings): no destructive step runs"
-                        .to_owned(),
-            };
-            (Some(w), None)
-        } else {
-            // The budget is a ledger write: it runs beside isolation, not before it.
-            let budget = self.budget(&finding, &plan);
-            let pending: PendingWithhold<'_> = Box::pin(async move {
-                budget
-                    .await
-                    .map_err(|e| format!("the blast-radius budget could not be read: {e}"))
-            });
-            (None, Some(pending))
-        };
-        let report = executor
-            .respond_with(
-                &finding,
-                &plan,
-                Response {
-                    prefetch,
-                    owner: Some(owner),
-                    withhold,
-                    pending_withhold,
-                    started: Some(started),
-                    sequence: None,
-                },
-            )
-            .await;
-        Ok(Answer::Responded(Box::new(report)))
+        Ok(plan)
     }
 
     /// An attack sequence, planned from GuardDuty's copy: each instance section is
@@ -292,27 +279,17 @@ impl Responder {
     /// others. Then the steps that act on no instance run once, with the sections
     /// and the shared cause to publish. The report has one section per instance; it
     /// fails (and the event is retried) when any section or shared step failed.
-    async fn answer_sequence(
-        &self,
-        executor: &Executor,
-        finding: &Finding,
-        plan: &Plan,
-        sample: bool,
-        owner: &str,
-        started: Instant,
-    ) -> Report {
-        let sample_withhold = || {
-            sample.then(|| Withhold {
-                scope: WithholdScope::Destructive,
-                reason:
-                    "a sample finding (GuardDuty CreateSampleFindings): no destructive step runs"
-                        .to_owned(),
-            })
-        };
+    async fn answer_sequence(&self, at: &Answering<'_>, finding: &Finding, plan: &Plan) -> Report {
+        let Answering {
+            executor,
+            owner,
+            deadline,
+            started,
+            sample,
+        } = *at;
         let Some(sequence) = &plan.sequence else {
             return executor.respond(finding, plan).await;
         };
-        let playbook = plan.playbook.as_deref();
         // The budget is taken in instance id order, one member after the other, while
         // the members run (isolation does not wait for it): the first members in the
         // plan's order get the places, whichever is isolated first. Each member asks
@@ -323,89 +300,19 @@ impl Responder {
             .map(|_| oneshot::channel::<(Finding, Plan)>())
             .unzip();
         let (decide, decisions): (Vec<_>, Vec<_>) = (0..n)
-            .map(|_| oneshot::channel::<Result<Option<Withhold>, String>>())
+            .map(|_| oneshot::channel::<Result<Option<Withhold>, WithholdError>>())
             .unzip();
         let budgets = async move {
             for (ask, answer) in ask_rx.into_iter().zip(decide) {
                 let Ok((member, member_plan)) = ask.await else {
                     continue;
                 };
-                let decided = self
-                    .budget(&member, &member_plan)
-                    .await
-                    .map_err(|e| format!("the blast-radius budget could not be read: {e}"));
-                let _ = answer.send(decided);
+                let decided = self.budget(&member, &member_plan).await;
+                let _ = answer.send(decided.map_err(WithholdError::from));
             }
         };
-        let member = |((instance_id, ask), decision): ((String, BudgetAsk), BudgetDecision)| async move {
-            let t = Instant::now();
-            let mut member = member_finding(finding, &instance_id);
-            let first = match self.engine.plan_member(&member) {
-                Ok(p) => p,
-                Err(e) => {
-                    return SectionReport::of(
-                        instance_id,
-                        failed_section(finding, plan, e.to_string(), t),
-                    );
-                }
-            };
-            let prefetch = executor.prefetch(&first).await;
-            if let (Some(live), Some(instance)) = (
-                prefetch.as_ref().and_then(|p| p.live_tags()),
-                member.instance.as_mut(),
-            ) {
-                instance.tags = live;
-            }
-            let mut member_plan = match self.engine.plan_member(&member) {
-                Ok(p) => p,
-                Err(e) => {
-                    return SectionReport::of(
-                        instance_id,
-                        failed_section(finding, plan, e.to_string(), t),
-                    );
-                }
-            };
-            if member_plan.playbook.as_deref() != playbook {
-                let mut section = failed_section(finding, plan, String::new(), t);
-                section.status = Status::NoAction;
-                section.reason = Some(format!(
-                    "not acted on: with its live tags, {}",
-                    member_plan.decision
-                ));
-                return SectionReport::of(instance_id, section);
-            }
-            // The steps run once for the sequence are not the member's.
-            member_plan.steps.retain(|s| s.action.spec().needs_instance);
-            let gone = prefetch.as_ref().is_some_and(Prefetch::is_gone);
-            let (withhold, pending_withhold) = match sample_withhold() {
-                Some(w) => (Some(w), None),
-                // A gone instance takes no place in the budget: nothing will run.
-                None if gone => (None, None),
-                None => {
-                    let _ = ask.send((member.clone(), member_plan.clone()));
-                    let pending: PendingWithhold<'_> = Box::pin(async move {
-                        decision.await.unwrap_or_else(|_| {
-                            Err("the blast-radius budget decision was not made".to_owned())
-                        })
-                    });
-                    (None, Some(pending))
-                }
-            };
-            let report = executor
-                .respond_with(
-                    &member,
-                    &member_plan,
-                    Response {
-                        prefetch,
-                        owner: Some(owner),
-                        withhold,
-                        pending_withhold,
-                        started: Some(started),
-                        sequence: None,
-                    },
-                )
-                .await;
-            SectionReport::of(instance_id, report)
+        let member = |((instance_id, ask), decision): ((String, BudgetAsk), BudgetDecision)| {
+            self.answer_member(at, finding, plan, instance_id, ask, decision)
         };
         let ids: Vec<String> = sequence
             .sections
@@ -421,24 +328,20 @@ impl Responder {
             sequence: None,
             ..plan.clone()
         };
-        let summary = serde_json::json!({
-            "uid": sequence.uid,
-            "sections": sections.iter().map(|s| serde_json::json!({
-                "instance_id": s.instance_id,
-                "status": s.status,
-                "reason": s.reason,
-                "steps": s.steps.iter().map(|r| serde_json::json!({"action": r.action, "outcome": r.outcome.kind()})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "not_answered": sequence.not_answered,
-            "shared": sequence.shared,
-        });
+        let summary = SequenceSummary {
+            uid: sequence.uid.clone(),
+            sections: sections.iter().map(SectionSummary::of).collect(),
+            not_answered: sequence.not_answered.clone(),
+            shared: sequence.shared.clone(),
+        };
         let mut report = executor
             .respond_with(
                 finding,
                 &shared_plan,
                 Response {
                     owner: Some(owner),
-                    withhold: sample_withhold(),
+                    deadline,
+                    withhold: sample.then(sample_withhold),
                     started: Some(started),
                     sequence: Some(summary),
                     ..Response::default()
@@ -473,6 +376,71 @@ impl Responder {
         report.sections = sections;
         report.duration_ms = started.elapsed().as_millis() as u64;
         report
+    }
+
+    /// One instance section of an attack sequence: its member finding planned, its
+    /// round 1, planned again with its live tags (a member the playbook no longer
+    /// answers is not acted on), its place in the budget asked for (none when a
+    /// sample withholds its destructive steps, or the instance is gone), then its
+    /// response.
+    async fn answer_member(
+        &self,
+        at: &Answering<'_>,
+        finding: &Finding,
+        plan: &Plan,
+        instance_id: String,
+        ask: BudgetAsk,
+        decision: BudgetDecision,
+    ) -> SectionReport {
+        let t = Instant::now();
+        let failed = |e: PlanError| {
+            let report = Report {
+                reason: Some(e.to_string()),
+                duration_ms: t.elapsed().as_millis() as u64,
+                ..Report::new(finding, plan.playbook.clone(), Status::Failed)
+            };
+            SectionReport::of(instance_id.clone(), report)
+        };
+        let mut member = member_finding(finding, &instance_id);
+        let first = match self.engine.plan_member(&member) {
+            Ok(p) => p,
+            Err(e) => return failed(e),
+        };
+        let prefetch = at.executor.prefetch(&first).await;
+        with_live_tags(&mut member, prefetch.as_ref());
+        let mut member_plan = match self.engine.plan_member(&member) {
+            Ok(p) => p,
+            Err(e) => return failed(e),
+        };
+        if member_plan.playbook != plan.playbook {
+            let report = Report {
+                reason: Some(format!(
+                    "not acted on: with its live tags, {}",
+                    member_plan.decision
+                )),
+                duration_ms: t.elapsed().as_millis() as u64,
+                ..Report::new(finding, plan.playbook.clone(), Status::NoAction)
+            };
+            return SectionReport::of(instance_id, report);
+        }
+        // The steps run once for the sequence are not the member's.
+        member_plan.steps.retain(|s| s.action.spec().needs_instance);
+        let gone = prefetch.as_ref().is_some_and(Prefetch::is_gone);
+        let withholding = if at.sample {
+            Withholding::now(sample_withhold())
+        } else if gone {
+            // A gone instance takes no place in the budget: nothing will run.
+            Withholding::default()
+        } else {
+            let _ = ask.send((member.clone(), member_plan.clone()));
+            Withholding::pending(Box::pin(async move {
+                decision.await.unwrap_or(Err(WithholdError::Undecided))
+            }))
+        };
+        let report = at
+            .respond(&member, &member_plan, prefetch, withholding)
+            .await;
+        SectionReport::of(instance_id, report)
     }
 
     /// The verifier of `region`: the configured one in the home region (or without
@@ -546,21 +514,133 @@ impl Responder {
 /// The report of a finding GuardDuty does not confirm.
 fn unverified(event: &Finding, plan: &Plan, reason: String) -> Report {
     Report {
-        finding_id: event.id.clone(),
-        finding_type: event.finding_type.name.clone(),
-        playbook: plan.playbook.clone(),
-        dry_run: false,
-        status: Status::Unverified,
         reason: Some(reason),
-        account: event.account_id.clone(),
-        region: event.region.clone(),
-        steps: Vec::new(),
-        round_trips_to_isolation: None,
-        ms_to_isolation: None,
-        duration_ms: 0,
-        sections: Vec::new(),
-        not_answered: Vec::new(),
-        shared: Vec::new(),
+        ..Report::new(event, plan.playbook.clone(), Status::Unverified)
+    }
+}
+
+/// No playbook answers the finding.
+fn no_action(plan: Plan) -> Answer {
+    Answer::NoAction {
+        decision: plan.decision.clone(),
+        plan: Box::new(plan),
+    }
+}
+
+/// An account and a region.
+type Place = (String, String);
+
+/// Logs why the finding's account and region cannot be acted in.
+fn refused(event: &Finding, e: &AccountError) {
+    tracing::error!(finding_id = %event.id, account = %e.account, region = %e.region, reason = %e.reason, "the finding's account and region cannot be acted in: nothing done");
+}
+
+/// GuardDuty's copy of the finding; without a verifier (verification off), the
+/// event's own.
+async fn verify(verifier: Option<&Verifier>, event: &Finding) -> Result<Verification, VerifyError> {
+    match verifier {
+        Some(v) => v.verify(event).await,
+        None => Ok(Verification::Verified {
+            finding: Box::new(event.clone()),
+            sample: event.is_sample(),
+        }),
+    }
+}
+
+/// GuardDuty's copy must name the account and region the response runs in.
+fn same_place(target: Option<&Place>, finding: &Finding) -> Result<(), AnswerError> {
+    let Some((account, region)) = target else {
+        return Ok(());
+    };
+    let copy = place(finding);
+    if (&copy.0, &copy.1) != (account, region) {
+        return Err(AnswerError::Account(AccountError {
+            account: copy.0,
+            region: copy.1,
+            reason: crate::accounts::AccountReason::CopyDiffers,
+        }));
+    }
+    Ok(())
+}
+
+/// The instance's tags as the live describe shows them, in place of the finding's.
+fn with_live_tags(finding: &mut Finding, prefetch: Option<&Prefetch>) {
+    if let (Some(live), Some(instance)) = (
+        prefetch.and_then(Prefetch::live_tags),
+        finding.instance.as_mut(),
+    ) {
+        instance.tags = live;
+    }
+}
+
+/// What a sample finding withholds.
+fn sample_withhold() -> Withhold {
+    Withhold {
+        scope: WithholdScope::Destructive,
+        reason: "a sample finding (GuardDuty CreateSampleFindings): no destructive step runs"
+            .to_owned(),
+    }
+}
+
+/// What a response withholds: decided now, or decided beside its first step.
+#[derive(Default)]
+struct Withholding<'a> {
+    now: Option<Withhold>,
+    pending: Option<PendingWithhold<'a>>,
+}
+
+impl<'a> Withholding<'a> {
+    fn now(w: Withhold) -> Withholding<'a> {
+        Withholding {
+            now: Some(w),
+            pending: None,
+        }
+    }
+
+    fn pending(p: PendingWithhold<'a>) -> Withholding<'a> {
+        Withholding {
+            now: None,
+            pending: Some(p),
+        }
+    }
+}
+
+/// What every phase of one answer shares: the executor of the finding's place,
+/// the claim owner and its deadline (Lambda's, which its claims are leased until),
+/// when the answer began, and whether GuardDuty's copy is a sample.
+#[derive(Clone, Copy)]
+struct Answering<'a> {
+    executor: &'a Executor,
+    owner: &'a str,
+    deadline: Option<SystemTime>,
+    started: Instant,
+    sample: bool,
+}
+
+impl Answering<'_> {
+    /// The response to one finding (or one sequence member), with its round 1.
+    async fn respond(
+        &self,
+        finding: &Finding,
+        plan: &Plan,
+        prefetch: Option<Prefetch>,
+        withholding: Withholding<'_>,
+    ) -> Report {
+        self.executor
+            .respond_with(
+                finding,
+                plan,
+                Response {
+                    prefetch,
+                    owner: Some(self.owner),
+                    deadline: self.deadline,
+                    withhold: withholding.now,
+                    pending_withhold: withholding.pending,
+                    started: Some(self.started),
+                    sequence: None,
+                },
+            )
+            .await
     }
 }
 
@@ -569,28 +649,7 @@ fn unverified(event: &Finding, plan: &Plan, reason: String) -> Report {
 type BudgetAsk = oneshot::Sender<(Finding, Plan)>;
 
 /// The budget decision a sequence member awaits before its first irreversible step.
-type BudgetDecision = oneshot::Receiver<Result<Option<Withhold>, String>>;
-
-/// A section that ran no step: failed with `reason` (the caller may change both).
-fn failed_section(finding: &Finding, plan: &Plan, reason: String, started: Instant) -> Report {
-    Report {
-        finding_id: finding.id.clone(),
-        finding_type: finding.finding_type.name.clone(),
-        playbook: plan.playbook.clone(),
-        dry_run: false,
-        status: Status::Failed,
-        reason: Some(reason),
-        account: finding.account_id.clone(),
-        region: finding.region.clone(),
-        steps: Vec::new(),
-        round_trips_to_isolation: None,
-        ms_to_isolation: None,
-        duration_ms: started.elapsed().as_millis() as u64,
-        sections: Vec::new(),
-        not_answered: Vec::new(),
-        shared: Vec::new(),
-    }
-}
+type BudgetDecision = oneshot::Receiver<Result<Option<Withhold>, WithholdError>>;
 
 /// The finding's account and region (empty when absent: the pool refuses them).
 fn place(f: &Finding) -> (String, String) {

@@ -3,12 +3,17 @@
 mod commands;
 mod input;
 mod output;
+mod settings;
 mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use settings::{
+    ArchiveCmd, Declared, ExpireCmd, FilterCmd, FindingsCmd, HistoryCmd, LedgerCreateCmd, PlanCmd,
+    RunCmd,
+};
 
 /// Automated response to Amazon GuardDuty findings: validate, plan and test playbooks.
 #[derive(Debug, Parser)]
@@ -27,84 +32,11 @@ pub enum Format {
     Json,
 }
 
-/// Settings that override playbook parameters, shared by `plan` and `run` so that a
-/// plan printed with the same settings is what the function does.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SettingsArgs {
-    /// Quarantine group name for every isolate step (the function's QUARANTINE_GROUP).
-    #[arg(long, env = "QUARANTINE_GROUP")]
-    quarantine_group: Option<String>,
-    /// CIDR blocks no block-remote-ip step ever blocks, comma-separated (the
-    /// function's NEVER_BLOCK_CIDRS).
-    #[arg(long, env = "NEVER_BLOCK_CIDRS", value_parser = parse_never_block)]
-    never_block: Option<NeverBlock>,
-}
-
-/// `--never-block`, parsed.
-#[derive(Debug, Clone)]
-struct NeverBlock(Vec<String>);
-
-fn parse_never_block(text: &str) -> Result<NeverBlock, String> {
-    responder_core::steps::block_remote_ip::parse_never_block(text).map(NeverBlock)
-}
-
-impl SettingsArgs {
-    fn into_settings(self) -> responder_core::steps::Settings {
-        responder_core::steps::Settings {
-            quarantine_group: self.quarantine_group.filter(|s| !s.trim().is_empty()),
-            detector_id: None,
-            never_block: self.never_block.map(|n| n.0).unwrap_or_default(),
-        }
-    }
-}
-
-/// Where the ledger table is: shared by `ledger create` and `history`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LedgerArgs {
-    /// The ledger's DynamoDB table (the function's LEDGER_TABLE).
-    #[arg(long, env = "LEDGER_TABLE")]
-    table: String,
-    /// AWS endpoint, e.g. a local emulator (default: the standard chain).
-    #[arg(long)]
-    endpoint_url: Option<String>,
-    /// Region (default: the standard chain).
-    #[arg(long)]
-    region: Option<String>,
-}
-
-impl LedgerArgs {
-    fn target(&self) -> commands::ledger::Target<'_> {
-        commands::ledger::Target {
-            table: &self.table,
-            endpoint_url: self.endpoint_url.as_deref(),
-            region: self.region.as_deref(),
-        }
-    }
-}
-
-/// Where GuardDuty is: shared by `findings`, `filter` and `archive`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct GuardDutyArgs {
-    /// Region (default: the standard chain).
-    #[arg(long)]
-    region: Option<String>,
-    /// AWS endpoint, e.g. a local emulator (default: the standard chain;
-    /// AWS_ENDPOINT_URL_GUARDDUTY also works).
-    #[arg(long)]
-    endpoint_url: Option<String>,
-    /// The GuardDuty detector (default: the region's only detector, from ListDetectors).
-    #[arg(long, env = "DETECTOR_ID")]
-    detector_id: Option<String>,
-}
-
-impl GuardDutyArgs {
-    fn target(&self) -> commands::findings::Target<'_> {
-        commands::findings::Target {
-            endpoint_url: self.endpoint_url.as_deref(),
-            region: self.region.as_deref(),
-            detector_id: self.detector_id.clone(),
-        }
-    }
+/// Reads a command's deployment settings; `None` (reported) when they are refused.
+fn judged<C: settings::ForCommand>(
+    declared: &settings::Declared<C>,
+) -> Option<responder_aws::deployment::DeploymentSettings> {
+    declared.read().ok()
 }
 
 /// `responder filter ...`.
@@ -117,7 +49,7 @@ enum FilterCommand {
         name: String,
         /// Where GuardDuty is.
         #[command(flatten)]
-        guardduty: GuardDutyArgs,
+        guardduty: Declared<FilterCmd>,
     },
     /// Create or update a saved filter (action NOOP) that shows exactly the findings
     /// a playbook answers; exit 2 naming any part that cannot be expressed.
@@ -127,9 +59,6 @@ enum FilterCommand {
         /// The saved filter's name.
         #[arg(long)]
         name: String,
-        /// Playbook folder.
-        #[arg(long, default_value = "playbooks")]
-        playbooks: PathBuf,
         /// Leave out exclude blocks GuardDuty cannot express (a tag key=value): the
         /// filter then also shows the findings they exclude.
         #[arg(long)]
@@ -139,7 +68,7 @@ enum FilterCommand {
         print: bool,
         /// Where GuardDuty is.
         #[command(flatten)]
-        guardduty: GuardDutyArgs,
+        guardduty: Declared<FilterCmd>,
     },
 }
 
@@ -149,28 +78,27 @@ enum LedgerCommand {
     /// Create the ledger table (on-demand, encrypted, point-in-time recovery, TTL,
     /// index by instance) for local use; exit 0 also when it exists.
     Create {
-        /// The table.
+        /// The table, where.
         #[command(flatten)]
-        ledger: LedgerArgs,
+        ledger: Declared<LedgerCreateCmd>,
     },
 }
 
-// One value per process, parsed once: `run`'s many flags make it the largest variant,
-// and boxing them would only hide the fields from clap's derive.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check the playbooks: exit 0 when valid (warnings allowed), 1 on errors.
+    /// Check the playbooks: exit 0 when valid (warnings allowed unless --strict), 1
+    /// on errors.
     Validate {
         /// Playbook folder.
         #[arg(long, default_value = "playbooks")]
         playbooks: PathBuf,
+        /// Warnings fail too (exit 1): an unknown finding type or filter attribute,
+        /// terminate without a snapshot, ...
+        #[arg(long)]
+        strict: bool,
     },
     /// Which playbook each finding would hit, why, and the exact steps. No AWS call.
     Plan {
-        /// Playbook folder.
-        #[arg(long, default_value = "playbooks")]
-        playbooks: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -182,7 +110,7 @@ enum Command {
         details: bool,
         /// Deployment settings, as the Lambda reads them from its environment.
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: Declared<PlanCmd>,
         /// Finding files (`-` reads standard input): EventBridge events, bare findings,
         /// arrays of them, or `aws guardduty get-findings` output.
         #[arg(required = true)]
@@ -194,8 +122,8 @@ enum Command {
         #[arg(long, default_value = "playbooks")]
         playbooks: PathBuf,
     },
-    /// Which playbook handles each known finding type; flags uncovered High and
-    /// Critical EC2 types.
+    /// Which playbook answers each known finding type in each severity band; flags
+    /// the EC2-instance types a `high` gate fails on.
     Coverage {
         /// Playbook folder.
         #[arg(long, default_value = "playbooks")]
@@ -203,67 +131,19 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// A gate: exit 1 when an active EC2-instance finding type that can be at this
-        /// severity or above (its documented severity, or one that varies or is not
-        /// documented) has no playbook: low, medium, high or critical.
+        /// A gate: exit 1 when an active EC2-instance finding type is not answered
+        /// throughout its documented band, if that is at this level or above, or
+        /// throughout every band from this level up when its severity varies or is
+        /// not documented: low, medium, high or critical.
         #[arg(long, value_name = "SEVERITY", value_parser = commands::coverage::parse_threshold)]
         fail_on_uncovered: Option<responder_core::severity::SeverityLevel>,
     },
     /// Run the plans against AWS (or an emulator) and print what happened.
     Run {
-        /// Playbook folder.
-        #[arg(long, default_value = "playbooks")]
-        playbooks: PathBuf,
-        /// AWS endpoint, e.g. a local emulator (default: the standard chain).
-        #[arg(long)]
-        endpoint_url: Option<String>,
-        /// Region (default: the standard chain).
-        #[arg(long)]
-        region: Option<String>,
-        /// Make every mutating call with DryRun=true; calls without DryRun are not made.
-        #[arg(long)]
-        dry_run: bool,
-        /// SNS topic for notify steps that name none.
-        #[arg(long)]
-        topic_arn: Option<String>,
-        /// Do not ask GuardDuty to confirm each finding before acting (for emulators
-        /// without GuardDuty findings; the function's VERIFY_FINDINGS=off).
-        #[arg(long)]
-        no_verify: bool,
-        /// The GuardDuty detector that verifies findings (default: the region's only
-        /// detector, from ListDetectors).
-        #[arg(long, env = "DETECTOR_ID")]
-        detector_id: Option<String>,
-        /// The ledger table: claims each step once, records what was done, counts the
-        /// blast-radius budget. Without it, concurrent runs are not kept apart.
-        #[arg(long, env = "LEDGER_TABLE")]
-        ledger_table: Option<String>,
-        /// Responses per hour that may take steps that cannot be undone (with a ledger).
-        #[arg(long, env = "MAX_DESTRUCTIVE_PER_HOUR", default_value_t = 10)]
-        max_destructive_per_hour: u32,
-        /// The same budget per member account (default: no per-account limit).
-        #[arg(long, env = "MAX_DESTRUCTIVE_PER_HOUR_PER_ACCOUNT")]
-        max_destructive_per_hour_per_account: Option<u32>,
-        /// Act in each finding's account and region by assuming this role there
-        /// (the function's MEMBER_ROLE_NAME); with `--dry-run`, every call is made with
-        /// DryRun in the member account. Without it (and without the flags below),
-        /// every finding is answered with the caller's own credentials and region.
-        #[arg(long, env = "MEMBER_ROLE_NAME")]
-        member_role: Option<String>,
-        /// Comma-separated 12-digit accounts that may be acted in (default: every
-        /// account); implies acting in the finding's account.
-        #[arg(long, env = "ALLOWED_ACCOUNTS")]
-        allowed_accounts: Option<String>,
-        /// Comma-separated regions served (default: the caller's region); implies
-        /// acting in the finding's account.
-        #[arg(long, env = "REGIONS")]
-        regions: Option<String>,
-        /// The caller's own account (default: STS GetCallerIdentity at first need).
-        #[arg(long, env = "HOME_ACCOUNT_ID")]
-        home_account: Option<String>,
-        /// Deployment settings, as the Lambda reads them from its environment.
+        /// Deployment settings: each flag's default is the variable the function
+        /// reads, and both are judged by the same reader.
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: Declared<RunCmd>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -295,9 +175,9 @@ enum Command {
     /// What the responder did, from its ledger, newest first: by finding, by
     /// instance, or both.
     History {
-        /// The table.
+        /// The table, where.
         #[command(flatten)]
-        ledger: LedgerArgs,
+        ledger: Declared<HistoryCmd>,
         /// Only this finding.
         #[arg(long)]
         finding: Option<String>,
@@ -312,15 +192,9 @@ enum Command {
     /// on its schedule), in the caller's account: each deleted only while still
     /// exactly as recorded.
     Expire {
-        /// The ledger's DynamoDB table (the function's LEDGER_TABLE).
-        #[arg(long, env = "LEDGER_TABLE")]
-        ledger_table: String,
-        /// AWS endpoint, e.g. a local emulator (default: the standard chain).
-        #[arg(long)]
-        endpoint_url: Option<String>,
-        /// Region (default: the standard chain).
-        #[arg(long)]
-        region: Option<String>,
+        /// The table, where.
+        #[command(flatten)]
+        ledger: Declared<ExpireCmd>,
         /// Expire as if it were this time (RFC 3339 UTC, e.g. 2026-11-29T12:00:00Z).
         #[arg(long)]
         now: Option<String>,
@@ -333,7 +207,7 @@ enum Command {
     Findings {
         /// Where GuardDuty is.
         #[command(flatten)]
-        guardduty: GuardDutyArgs,
+        guardduty: Declared<FindingsCmd>,
         /// Only the findings of this saved filter.
         #[arg(long, conflicts_with_all = ["criteria", "playbook"])]
         filter: Option<String>,
@@ -344,9 +218,6 @@ enum Command {
         /// GuardDuty can say it, the rest filtered here).
         #[arg(long)]
         playbook: Option<String>,
-        /// Playbook folder (for --playbook).
-        #[arg(long, default_value = "playbooks")]
-        playbooks: PathBuf,
         /// Only findings updated within this span: 30m, 12h, 7d, 2w.
         #[arg(long)]
         since: Option<String>,
@@ -378,7 +249,7 @@ enum Command {
         unarchive: bool,
         /// Where GuardDuty is.
         #[command(flatten)]
-        guardduty: GuardDutyArgs,
+        guardduty: Declared<ArchiveCmd>,
     },
     /// Print the playbook JSON Schema.
     Schema {
@@ -398,22 +269,24 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Validate { playbooks } => commands::validate::run(&playbooks),
+        Command::Validate { playbooks, strict } => commands::validate::run(&playbooks, strict),
         Command::Plan {
-            playbooks,
             format,
             why_not,
             details,
             settings,
             files,
-        } => commands::plan::run(
-            &playbooks,
-            settings.into_settings(),
-            format,
-            why_not,
-            details,
-            &files,
-        ),
+        } => match judged(&settings) {
+            Some(settings) => commands::plan::run(
+                settings.playbooks(),
+                settings.engine_settings(),
+                format,
+                why_not,
+                details,
+                &files,
+            ),
+            None => 2,
+        },
         Command::Test { playbooks } => commands::test::run(&playbooks),
         Command::Coverage {
             playbooks,
@@ -429,49 +302,19 @@ fn main() -> ExitCode {
             None => 1,
         },
         Command::Run {
-            playbooks,
-            endpoint_url,
-            region,
-            dry_run,
-            topic_arn,
-            no_verify,
-            detector_id,
-            ledger_table,
-            max_destructive_per_hour,
-            max_destructive_per_hour_per_account,
-            member_role,
-            allowed_accounts,
-            regions,
-            home_account,
             settings,
             format,
             details,
             files,
-        } => commands::run::run(commands::run::RunArgs {
-            playbooks: &playbooks,
-            settings: responder_core::steps::Settings {
-                detector_id: detector_id.clone(),
-                ..settings.into_settings()
-            },
-            endpoint_url: endpoint_url.as_deref(),
-            region: region.as_deref(),
-            dry_run,
-            topic_arn: topic_arn.as_deref(),
-            verify: !no_verify,
-            detector_id,
-            ledger_table,
-            max_destructive_per_hour,
-            organization: commands::run::Organization {
-                member_role,
-                allowed_accounts,
-                regions,
-                home_account,
-                max_destructive_per_hour_per_account,
-            },
-            format,
-            details,
-            files: &files,
-        }),
+        } => match judged(&settings) {
+            Some(settings) => commands::run::run(&commands::run::RunArgs {
+                settings,
+                format,
+                details,
+                files: &files,
+            }),
+            None => 2,
+        },
         Command::Permissions {
             playbooks,
             all,
@@ -479,84 +322,89 @@ fn main() -> ExitCode {
         } => commands::permissions::run(&playbooks, all, format),
         Command::Ledger {
             command: LedgerCommand::Create { ledger },
-        } => commands::ledger::create(&ledger.target()),
+        } => judged(&ledger).map_or(2, |s| commands::ledger::create(&s)),
         Command::History {
             ledger,
             finding,
             instance,
             format,
-        } => commands::ledger::history(
-            &ledger.target(),
-            finding.as_deref(),
-            instance.as_deref(),
-            format,
-        ),
+        } => judged(&ledger).map_or(2, |s| {
+            commands::ledger::history(&s, finding.as_deref(), instance.as_deref(), format)
+        }),
         Command::Expire {
-            ledger_table,
-            endpoint_url,
-            region,
+            ledger,
             now,
             format,
-        } => commands::expire::run(&commands::expire::ExpireArgs {
-            table: &ledger_table,
-            endpoint_url: endpoint_url.as_deref(),
-            region: region.as_deref(),
-            now: now.as_deref(),
-            format,
+        } => judged(&ledger).map_or(2, |s| {
+            commands::expire::run(&commands::expire::ExpireArgs {
+                settings: &s,
+                now: now.as_deref(),
+                format,
+            })
         }),
         Command::Findings {
             guardduty,
             filter,
             criteria,
             playbook,
-            playbooks,
             since,
             include_archived,
             limit,
             format,
             details,
-        } => commands::findings::run(
-            &guardduty.target(),
-            &commands::findings::Selection {
-                filter: filter.as_deref(),
-                criteria: criteria.as_deref(),
-                playbook: playbook.as_deref(),
-                playbooks: &playbooks,
-                since: since.as_deref(),
-                include_archived,
-                limit,
-            },
-            format,
-            details,
-        ),
+        } => judged(&guardduty).map_or(2, |s| {
+            commands::findings::run(
+                &commands::findings::Target { settings: &s },
+                &commands::findings::Selection {
+                    filter: filter.as_deref(),
+                    criteria: criteria.as_deref(),
+                    playbook: playbook.as_deref(),
+                    playbooks: s.playbooks(),
+                    since: since.as_deref(),
+                    include_archived,
+                    limit,
+                },
+                format,
+                details,
+            )
+        }),
         Command::Filter {
             command: FilterCommand::Import { name, guardduty },
-        } => commands::filter::import_filter(&guardduty.target(), &name),
+        } => judged(&guardduty).map_or(2, |s| {
+            commands::filter::import_filter(&commands::findings::Target { settings: &s }, &name)
+        }),
         Command::Filter {
             command:
                 FilterCommand::Export {
                     playbook,
                     name,
-                    playbooks,
                     allow_broader,
                     print,
                     guardduty,
                 },
-        } => commands::filter::export_filter(
-            &guardduty.target(),
-            &commands::filter::ExportArgs {
-                playbooks: &playbooks,
-                playbook: &playbook,
-                name: &name,
-                allow_broader,
-                print_only: print,
-            },
-        ),
+        } => judged(&guardduty).map_or(2, |s| {
+            commands::filter::export_filter(
+                &commands::findings::Target { settings: &s },
+                &commands::filter::ExportArgs {
+                    playbooks: s.playbooks(),
+                    playbook: &playbook,
+                    name: &name,
+                    allow_broader,
+                    print_only: print,
+                },
+            )
+        }),
         Command::Archive {
             finding_ids,
             unarchive,
             guardduty,
-        } => commands::archive::run(&guardduty.target(), &finding_ids, unarchive),
+        } => judged(&guardduty).map_or(2, |s| {
+            commands::archive::run(
+                &commands::findings::Target { settings: &s },
+                &finding_ids,
+                unarchive,
+            )
+        }),
         Command::Schema { test_cases } => {
             let schema = if test_cases {
                 responder_core::schema::test_case_schema()

@@ -145,7 +145,7 @@ fn plan_reads_stdin_and_explains_other_playbooks() {
     let p = &json_of(&out)["plans"][0];
     assert_eq!(p["playbook"], "unusual-network-behaviour-ec2");
     assert_eq!(p["source"], "<stdin>#0");
-    assert_eq!(p["not_chosen"].as_array().unwrap().len(), 11);
+    assert_eq!(p["not_chosen"].as_array().unwrap().len(), 12);
     assert!(
         p["matched_because"][0]
             .as_str()
@@ -693,13 +693,67 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_eq!(status, Some(code), "{args:?}: {stderr}");
     }
     // `run` (no endpoint is reached: the input is unreadable) says so on stderr.
-    let (status, stderr) =
-        with_closed_stdout(&["run", "--region", "us-east-1", "no-such-file.json"]);
+    let (status, stderr) = with_closed_stdout(&[
+        "run",
+        "--dry-run",
+        "--region",
+        "us-east-1",
+        "no-such-file.json",
+    ]);
     assert_eq!(status, Some(2), "{stderr}");
     assert!(
         stderr.contains("no-such-file.json: cannot read"),
         "{stderr}"
     );
+}
+
+/// `responder run ... | head -1` in text mode: the reader takes the first line and
+/// goes away while `run` still has a line to write per finding (here, findings no
+/// playbook answers: no AWS call is made); it finishes quietly with its own exit
+/// code, not a panic (101).
+#[test]
+fn run_text_into_head_exits_cleanly() {
+    use std::io::BufRead;
+    let text = std::fs::read_to_string(root().join(findings(
+        "corpus-02-recon-iamuser-maliciousipcaller-custom.json",
+    )))
+    .unwrap();
+    let finding: Value = serde_json::from_str(&text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("findings.ndjson");
+    // 3,000 "no action" lines: far more than a pipe holds.
+    let lines: Vec<String> = (0..3000)
+        .map(|i| {
+            let mut f = finding.clone();
+            f["id"] = Value::from(format!("{i:032x}"));
+            f.to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_responder"))
+        .current_dir(root())
+        .env_remove("LEDGER_TABLE")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["run", "--dry-run", "--no-verify"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("3000 findings"), "{first}");
+    // The reader is gone (the BufReader and its pipe were dropped above).
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
 /// Text output never carries a finding's terminal escapes, carriage returns, bell,
@@ -756,7 +810,9 @@ fn quarantine_group_setting_cannot_be_default_or_an_untrack_group() {
         ),
     ] {
         for command in ["plan", "run"] {
+            // (`run` enforces, which needs a ledger table: the variable names one.)
             let out = responder()
+                .env("LEDGER_TABLE", "gdr-ledger")
                 .args([command, "--quarantine-group", group, bitcoin.as_str()])
                 .assert()
                 .code(1)

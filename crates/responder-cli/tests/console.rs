@@ -324,30 +324,10 @@ async fn criteria_playbook_and_since_select_what_the_engine_selects() {
     );
 }
 
-/// Now as RFC 3339, from the system clock.
+/// Now as RFC 3339, from the one clock, whole seconds (as GuardDuty's `updatedAt`).
 fn chrono_now_iso() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let now = responder_core::timestamp::now_millis();
+    responder_core::timestamp::format_millis(now - now.rem_euclid(1000))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -83,9 +83,83 @@ pub fn catalogue() -> Vec<CatalogueEntry> {
         .unwrap_or_default()
 }
 
+/// Who the remote address of a finding type is, when the playbook's steps act on it:
+/// the rule `validate` applies to `block-remote-ip` and `release`. The catalogue
+/// names the types; whether the instance is the actor or the target of the remote
+/// traffic is from each type's description in the GuardDuty User Guide (the
+/// catalogue's `source`), and the test below keeps every name here in the catalogue.
+pub mod direction {
+    /// The instance attacks the finding's remote address, whatever `resourceRole`
+    /// says: the remote is its victim (a flooded DNS server, a scanned or
+    /// brute-forced host, a mail server sent spam), chosen by whoever controls the
+    /// instance. Blocking it would let the attacker pick which address the subnet
+    /// loses. `*` matches any run of characters.
+    pub const INSTANCE_ATTACKS_REMOTE: &[&str] = &[
+        "Backdoor:EC2/DenialOfService.*",
+        "Backdoor:EC2/Spambot",
+        "Recon:EC2/Portscan",
+        "Impact:EC2/PortSweep",
+        "Impact:EC2/WinRMBruteForce",
+    ];
+
+    /// Either direction, told apart by `service.resourceRole`: `ACTOR` when the
+    /// instance attacks the remote, `TARGET` when the remote attacks the instance.
+    pub const EITHER_DIRECTION: &[&str] = &[
+        "UnauthorizedAccess:EC2/SSHBruteForce",
+        "UnauthorizedAccess:EC2/RDPBruteForce",
+    ];
+
+    /// Anyone on the internet causes these by sending traffic to the instance (its
+    /// role is `TARGET`): probes, brute force against it, calls from Tor or a
+    /// listed address. A step that undoes containment (`release`) on them would let
+    /// an outsider release a quarantined instance at will.
+    pub const OUTSIDER_TRIGGERED: &[&str] = &[
+        "Recon:EC2/PortProbeUnprotectedPort",
+        "Recon:EC2/PortProbeEMRUnprotectedPort",
+        "UnauthorizedAccess:EC2/SSHBruteForce",
+        "UnauthorizedAccess:EC2/RDPBruteForce",
+        "UnauthorizedAccess:EC2/TorIPCaller",
+        "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom",
+    ];
+
+    /// True when `finding_type` matches one of `patterns` (`*`: any run of characters).
+    pub fn listed(patterns: &[&str], finding_type: &str) -> bool {
+        patterns.iter().any(|p| {
+            globset::Glob::new(p).is_ok_and(|g| g.compile_matcher().is_match(finding_type))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_direction_rule_names_catalogued_ec2_types() {
+        let all = entries();
+        for list in [
+            direction::INSTANCE_ATTACKS_REMOTE,
+            direction::EITHER_DIRECTION,
+            direction::OUTSIDER_TRIGGERED,
+        ] {
+            for pattern in list {
+                let hits: Vec<&CatalogueEntry> = all
+                    .iter()
+                    .filter(|e| direction::listed(&[pattern], &e.finding_type))
+                    .collect();
+                assert!(!hits.is_empty(), "{pattern} names no catalogued type");
+                assert!(hits.iter().all(|e| e.ec2_instance), "{pattern}");
+            }
+        }
+        assert!(direction::listed(
+            direction::INSTANCE_ATTACKS_REMOTE,
+            "Backdoor:EC2/DenialOfService.UdpOnTcpPorts"
+        ));
+        assert!(!direction::listed(
+            direction::INSTANCE_ATTACKS_REMOTE,
+            "Backdoor:EC2/C&CActivity.B"
+        ));
+    }
 
     fn entries() -> Vec<CatalogueEntry> {
         serde_json::from_str::<CatalogueFile>(CATALOGUE_JSON)

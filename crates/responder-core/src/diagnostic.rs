@@ -100,4 +100,18 @@ pub enum Acknowledgement {
     TerminateWithoutSnapshot,
     /// The playbook may match findings that are not about an EC2 instance.
     AnyResourceType,
+    /// `isolate`'s `forensics_ingress` admits a CIDR block of public address space
+    /// (anything but private, shared, ULA and documentation ranges) to the
+    /// compromised instance: whoever holds an address in it can reach the instance.
+    PublicForensicsIngress,
+    /// `block-remote-ip` blocks more than its default 5 addresses per response: each
+    /// costs two of the 20 rules an ACL holds per direction, shared by the subnet.
+    ManyBlockedAddresses,
+    /// `block-remote-ip` keeps its deny entries longer than 72 hours: an address
+    /// changes hands, and the entry outlives the reason for it.
+    LongBlockExpiry,
+    /// An attack sequence may be answered on more than 25 instances
+    /// (`limits.max_instances`): a sequence names every instance of a group, and each
+    /// answered member is isolated.
+    ManySequenceInstances,
 }

@@ -11,6 +11,7 @@
 pub mod casing;
 pub mod catalogue;
 pub mod console;
+pub mod coverage;
 pub mod diagnostic;
 pub mod engine;
 pub mod event;

@@ -3,7 +3,7 @@
 //! Pure: no I/O, no clock, no environment, so the same finding, playbooks and
 //! settings always give the same bytes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::finding::{Finding, Instance};
 use crate::playbook::model::{Mode, Playbook};
@@ -94,7 +94,7 @@ pub struct InstanceSection {
 }
 
 /// An instance of a sequence the plan does not answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotAnswered {
     /// The instance.
     pub instance_id: String,

@@ -15,9 +15,9 @@
 //! dropped and reported ([`Dropped`]), never used. Extraction is tolerant like the
 //! rest of the typed view: a member of the wrong type reads as absent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::finding::{Finding, Instance};
@@ -44,19 +44,19 @@ pub struct SequenceView {
 }
 
 /// A resource several members of the sequence have in common.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SharedResource {
     /// What it is.
     pub kind: SharedKind,
     /// Its uid as GuardDuty gives it (an ARN, a name or an id), escaped.
     pub uid: String,
     /// The member instances GuardDuty lists for it (valid ids only, sorted).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<String>,
 }
 
 /// The kinds of shared resource a sequence on EC2 can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SharedKind {
     /// An IAM instance profile (`iamInstanceProfile`).
@@ -142,7 +142,9 @@ impl SequenceView {
     /// The view of one `Sequence` object.
     pub fn from_sequence(sequence: &Value) -> SequenceView {
         let mut ids = Candidates::default();
-        let mut shared = Vec::new();
+        // Grouped by (kind, uid) as they come: a sequence may name one resource many
+        // times, and merging sorted lists afterwards was quadratic in the repeats.
+        let mut shared: BTreeMap<(SharedKind, String), BTreeSet<String>> = BTreeMap::new();
         for (i, resource) in array(sequence.get("resources")).iter().enumerate() {
             let resource_type = text(resource.get("resourceType"));
             let uid = text(resource.get("uid"));
@@ -160,7 +162,7 @@ impl SequenceView {
             let Some(&(kind, member, _)) = kind else {
                 continue;
             };
-            let mut members = Vec::new();
+            let mut members = BTreeSet::new();
             let uids = data
                 .and_then(|d| d.get(member))
                 .and_then(|m| m.get("ec2InstanceUids"));
@@ -170,18 +172,15 @@ impl SequenceView {
                         format!("resources[{i}].data.{member}.ec2InstanceUids[{j}]")
                     })
                 {
-                    members.push(id.to_owned());
+                    members.insert(id.to_owned());
                 }
             }
-            members.sort();
-            members.dedup();
             let name = uid.or_else(|| text(resource.get("name")));
             if let Some(name) = name {
-                shared.push(SharedResource {
-                    kind,
-                    uid: cut(&name, MAX_NAME_CHARS),
-                    instances: members,
-                });
+                shared
+                    .entry((kind, cut(&name, MAX_NAME_CHARS)))
+                    .or_default()
+                    .extend(members);
             }
         }
         for (i, signal) in array(sequence.get("signals")).iter().enumerate() {
@@ -193,17 +192,14 @@ impl SequenceView {
                 }
             }
         }
-        shared.sort();
-        shared.dedup_by(|a, b| {
-            if a.kind == b.kind && a.uid == b.uid {
-                b.instances.append(&mut a.instances);
-                b.instances.sort();
-                b.instances.dedup();
-                true
-            } else {
-                false
-            }
-        });
+        let shared = shared
+            .into_iter()
+            .map(|((kind, uid), instances)| SharedResource {
+                kind,
+                uid,
+                instances: instances.into_iter().collect(),
+            })
+            .collect();
         let mut dropped = ids.dropped;
         dropped.sort();
         dropped.dedup();

@@ -10,26 +10,29 @@
 
 use std::borrow::Cow;
 
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::{CodePointMapData, CodePointSetData};
 use serde_json::Value;
 
 /// True for the characters [`escape`] rewrites: control characters (C0, DEL, C1),
-/// line and paragraph separators, and the invisible format characters that reorder or
-/// hide text (bidi embeddings, overrides and isolates, the Arabic letter mark,
-/// zero-width characters, the byte order mark, interlinear annotation marks, and the
-/// tag characters U+E0000 to U+E007F that can smuggle invisible ASCII).
+/// line and paragraph separators, and every character that shows nothing or changes
+/// how the text around it shows: the Unicode format characters (general category Cf:
+/// bidi embeddings, overrides and isolates, the Arabic letter mark, zero-width
+/// characters, the byte order mark, interlinear annotation marks, the tag characters
+/// that can smuggle invisible ASCII) and the default-ignorable code points (soft
+/// hyphen, the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0, variation selectors,
+/// combining grapheme joiner), both from the Unicode Character Database as
+/// `icu_properties` ships it; and the symbols fonts draw as blank space (U+2800
+/// braille pattern blank, U+1D159 musical null notehead), which a name can hide
+/// behind. Visible spaces (U+00A0, U+3000) are left alone.
 pub fn needs_escape(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
     c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{180e}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{206f}'
-                | '\u{feff}'
-                | '\u{fff9}'..='\u{fffb}'
-                | '\u{e0000}'..='\u{e007f}'
-        )
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{2800}' | '\u{1d159}')
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+        || CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
 }
 
 /// The text with every character of [`needs_escape`] written as an escape, the way
@@ -43,7 +46,14 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if needs_escape(c) {
-            out.extend(c.escape_debug());
+            // `escape_debug` leaves the printable ones of these (U+3164) as they are.
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\0' => out.push_str("\\0"),
+                c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            }
         } else {
             out.push(c);
         }
@@ -129,6 +139,46 @@ mod tests {
                 .chars()
                 .any(needs_escape)
         );
+    }
+
+    #[test]
+    fn invisible_and_blank_characters_are_escaped_as_a_class() {
+        // The ones seen in findings' tag values, and the class they belong to.
+        for c in [
+            '\u{3164}',  // Hangul filler
+            '\u{115f}',  // Hangul choseong filler
+            '\u{1160}',  // Hangul jungseong filler
+            '\u{ffa0}',  // halfwidth Hangul filler
+            '\u{2800}',  // braille pattern blank
+            '\u{00ad}',  // soft hyphen
+            '\u{034f}',  // combining grapheme joiner
+            '\u{17b4}',  // Khmer vowel inherent aq
+            '\u{180b}',  // Mongolian free variation selector
+            '\u{fe0f}',  // variation selector 16
+            '\u{2064}',  // invisible plus
+            '\u{1bca0}', // shorthand format letter overlap
+            '\u{1d173}', // musical symbol begin beam
+            '\u{e0100}', // variation selector 17
+            '\u{0600}',  // Arabic number sign (format)
+            '\u{110bd}', // Kaithi number sign (format)
+            '\u{13430}', // Egyptian hieroglyph vertical joiner (format)
+            '\u{2029}',  // paragraph separator
+        ] {
+            let text = format!("a{c}b");
+            assert!(needs_escape(c), "U+{:04X}", u32::from(c));
+            assert_eq!(
+                escape(&text),
+                format!("a\\u{{{:x}}}b", u32::from(c)),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        // Visible text, spaces included, is not escaped.
+        for c in [
+            'a', 'é', '日', '😀', '\u{a0}', '\u{3000}', '\u{2764}', '\u{ac00}',
+        ] {
+            assert!(!needs_escape(c), "U+{:04X}", u32::from(c));
+        }
     }
 
     #[test]

@@ -594,3 +594,72 @@ fn archive_finding_is_skipped_for_a_finding_of_an_attack_sequence() {
         "{reason:?}"
     );
 }
+
+#[test]
+fn each_step_names_its_instance_exactly_when_its_spec_says_it_acts_on_one() {
+    let f = finding("bitcoin-dns.json");
+    let id = f.instance_id().unwrap().to_owned();
+    for spec in responder_core::steps::ALL {
+        // A relaunch is refused without a terminate after it.
+        let then = if spec.name == "relaunch" {
+            "  - terminate: {}\n"
+        } else {
+            ""
+        };
+        let plan = plan_steps(&f, &format!("  - {}: {{}}\n{then}", spec.name));
+        let step = plan
+            .steps
+            .iter()
+            .find(|s| s.action.name() == spec.name)
+            .unwrap_or_else(|| panic!("{} not planned", spec.name));
+        let want = spec.needs_instance.then_some(id.as_str());
+        assert_eq!(step.action.instance_id(), want, "{}", spec.name);
+    }
+}
+
+/// Issue 19.3: in a denial-of-service or spam finding the instance is the attacker
+/// and the remote address its victim: the shipped playbooks contain the instance
+/// (instance-as-attacker-ec2) and never plan a block of that address, while a
+/// command-and-control finding still blocks its server.
+#[test]
+fn a_flooding_instance_is_contained_without_blocking_its_victim() {
+    let engine = engine();
+    for t in [
+        "Backdoor:EC2/DenialOfService.Udp",
+        "Backdoor:EC2/DenialOfService.Dns",
+        "Backdoor:EC2/Spambot",
+    ] {
+        let f = edited("corpus-10-recon-ec2-portscan.json", |v| {
+            v["type"] = t.into();
+            v["service"]["archived"] = false.into();
+        });
+        assert_eq!(f.finding_type.name, t);
+        let plan = engine.plan(&f, true).unwrap();
+        assert_eq!(
+            plan.playbook.as_deref(),
+            Some("instance-as-attacker-ec2"),
+            "{t}: {} {:?}",
+            plan.decision,
+            plan.not_chosen
+        );
+        assert!(
+            plan.steps
+                .iter()
+                .all(|s| !matches!(s.action, Action::BlockRemoteIp(_))),
+            "{t}: {:?}",
+            plan.steps
+        );
+        assert!(matches!(plan.steps[0].action, Action::Isolate(_)), "{t}");
+    }
+    let c2 = edited("corpus-10-recon-ec2-portscan.json", |v| {
+        v["type"] = "Backdoor:EC2/C&CActivity.B".into();
+        v["service"]["archived"] = false.into();
+    });
+    let plan = engine.plan(&c2, false).unwrap();
+    assert_eq!(plan.playbook.as_deref(), Some("command-and-control-ec2"));
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::BlockRemoteIp(_)))
+    );
+}

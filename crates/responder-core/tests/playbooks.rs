@@ -53,7 +53,7 @@ fn shipped_playbooks_are_valid_without_warnings() {
     let engine =
         Engine::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks")).unwrap();
     assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
-    assert_eq!(engine.playbooks().len(), 12);
+    assert_eq!(engine.playbooks().len(), 13);
 }
 
 #[test]
@@ -464,14 +464,16 @@ fn block_remote_ip_checks_its_expiry_limits_and_never_block_list() {
         "name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - block-remote-ip: {{expire_after_hours: 721}}\n"
     );
     assert_eq!(errors(&[("p.yaml", &too_long)]).len(), 1);
-    // The defaults, and the bounds themselves, are valid.
+    // The defaults, and the bounds themselves, are valid (past 5 addresses and 72 h
+    // with their acknowledgements).
     for ok in [
         "{}",
         "{expire_after_hours: 1, max_addresses: 1, entry_limit: 1}",
         "{expire_after_hours: 720, max_addresses: 20, entry_limit: 40, never_block: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7/32']}",
     ] {
-        let text =
-            format!("name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - block-remote-ip: {ok}\n");
+        let text = format!(
+            "name: p\nacknowledge: [many-blocked-addresses, long-block-expiry]\n{MATCH}steps:\n  - isolate: {{}}\n  - block-remote-ip: {ok}\n"
+        );
         assert!(
             check(&[("p.yaml", &text)]).is_ok(),
             "{ok}: {:?}",
@@ -483,4 +485,129 @@ fn block_remote_ip_checks_its_expiry_limits_and_never_block_list() {
         "name: p\n{MATCH}steps:\n  - isolate: {{}}\n  - block-remote-ip: {{expire_after_hours: soon}}\n"
     );
     assert_eq!(errors(&[("p.yaml", &wrong)]).len(), 1);
+}
+
+/// Issue 19.10: a playbook that hands whoever controls the instance or the network a
+/// lever is refused, or needs its named acknowledgement where an expert may mean it;
+/// each error names the file, line and field.
+#[test]
+fn levers_for_an_attacker_are_refused_or_acknowledged() {
+    let with = |ack: &str, matches: &str, steps: &str| {
+        let ack = if ack.is_empty() {
+            String::new()
+        } else {
+            format!("acknowledge: [{ack}]\n")
+        };
+        format!("name: p\n{ack}{matches}steps:\n  - isolate: {{}}\n{steps}")
+    };
+    // Forensics ingress from public address space (an AWS public /8 on SSH, RDP and
+    // WinRM) needs public-forensics-ingress; private, ULA and documentation ranges
+    // do not.
+    let public = "  - isolate:\n      forensics_ingress: {cidrs: ['3.0.0.0/8', '10.1.0.0/16', '52.1.2.3/32', 'fd00:1::/64'], ports: [22, 3389, 5985]}\n";
+    let text = format!("name: p\n{MATCH}steps:\n{public}");
+    let found = errors(&[("p.yaml", &text)]);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    for (line, cidr) in found.iter().zip(["3.0.0.0/8", "52.1.2.3/32"]) {
+        assert!(
+            line.starts_with(&format!(
+                "p.yaml:6:5: error: steps[0].isolate: forensics_ingress: \"{cidr}\" is public address space"
+            )) && line.contains("[22, 3389, 5985]")
+                && line.contains("public-forensics-ingress"),
+            "{line}"
+        );
+    }
+    let acknowledged =
+        format!("name: p\nacknowledge: [public-forensics-ingress]\n{MATCH}steps:\n{public}");
+    check(&[("p.yaml", &acknowledged)]).unwrap();
+
+    // block-remote-ip past 5 addresses or 72 hours needs its acknowledgement.
+    let wide = "  - block-remote-ip: {max_addresses: 20, expire_after_hours: 720}\n";
+    let found = errors(&[("p.yaml", &with("", MATCH, wide))]);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].starts_with(
+            "p.yaml:7:5: error: steps[1].block-remote-ip: max_addresses: 20 is more than 5"
+        ) && found[0].contains("many-blocked-addresses"),
+        "{found:#?}"
+    );
+    assert!(
+        found[1].starts_with(
+            "p.yaml:7:5: error: steps[1].block-remote-ip: expire_after_hours: 720 is more than 72"
+        ) && found[1].contains("long-block-expiry"),
+        "{found:#?}"
+    );
+    assert_eq!(
+        errors(&[("p.yaml", &with("many-blocked-addresses", MATCH, wide))]).len(),
+        1
+    );
+    check(&[(
+        "p.yaml",
+        &with("many-blocked-addresses, long-block-expiry", MATCH, wide),
+    )])
+    .unwrap();
+    check(&[(
+        "p.yaml",
+        &with(
+            "",
+            MATCH,
+            "  - block-remote-ip: {max_addresses: 5, expire_after_hours: 72}\n",
+        ),
+    )])
+    .unwrap();
+
+    // block-remote-ip where the instance is the actor: the remote is its victim.
+    // Refused outright, named by type; excluding the types or restricting the role
+    // to TARGET makes it valid.
+    let backdoor = "match:\n  finding_types: 'Backdoor:EC2/*'\n  resource_types: [Instance]\n";
+    let block = "  - block-remote-ip: {}\n";
+    let found = errors(&[("p.yaml", &with("", backdoor, block))]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("p.yaml:7:5: error: steps[1].block-remote-ip: the match accepts Backdoor:EC2/DenialOfService.")
+            && found[0].contains("the instance attacks the finding's remote address"),
+        "{found:#?}"
+    );
+    let excluded = "match:\n  finding_types: 'Backdoor:EC2/*'\n  resource_types: [Instance]\nexclude:\n  - finding_types: ['Backdoor:EC2/DenialOfService.*', 'Backdoor:EC2/Spambot']\n";
+    check(&[("p.yaml", &with("", excluded, block))]).unwrap();
+    // An exclude block that does not always hold (a tag) does not count.
+    let partly = "match:\n  finding_types: 'Backdoor:EC2/*'\n  resource_types: [Instance]\nexclude:\n  - finding_types: ['Backdoor:EC2/DenialOfService.*', 'Backdoor:EC2/Spambot']\n    tags: [x]\n";
+    assert_eq!(errors(&[("p.yaml", &with("", partly, block))]).len(), 1);
+    let brute = "match:\n  finding_types: 'UnauthorizedAccess:EC2/SSHBruteForce'\n  resource_types: [Instance]\n";
+    assert_eq!(errors(&[("p.yaml", &with("", brute, block))]).len(), 1);
+    let brute_target = "match:\n  finding_types: 'UnauthorizedAccess:EC2/SSHBruteForce'\n  resource_types: [Instance]\n  resource_roles: [TARGET]\n";
+    check(&[("p.yaml", &with("", brute_target, block))]).unwrap();
+
+    // release on findings an outsider causes (port probes) is refused.
+    let probes = "match:\n  finding_types: 'Recon:EC2/PortProbe*'\n  resource_types: [Instance]\n";
+    let found = errors(&[(
+        "p.yaml",
+        &format!("name: p\n{probes}steps:\n  - release: {{}}\n"),
+    )]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("p.yaml:6:5: error: steps[0].release: the match accepts Recon:EC2/PortProbeEMRUnprotectedPort, Recon:EC2/PortProbeUnprotectedPort"),
+        "{found:#?}"
+    );
+
+    // An attack-sequence playbook past 25 instances needs many-sequence-instances.
+    let sequence = "match:\n  finding_types: 'AttackSequence:EC2/*'\n  resource_types: [AttackSequence]\nlimits:\n  max_instances: 100\n";
+    let found = errors(&[("p.yaml", &with("", sequence, ""))]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]
+            .starts_with("p.yaml: error: limits.max_instances: max_instances is 100, more than 25")
+            && found[0].contains("many-sequence-instances"),
+        "{found:#?}"
+    );
+    check(&[("p.yaml", &with("many-sequence-instances", sequence, ""))]).unwrap();
+
+    // An untrack group named like another playbook's quarantine group.
+    let a = "name: a\npriority: 1\nmatch:\n  finding_types: 'CryptoCurrency:EC2/*'\n  resource_types: [Instance]\nsteps:\n  - isolate:\n      untrack_group: guardduty-responder-quarantine\n      quarantine_group: a-quarantine\n";
+    let b = "name: b\npriority: 2\nmatch:\n  finding_types: 'Trojan:EC2/*'\n  resource_types: [Instance]\nsteps:\n  - isolate: {}\n";
+    let found = errors(&[("a.yaml", a), ("b.yaml", b)]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("a.yaml:7:5: error: steps[0].isolate.untrack_group: untrack_group \"guardduty-responder-quarantine\" is the quarantine group of playbook b (b.yaml)"),
+        "{found:#?}"
+    );
 }

@@ -32,11 +32,11 @@ use aws_sdk_ec2::types::{
 };
 use clap::Parser;
 use lambda_local::{Answer, RuntimeApi, function_command};
+use responder_aws::deployment::{self, DeploymentSettings, Wiring};
 use responder_aws::ledger::{Ledger, rfc3339_ms};
 use responder_aws::render::report_text;
 use responder_aws::responder::{Answer as Response, Responder};
-use responder_aws::verify::{DetectorSource, RetryPolicy, Verifier};
-use responder_aws::{AccountSettings, ClientPool, Clients, ExecOptions, Executor};
+use responder_aws::{ClientPool, Clients};
 use responder_core::Engine;
 use serde_json::{Value, json};
 
@@ -171,27 +171,30 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path
         println!("   ledger: DynamoDB table {LEDGER_TABLE} in the emulator");
 
         let dry = if dry_run { " (DryRun: nothing changes)" } else { "" };
+        // The deployment, as the function's environment: the same variables configure
+        // the function binary (--lambda) and, through the same reader and builder, the
+        // responder in this process.
+        let env = deployment_env(dry_run, &detector);
+        let settings = match DeploymentSettings::from_env(|k| {
+            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("the demo's deployment settings: {e}");
+                return 1;
+            }
+        };
         // Member accounts are reached through the member role, as the function does:
         // the demo's own pool (home: the emulator's default account) sets up the
-        // member's sample instance, and answers in process without --lambda.
-        let pool = || {
-            ClientPool::new(
-                clients.clone(),
-                &config,
-                AccountSettings {
-                    home_account: Some(ACCOUNT.to_owned()),
-                    ..AccountSettings::default()
-                },
-            )
-        };
+        // member's sample instance.
+        let pool = || ClientPool::new(clients.clone(), &config, settings.account_settings());
         let answerer = match lambda {
             Some(binary) => Answerer::Lambda(
                 binary,
                 Deployment {
                     endpoint,
                     guardduty_url: &guardduty.url,
-                    ledger_table: LEDGER_TABLE,
-                    dry_run,
+                    env: &env,
                 },
             ),
             None => {
@@ -202,15 +205,22 @@ pub fn run(playbooks: &Path, endpoint: &str, dry_run: bool, lambda: Option<&Path
                         return 1;
                     }
                 };
-                let verifier = Verifier::new(
-                    Clients::new(&gd_config).guardduty,
-                    DetectorSource::Fixed(detector.clone()),
-                    RetryPolicy::default(),
-                );
-                let executor = Executor::new(clients.clone(), ExecOptions { dry_run, topic_arn: None })
-                    .with_ledger(Ledger::from_config(&config, LEDGER_TABLE));
-                let responder = Responder::new(engine, executor, Some(verifier), 10)
-                    .with_accounts(pool());
+                let engine = match deployment::engine_with_settings(&settings, engine) {
+                    Ok(e) => e,
+                    Err(problems) => {
+                        eprintln!("{}", problems.join("\n"));
+                        return 1;
+                    }
+                };
+                // GuardDuty at the local findings endpoint, the rest at the emulator.
+                let wiring = Wiring {
+                    config: &config,
+                    clients: Clients {
+                        guardduty: Clients::new(&gd_config).guardduty,
+                        ..clients.clone()
+                    },
+                };
+                let responder = deployment::responder(&settings, engine, wiring);
                 Answerer::InProcess(Box::new(responder))
             }
         };
@@ -264,7 +274,7 @@ impl Answerer<'_> {
                 match responder.answer(&finding, "responder-demo").await {
                     Ok(Response::Responded(report)) => {
                         let body = serde_json::to_value(&report).unwrap_or(Value::Null);
-                        print!("{}", report_text("demo", &body));
+                        print!("{}", report_text("demo", &report));
                         (!report.is_failure()).then(|| {
                             body.get("status")
                                 .and_then(Value::as_str)
@@ -381,10 +391,22 @@ struct Deployment<'a> {
     endpoint: &'a str,
     /// The local GuardDuty findings endpoint (`AWS_ENDPOINT_URL_GUARDDUTY`).
     guardduty_url: &'a str,
-    /// `LEDGER_TABLE`.
-    ledger_table: &'a str,
-    /// `RESPONDER_MODE=dry-run` rather than `enforce`.
-    dry_run: bool,
+    /// The deployment's variables (`deployment_env`).
+    env: &'a [(&'static str, String)],
+}
+
+/// The demo deployment's settings, as the function reads them from its environment:
+/// the mode, the ledger, the administrator's detector and its own account.
+fn deployment_env(dry_run: bool, detector: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "RESPONDER_MODE",
+            if dry_run { "dry-run" } else { "enforce" }.to_owned(),
+        ),
+        ("LEDGER_TABLE", LEDGER_TABLE.to_owned()),
+        ("DETECTOR_ID", detector.to_owned()),
+        ("HOME_ACCOUNT_ID", ACCOUNT.to_owned()),
+    ]
 }
 
 /// Runs the function binary against a local Runtime API with the emulator as its AWS
@@ -399,10 +421,14 @@ async fn via_lambda(
     let mut api = RuntimeApi::start()
         .await
         .map_err(|e| format!("cannot start the local Runtime API: {e}"))?;
-    let mode = if d.dry_run { "dry-run" } else { "enforce" };
+    let mode = d
+        .env
+        .iter()
+        .find(|(k, _)| *k == "RESPONDER_MODE")
+        .map_or("dry-run", |(_, v)| v.as_str());
     let started = Instant::now();
     let mut child = function_command(binary, &api, d.endpoint, mode)
-        .env("LEDGER_TABLE", d.ledger_table)
+        .envs(d.env.iter().map(|(k, v)| (k, v)))
         .env("AWS_ENDPOINT_URL_GUARDDUTY", d.guardduty_url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -437,7 +463,10 @@ async fn via_lambda(
     }
     match answer? {
         Answer::Response(body) => {
-            print!("{}", report_text("lambda", &body));
+            match serde_json::from_value::<responder_aws::Report>(body.clone()) {
+                Ok(report) => print!("{}", report_text("lambda", &report)),
+                Err(_) => println!("   the function answered: {body}"),
+            }
             let status = body.get("status").and_then(Value::as_str).unwrap_or("?");
             Ok((status != "failed").then(|| status.to_owned()))
         }

@@ -1,15 +1,16 @@
 //! One invocation: event in, report out. A failed remediation is an error, so that
 //! Lambda retries the event and then sends it to the on-failure destination.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent};
-use responder_aws::expire::{Acting, expire_due};
+use responder_aws::expire::{Acting, ExpiryOutcome, expire_due};
 use responder_aws::responder::{Answer, Responder};
 use responder_aws::{Outcome, Report, Status};
-use responder_core::decode_event;
+use responder_core::{Finding, decode_event};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 /// What every invocation shares: built once at init.
 pub struct App {
@@ -21,6 +22,11 @@ impl App {
     /// Handles one event.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
         let request_id = event.context.request_id.clone();
+        // Lambda's deadline for this invocation (epoch ms): the lease of its claims.
+        let deadline = i64::try_from(event.context.deadline)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .and_then(responder_core::timestamp::system_time);
         let payload = event.payload;
         // The envelope as aws_lambda_events types it, for the log line.
         let envelope: Option<EventBridgeEvent<Value>> =
@@ -30,7 +36,8 @@ impl App {
             .map(|e| (e.id.clone(), e.source.clone(), e.detail_type.clone()))
             .unwrap_or_default();
         if is_schedule(&payload) {
-            return self.expire(&request_id).await;
+            let span = tracing::info_span!("expiry", %request_id);
+            return self.expire(&request_id).instrument(span).await;
         }
         let finding = match decode_event(payload) {
             Ok(f) => f,
@@ -40,16 +47,33 @@ impl App {
                 return Ok(json!({"status": "rejected", "reason": e.to_string()}));
             }
         };
+        // Every log line of the response, the SDK's and the steps' included, carries
+        // the finding and the request: the span instruments the whole future, not
+        // only the synchronous part before its first await.
         let span = tracing::info_span!("finding", finding_id = %safe(&finding.id), finding_type = %safe(&finding.finding_type.name), %request_id);
-        let _enter = span.enter();
+        self.respond(finding, request_id, deadline)
+            .instrument(span)
+            .await
+    }
+
+    /// Answers one decoded finding: the report, or an error for Lambda to retry.
+    async fn respond(
+        &self,
+        finding: Finding,
+        request_id: String,
+        deadline: Option<SystemTime>,
+    ) -> Result<Value, Error> {
         // The claim owner: this invocation (a redelivery is another invocation).
         let owner = if request_id.is_empty() {
             "lambda".to_owned()
         } else {
-            request_id.clone()
+            request_id
         };
-        drop(_enter);
-        let answer = self.responder.answer(&finding, &owner).await.map_err(|e| {
+        let answer = self
+            .responder
+            .answer_until(&finding, &owner, deadline)
+            .await
+            .map_err(|e| {
             tracing::error!(finding_id = %safe(&finding.id), error = %safe(&e), "no answer: the event will be retried");
             Error::from(format!("finding {}: {e}", finding.id))
         })?;
@@ -63,7 +87,7 @@ impl App {
             Answer::Responded(report) => report,
         };
         let playbook = report.playbook.clone().unwrap_or_default();
-        emit_metrics(&playbook, &report);
+        emit_metrics(&finding.id, &playbook, &report);
         let body = serde_json::to_value(&*report)?;
         if report.is_failure() {
             tracing::error!(finding_id = %safe(&finding.id), %playbook, report = %safe(&body), "remediation failed: the event will be retried");
@@ -100,21 +124,21 @@ impl App {
                 tracing::error!(%request_id, error = %e, "expiry: the ledger could not be read");
                 Error::from(format!("expiry: {e}"))
             })?;
-        let count = |o: &str| results.iter().filter(|r| r.outcome == o).count();
+        let count = |o: ExpiryOutcome| results.iter().filter(|r| r.outcome == o).count();
         for r in &results {
             tracing::info!(%request_id, outcome = %r.outcome, detail = %safe(&r.detail), finding_id = %safe(&r.block.finding_id), "deny entry expiry");
         }
         let body = json!({
             "status": "expired",
-            "removed": count("removed"),
-            "superseded": count("superseded"),
-            "failed": count("failed"),
+            "removed": count(ExpiryOutcome::Removed),
+            "superseded": count(ExpiryOutcome::Superseded),
+            "failed": count(ExpiryOutcome::Failed),
             "entries": results,
         });
-        if count("failed") > 0 {
+        if count(ExpiryOutcome::Failed) > 0 {
             return Err(Error::from(format!(
                 "expiry: {} deny entr(ies) could not be handled; they stay recorded and are retried",
-                count("failed")
+                count(ExpiryOutcome::Failed)
             )));
         }
         Ok(body)
@@ -156,13 +180,15 @@ fn failures(report: &Report) -> String {
 const NAMESPACE: &str = "GuardDutyResponder";
 
 /// Prints the response's metrics as an embedded-metric-format line (CloudWatch Logs
-/// extracts them from the function's log).
-fn emit_metrics(playbook: &str, report: &Report) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    println!("{}", metrics_line(playbook, report, now));
+/// extracts them from the function's log). The finding id is a property (logged, not a
+/// dimension), so that this line too names the finding it counts.
+fn emit_metrics(finding_id: &str, playbook: &str, report: &Report) {
+    let now = responder_core::timestamp::now_millis();
+    let mut line = metrics_line(playbook, report, now);
+    if let Value::Object(m) = &mut line {
+        m.insert("finding_id".to_owned(), json!(finding_id));
+    }
+    println!("{line}");
 }
 
 /// The embedded-metric-format line of one response: remediations, failures, step
@@ -170,7 +196,7 @@ fn emit_metrics(playbook: &str, report: &Report) {
 /// published twice: per playbook (dimension `Playbook`) and for the whole function (the
 /// empty dimension set), which the stack's alarms read: an alarm on a metric names
 /// all its dimensions, and no alarm can name every playbook.
-fn metrics_line(playbook: &str, report: &Report, timestamp_ms: u64) -> Value {
+fn metrics_line(playbook: &str, report: &Report, timestamp_ms: i64) -> Value {
     let step_failures = report
         .all_steps()
         .filter(|(_, s)| s.outcome.is_failure())

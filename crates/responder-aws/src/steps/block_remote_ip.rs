@@ -606,10 +606,50 @@ async fn vpc_cidrs(
 pub struct Expired {
     /// The record as it was due.
     pub block: BlockRecord,
-    /// `removed`, `superseded`, or `failed` (left active: the next run tries again).
-    pub outcome: String,
+    /// Removed, superseded, or failed (left active: the next run tries again).
+    pub outcome: ExpiryOutcome,
     /// For people.
     pub detail: String,
+}
+
+/// How the expiry of one record ended: the record's end ([`BlockStatus::Removed`] or
+/// [`BlockStatus::Superseded`]), or a failure that left it active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpiryOutcome {
+    /// The entry was still exactly ours and is deleted; the record is `removed`.
+    Removed,
+    /// The number held nothing or another entry (left as it is); the record is
+    /// `superseded`.
+    Superseded,
+    /// A call failed: the record stays active and the next run tries again.
+    Failed,
+}
+
+impl ExpiryOutcome {
+    /// The serialized form: `removed`, `superseded`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryOutcome::Removed => "removed",
+            ExpiryOutcome::Superseded => "superseded",
+            ExpiryOutcome::Failed => "failed",
+        }
+    }
+
+    /// The outcome of a record ended with `status`.
+    fn ended(status: BlockStatus) -> ExpiryOutcome {
+        if status == BlockStatus::Removed {
+            ExpiryOutcome::Removed
+        } else {
+            ExpiryOutcome::Superseded
+        }
+    }
+}
+
+impl std::fmt::Display for ExpiryOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Removes the deny entries due at `now`: each one re-described, deleted only when
@@ -631,14 +671,14 @@ where
     for block in due {
         let (outcome, detail) = match clients_for(block.clone()).await {
             Err(why) => (
-                "failed",
+                ExpiryOutcome::Failed,
                 format!("no clients for the record's account: {why}"),
             ),
             Ok(ec2) => expire_one(&ec2, ledger, &block, now).await,
         };
         out.push(Expired {
             block,
-            outcome: outcome.to_owned(),
+            outcome,
             detail,
         });
     }
@@ -650,7 +690,7 @@ async fn expire_one(
     ledger: &Ledger,
     b: &BlockRecord,
     now: SystemTime,
-) -> (&'static str, String) {
+) -> (ExpiryOutcome, String) {
     let what = format!(
         "{} rule {} {} {}",
         b.network_acl_id,
@@ -660,20 +700,18 @@ async fn expire_one(
     );
     let acl = match describe_acl(ec2, &b.network_acl_id).await {
         Ok(found) => found,
-        Err(e) => return ("failed", format!("{what}: describe failed: {e}")),
+        Err(e) => {
+            return (
+                ExpiryOutcome::Failed,
+                format!("{what}: describe failed: {e}"),
+            );
+        }
     };
     let end = |status: BlockStatus, note: String| async move {
         match ledger.end_block_at(b, status, &note, now).await {
-            Ok(_) => (
-                if status == BlockStatus::Removed {
-                    "removed"
-                } else {
-                    "superseded"
-                },
-                note,
-            ),
+            Ok(_) => (ExpiryOutcome::ended(status), note),
             Err(e) => (
-                "failed",
+                ExpiryOutcome::Failed,
                 format!("{note}; the ledger could not be updated: {e}"),
             ),
         }
@@ -728,8 +766,38 @@ async fn expire_one(
                     )
                     .await
                 }
-                Err(e) => ("failed", format!("{what}: delete failed: {e}")),
+                Err(e) => (ExpiryOutcome::Failed, format!("{what}: delete failed: {e}")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `responder expire --format json` and the function's scheduled answer print
+    /// these words: the typed outcome serializes as the strings did.
+    #[test]
+    fn expiry_outcomes_serialize_as_before() {
+        for (o, text) in [
+            (ExpiryOutcome::Removed, "removed"),
+            (ExpiryOutcome::Superseded, "superseded"),
+            (ExpiryOutcome::Failed, "failed"),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&o).unwrap_or_default(),
+                format!("\"{text}\"")
+            );
+            assert_eq!(o.to_string(), text);
+        }
+        assert_eq!(
+            ExpiryOutcome::ended(BlockStatus::Removed),
+            ExpiryOutcome::Removed
+        );
+        assert_eq!(
+            ExpiryOutcome::ended(BlockStatus::Superseded),
+            ExpiryOutcome::Superseded
+        );
     }
 }

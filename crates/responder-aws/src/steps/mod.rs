@@ -53,34 +53,6 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, action: &Action) -> StepResult {
     result
 }
 
-/// The instance the step acts on (its planned `instance_id`); `None` for the steps
-/// that act on none.
-pub(crate) fn instance_id(action: &Action) -> Option<&str> {
-    match action {
-        Action::Isolate(a) => Some(&a.instance_id),
-        Action::Snapshot(a) => Some(&a.instance_id),
-        Action::Terminate(a) => Some(&a.instance_id),
-        Action::Relaunch(a) => Some(&a.instance_id),
-        Action::Tag(a) => Some(&a.instance_id),
-        Action::Protect(a) => Some(&a.instance_id),
-        Action::DetachFromAsg(a) => Some(&a.instance_id),
-        Action::DeregisterFromTargetGroups(a) => Some(&a.instance_id),
-        Action::RevokeInstanceProfile(a) => Some(&a.instance_id),
-        Action::CaptureConsoleOutput(a) => Some(&a.instance_id),
-        Action::Stop(a) => Some(&a.instance_id),
-        Action::Release(a) => Some(&a.instance_id),
-        Action::Scan(a) => Some(&a.instance_id),
-        Action::BlockRemoteIp(a) => Some(&a.instance_id),
-        Action::ArchiveFinding(_) | Action::Notify(_) => None,
-    }
-}
-
-/// True for `isolate`: it describes the instance itself, in the same round trip as
-/// its first moves, so the executor does not check the instance before it.
-pub(crate) fn describes_instance_itself(action: &Action) -> bool {
-    matches!(action, Action::Isolate(_))
-}
-
 /// The VPCs the plan's finding lists (at most a few: see `isolate::PREFETCH_VPCS`).
 pub(crate) fn observed_vpcs(plan: &Plan) -> Vec<String> {
     isolate::observed_vpcs(

@@ -25,6 +25,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         let _ = ctx.view(id).await;
     }
     let already = ctx
+        .instance
         .view
         .as_ref()
         .and_then(|v| v.tags.get(tags::NOTIFIED))
@@ -46,7 +47,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         "steps": ctx.reports,
     });
     if let (Some(sequence), Some(map)) = (&ctx.sequence, message.as_object_mut()) {
-        map.insert("sequence".to_owned(), sequence.clone());
+        map.insert("sequence".to_owned(), json!(sequence));
     }
     let message = responder_core::text::escape_json(message);
     match ctx

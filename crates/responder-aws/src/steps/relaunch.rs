@@ -15,7 +15,7 @@ use responder_core::steps::relaunch::{MetadataTokens, Planned, ReplacementSource
 use responder_core::tags;
 
 use crate::call::{CallError, err};
-use crate::context::{Ctx, Phase, StepResult};
+use crate::context::{Ctx, Isolated, Phase, Revoked, StepResult};
 use crate::instance::InstanceView;
 use crate::tagging::{filter, tag, tag_filter};
 
@@ -72,7 +72,7 @@ async fn guard(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<InstanceView> {
         Ok(Some(v)) if v.is_terminated() && !ours => Err(StepResult::skipped(format!(
             "{instance_id} was terminated outside this response: not replacing it"
         ))),
-        Ok(Some(v)) if v.is_terminated() => Ok(ctx.live.clone().unwrap_or(v)),
+        Ok(Some(v)) if v.is_terminated() => Ok(ctx.instance.live.clone().unwrap_or(v)),
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(StepResult::skipped(format!(
             "instance {instance_id} not found: nothing to copy"
@@ -249,9 +249,10 @@ struct Restore {
 async fn restore(ctx: &Ctx<'_>, a: &Planned, view: &InstanceView) -> Phase<Restore> {
     let fail = |e: crate::call::CallError| StepResult::from_error(&e, false);
     let recorded = ctx
-        .recorded_original_groups(&a.instance_id)
+        .recorded::<Isolated>(&a.instance_id)
         .await
-        .map_err(fail)?;
+        .map_err(fail)?
+        .map(|i| i.original_groups);
     let observed = ctx.observed;
     let primary = view.enis.first().map(|e| e.id.clone()).or_else(|| {
         observed
@@ -271,7 +272,7 @@ async fn restore(ctx: &Ctx<'_>, a: &Planned, view: &InstanceView) -> Phase<Resto
         })
         .filter(|g| !g.is_empty())
         .unwrap_or_else(|| {
-            if ctx.original_groups.is_some() || recorded.is_some() {
+            if recorded.is_some() {
                 Vec::new()
             } else {
                 view.enis
@@ -280,11 +281,20 @@ async fn restore(ctx: &Ctx<'_>, a: &Planned, view: &InstanceView) -> Phase<Resto
                     .unwrap_or_default()
             }
         });
-    let profile = match ctx.recorded_profile(&a.instance_id).await.map_err(fail)? {
-        Some(p) => Some(p),
+    let profile = match ctx
+        .recorded::<Revoked>(&a.instance_id)
+        .await
+        .map_err(fail)?
+    {
+        Some(r) => Some(r.original_profile),
         None => observed
             .and_then(|o| o.instance_profile_arn.clone())
-            .or_else(|| ctx.live.as_ref().and_then(|v| v.profile_arn.clone())),
+            .or_else(|| {
+                ctx.instance
+                    .live
+                    .as_ref()
+                    .and_then(|v| v.profile_arn.clone())
+            }),
     };
     Ok(Restore { groups, profile })
 }

@@ -8,22 +8,22 @@ use responder_core::tags;
 
 use super::isolate::move_eni;
 use crate::call::err;
-use crate::context::{Ctx, StepResult};
+use crate::context::{Ctx, Isolated, Revoked, StepResult};
 use crate::report::Outcome;
 use crate::tagging::tag;
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     let id = a.instance_id.as_str();
     let ec2 = ctx.ec2();
-    let Some(view) = ctx.view.clone() else {
+    let Some(view) = ctx.instance.view.clone() else {
         return StepResult::skipped(format!("instance {id} not found"));
     };
-    let groups = match ctx.recorded_original_groups(id).await {
-        Ok(g) => g.unwrap_or_default(),
+    let groups = match ctx.recorded::<Isolated>(id).await {
+        Ok(i) => i.map(|i| i.original_groups).unwrap_or_default(),
         Err(e) => return StepResult::from_error(&e, false),
     };
-    let profile = match ctx.recorded_profile(id).await {
-        Ok(p) => p,
+    let profile = match ctx.recorded::<Revoked>(id).await {
+        Ok(r) => r.map(|r| r.original_profile),
         Err(e) => return StepResult::from_error(&e, false),
     };
     if groups.is_empty() && profile.is_none() {

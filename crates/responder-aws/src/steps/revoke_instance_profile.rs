@@ -2,10 +2,9 @@
 //! records its profile so that `release` and `relaunch` can restore it.
 
 use responder_core::steps::revoke_instance_profile::Planned;
-use serde_json::json;
 
 use crate::call::err;
-use crate::context::{Ctx, StepResult};
+use crate::context::{Ctx, Revoked, StepResult};
 use crate::tagging::filter;
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
@@ -35,7 +34,10 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     };
     // The profile is recorded (the ledger keeps the step's state) so that `release`
     // and `relaunch` can restore it; never on a tag anyone could overwrite.
-    ctx.original_profile = Some(arn.clone());
+    let revoked = Revoked {
+        original_profile: arn.clone(),
+    };
+    ctx.effects.revoked = Some(revoked.clone());
     if ctx.dry_run {
         return StepResult::no_dry_run(format!("would remove {arn} from {id}"));
     }
@@ -46,11 +48,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         .await
         .map_err(err)
     {
-        Ok(_) => {
-            let mut r = StepResult::done(vec![arn.clone()]);
-            r.state = Some(json!({ "original_profile": arn }));
-            r
-        }
+        Ok(_) => StepResult::done(vec![arn]).recording(&revoked),
         Err(e) if e.code == "InvalidAssociationID.NotFound" => {
             StepResult::already("the association is already gone")
         }

@@ -8,6 +8,7 @@ use crate::context::{Ctx, StepResult};
 pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     let id = a.instance_id.as_str();
     let state = ctx
+        .instance
         .view
         .as_ref()
         .map(|v| v.state.clone())

@@ -10,6 +10,7 @@ use crate::context::{Ctx, StepResult};
 pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
     let id = a.instance_id.as_str();
     let state = ctx
+        .instance
         .view
         .as_ref()
         .map(|v| v.state.clone())
@@ -41,11 +42,9 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, a: &Planned) -> StepResult {
         .await
         .map_err(err);
     let mut result = match r {
-        Ok(_) => {
-            // A later relaunch replaces only what this response took down.
-            ctx.terminated = true;
-            StepResult::done(vec![id.to_owned()])
-        }
+        // The executor notes that this response took the instance down (the spec
+        // says `ends_instance`): a later relaunch replaces only that.
+        Ok(_) => StepResult::done(vec![id.to_owned()]),
         Err(e) if e.code == "OperationNotPermitted" => StepResult::new(e.failed())
             .note("termination protection is on and the playbook does not lift it (lift_termination_protection: true)"),
         Err(e) => StepResult::from_error(&e, dry),

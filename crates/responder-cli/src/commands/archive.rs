@@ -20,10 +20,13 @@ pub fn run(target: &Target<'_>, ids: &[String], unarchive: bool) -> u8 {
         return 2;
     };
     runtime.block_on(async {
-        let config = Clients::load(target.endpoint_url, target.region).await;
+        let config = match target.config().await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
         let console = match Console::open(
             Clients::new(&config).guardduty,
-            target.detector_id.clone(),
+            target.settings.detector_id.clone(),
         )
         .await
         {

@@ -6,20 +6,17 @@
 use std::time::SystemTime;
 
 use responder_aws::Clients;
-use responder_aws::expire::{Acting, Expired, expire_due};
-use responder_aws::ledger::{Ledger, parse_rfc3339, rfc3339_ms};
+use responder_aws::deployment::DeploymentSettings;
+use responder_aws::expire::{Acting, Expired, ExpiryOutcome, expire_due};
+use responder_aws::ledger::{parse_rfc3339, rfc3339_ms};
 
 use crate::output::{self, errln};
 use crate::{Format, input, table};
 
 /// What to expire, where.
 pub struct ExpireArgs<'a> {
-    /// The ledger table.
-    pub table: &'a str,
-    /// Endpoint override (moto, LocalStack).
-    pub endpoint_url: Option<&'a str>,
-    /// Region override.
-    pub region: Option<&'a str>,
+    /// The ledger table, endpoint and region.
+    pub settings: &'a DeploymentSettings,
     /// The time to expire at (RFC 3339 UTC), for tests; default now.
     pub now: Option<&'a str>,
     /// Output format.
@@ -35,7 +32,7 @@ pub fn run(args: &ExpireArgs<'_>) -> u8 {
         Some(text) => match parse_rfc3339(text) {
             Some(t) => t,
             None => {
-                errln!("--now {text:?}: expected RFC 3339 UTC, e.g. 2026-11-29T12:00:00Z");
+                errln!("--now {text:?}: expected RFC 3339, e.g. 2026-11-29T12:00:00Z");
                 return 2;
             }
         },
@@ -44,15 +41,29 @@ pub fn run(args: &ExpireArgs<'_>) -> u8 {
         return 1;
     };
     let results = runtime.block_on(async {
-        let config = Clients::load(args.endpoint_url, args.region).await;
+        let config = args.settings.checked_sdk_config().await?;
         let clients = Clients::new(&config);
-        let ledger = Ledger::from_config(&config, args.table);
-        expire_due(&ledger, Acting::Clients(&clients), now).await
+        let ledger = args
+            .settings
+            .ledger(&config)
+            .ok_or("--ledger-table (or --table, or LEDGER_TABLE) is required")?;
+        let results = expire_due(&ledger, Acting::Clients(&clients), now).await;
+        Ok::<_, String>((ledger.table().to_owned(), results))
     });
+    let (table, results) = match results {
+        Ok(r) => r,
+        Err(message) => {
+            errln!("error: {message}");
+            return 2;
+        }
+    };
     let results = match results {
         Ok(r) => r,
         Err(e) => {
-            errln!("cannot read the ledger table {}: {e}", args.table);
+            errln!(
+                "cannot read the ledger table {table}: {e}{}",
+                crate::commands::ledger::unreachable(args.settings, &e)
+            );
             return 1;
         }
     };
@@ -69,7 +80,7 @@ pub fn run(args: &ExpireArgs<'_>) -> u8 {
         }
         Format::Text => output::out_text(&text_table(&results)),
     }
-    u8::from(results.iter().any(|r| r.outcome == "failed"))
+    u8::from(results.iter().any(|r| r.outcome == ExpiryOutcome::Failed))
 }
 
 /// Outcome, expiry, ACL, rule, direction, block, finding, detail.
@@ -78,7 +89,7 @@ fn text_table(results: &[Expired]) -> String {
         .iter()
         .map(|r| {
             vec![
-                r.outcome.clone(),
+                r.outcome.to_string(),
                 rfc3339_ms(r.block.expires),
                 r.block.network_acl_id.clone(),
                 r.block.rule_number.to_string(),

@@ -13,13 +13,16 @@ use crate::input;
 use crate::output::{self, errln, outln};
 
 async fn open(target: &Target<'_>) -> Result<Console, u8> {
-    let config = Clients::load(target.endpoint_url, target.region).await;
-    Console::open(Clients::new(&config).guardduty, target.detector_id.clone())
-        .await
-        .map_err(|e| {
-            errln!("{e}");
-            2
-        })
+    let config = target.config().await?;
+    Console::open(
+        Clients::new(&config).guardduty,
+        target.settings.detector_id.clone(),
+    )
+    .await
+    .map_err(|e| {
+        errln!("{e}");
+        2
+    })
 }
 
 /// Prints the playbook `match`/`exclude` that selects the findings the saved filter

@@ -9,10 +9,10 @@
 //! `responder plan -` reads.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use responder_aws::Clients;
 use responder_aws::console::{Console, Sort};
+use responder_aws::deployment::DeploymentSettings;
 use responder_core::console::{SeverityCounts, details_panel, table};
 use responder_core::filter::{
     Condition, ExportMode, FindingCriteria, criteria_holds, export, parse_criteria,
@@ -43,15 +43,23 @@ pub struct Selection<'a> {
     pub limit: Option<usize>,
 }
 
-/// Where and how.
+/// Where GuardDuty is: the endpoint, region and detector settings (else the
+/// region's only detector).
 #[derive(Debug)]
 pub struct Target<'a> {
-    /// Endpoint override.
-    pub endpoint_url: Option<&'a str>,
-    /// Region override.
-    pub region: Option<&'a str>,
-    /// Detector (else the region's only one).
-    pub detector_id: Option<String>,
+    /// The command's deployment settings.
+    pub settings: &'a DeploymentSettings,
+}
+
+impl Target<'_> {
+    /// The SDK configuration, its region and credentials checked; `Err(2)` once the
+    /// one-line reason is printed.
+    pub async fn config(&self) -> Result<responder_aws::SdkConfig, u8> {
+        self.settings.checked_sdk_config().await.map_err(|message| {
+            errln!("error: {message}");
+            2
+        })
+    }
 }
 
 /// Exit 0 when listed; 2 on bad input (an unknown saved filter, detector, criteria
@@ -59,7 +67,7 @@ pub struct Target<'a> {
 /// read (reported, the others listed).
 pub fn run(target: &Target<'_>, sel: &Selection<'_>, format: Format, details: bool) -> u8 {
     let since_ms = match sel.since.map(parse_since).transpose() {
-        Ok(s) => s.map(|span| now_ms() - span),
+        Ok(s) => s.map(|span| responder_core::timestamp::now_millis() - span),
         Err(e) => {
             errln!("--since: {e}");
             return 2;
@@ -89,10 +97,13 @@ pub fn run(target: &Target<'_>, sel: &Selection<'_>, format: Format, details: bo
         return 2;
     };
     runtime.block_on(async {
-        let config = Clients::load(target.endpoint_url, target.region).await;
+        let config = match target.config().await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
         let console = match Console::open(
             Clients::new(&config).guardduty,
-            target.detector_id.clone(),
+            target.settings.detector_id.clone(),
         )
         .await
         {
@@ -269,13 +280,6 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     n.checked_mul(unit_ms)
         .filter(|ms| *ms < 100 * 365 * 86_400_000)
         .ok_or_else(|| format!("{text:?} is too long"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,52 +1,68 @@
 //! `responder ledger create` and `responder history`: the ledger table, made and read.
 
-use std::io::Write;
-
-use responder_aws::Clients;
+use responder_aws::deployment::DeploymentSettings;
 use responder_aws::ledger::{Created, Ledger, LedgerError, StepRecord, rfc3339_ms};
 
+use crate::output::{self, errln, outln};
 use crate::{Format, input, table};
 
-/// Where the ledger is.
-pub struct Target<'a> {
-    /// The table name.
-    pub table: &'a str,
-    /// Endpoint override (moto, LocalStack).
-    pub endpoint_url: Option<&'a str>,
-    /// Region override.
-    pub region: Option<&'a str>,
+/// The ledger the settings name (`--ledger-table` is required by these commands, so
+/// the reader has checked it is there).
+/// What to add to a ledger error: the endpoint, when it could not be reached.
+pub fn unreachable(settings: &DeploymentSettings, e: &LedgerError) -> String {
+    match e {
+        LedgerError::Call { code, .. } if code == "Transport" => format!(
+            " (endpoint {} unreachable)",
+            settings.endpoint_of("dynamodb", settings.region.as_deref())
+        ),
+        _ => String::new(),
+    }
 }
 
-async fn ledger(target: &Target<'_>) -> Ledger {
-    let config = Clients::load(target.endpoint_url, target.region).await;
-    Ledger::from_config(&config, target.table)
+async fn ledger(settings: &DeploymentSettings) -> Option<Ledger> {
+    let config = match settings.checked_sdk_config().await {
+        Ok(c) => c,
+        Err(message) => {
+            errln!("error: {message}");
+            return None;
+        }
+    };
+    let ledger = settings.ledger(&config);
+    if ledger.is_none() {
+        errln!("error: --ledger-table (or --table, or LEDGER_TABLE) is required");
+    }
+    ledger
 }
 
 /// Creates the table (or completes an existing one). Exit 0 when it is there, also
 /// when it already was; 1 on error.
-pub fn create(target: &Target<'_>) -> u8 {
+pub fn create(settings: &DeploymentSettings) -> u8 {
     let Some(runtime) = input::runtime() else {
         return 1;
     };
     runtime.block_on(async {
-        let ledger = ledger(target).await;
+        let Some(ledger) = ledger(settings).await else {
+            return 2;
+        };
+        let table = ledger.table();
         match ledger.create_table().await {
             Ok(Created::Created) => {
-                println!(
-                    "created ledger table {} (on-demand, encrypted, point-in-time recovery, TTL on expires_at, index by-instance)",
-                    target.table
+                outln!(
+                    "created ledger table {table} (on-demand, encrypted, point-in-time recovery, TTL on expires_at, index by-instance)"
                 );
                 0
             }
             Ok(Created::AlreadyExists) => {
-                println!(
-                    "ledger table {} already exists (TTL and point-in-time recovery checked)",
-                    target.table
+                outln!(
+                    "ledger table {table} already exists (TTL and point-in-time recovery checked)"
                 );
                 0
             }
             Err(e) => {
-                eprintln!("cannot create ledger table {}: {e}", target.table);
+                errln!(
+                    "cannot create ledger table {table}: {e}{}",
+                    unreachable(settings, &e)
+                );
                 1
             }
         }
@@ -56,7 +72,7 @@ pub fn create(target: &Target<'_>) -> u8 {
 /// Prints what was done, newest first. Exit 0 (also when nothing was recorded), 1
 /// on error.
 pub fn history(
-    target: &Target<'_>,
+    settings: &DeploymentSettings,
     finding: Option<&str>,
     instance: Option<&str>,
     format: Format,
@@ -65,17 +81,25 @@ pub fn history(
         return 1;
     };
     let records = runtime.block_on(async {
-        let ledger = ledger(target).await;
-        ledger.history(finding, instance).await
+        let ledger = ledger(settings).await?;
+        Some((
+            ledger.table().to_owned(),
+            ledger.history(finding, instance).await,
+        ))
     });
+    let Some((table, records)) = records else {
+        return 2;
+    };
     let records = match records {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("cannot read the ledger table {}: {e}", target.table);
+            errln!(
+                "cannot read the ledger table {table}: {e}{}",
+                unreachable(settings, &e)
+            );
             if matches!(&e, LedgerError::Call { code, .. } if code == "ResourceNotFoundException") {
-                eprintln!(
-                    "(no such table in this account and region: `responder ledger create --table {}` makes one)",
-                    target.table
+                errln!(
+                    "(no such table in this account and region: `responder ledger create --ledger-table {table}` makes one)"
                 );
             }
             return 1;
@@ -90,9 +114,12 @@ pub fn history(
         Format::Text if records.is_empty() => "no records\n".to_owned(),
         Format::Text => history_table(&records),
     };
-    // A closed pipe (`| head`) ends the output quietly.
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    // A closed pipe (`| head`) ends the output quietly. JSON as serde_json made it;
+    // the text table's cells are escaped already.
+    match format {
+        Format::Json => output::out_json(text.trim_end_matches('\n')),
+        Format::Text => output::out_text(&text),
+    }
     0
 }
 

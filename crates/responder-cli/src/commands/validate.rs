@@ -6,20 +6,27 @@ use crate::output::outln;
 use responder_core::Engine;
 use responder_core::diagnostic::Level;
 
-/// Exit 0 when valid (warnings allowed), 1 on errors.
-pub fn run(dir: &Path) -> u8 {
+/// Exit 0 when valid (warnings allowed unless `strict`), 1 on errors (and, when
+/// `strict`, on warnings).
+pub fn run(dir: &Path, strict: bool) -> u8 {
     match Engine::load(dir) {
         Ok(engine) => {
             for w in engine.warnings() {
                 outln!("{w}");
             }
+            let warnings = engine.warnings().len();
+            let failed = strict && warnings > 0;
             outln!(
-                "{}: {} playbook(s) valid, {} warning(s)",
+                "{}: {} playbook(s) valid, {warnings} warning(s){}",
                 dir.display(),
                 engine.playbooks().len(),
-                engine.warnings().len()
+                if failed {
+                    " (--strict: warnings fail)"
+                } else {
+                    ""
+                }
             );
-            0
+            u8::from(failed)
         }
         Err(diagnostics) => {
             for d in &diagnostics {

@@ -196,8 +196,32 @@ impl Imported {
     }
 }
 
+/// A YAML double-quoted scalar holding exactly `s`, every character that is not
+/// plain visible text escaped (`\uXXXX`, `\UXXXXXXXX`): YAML's non-printable
+/// characters (C0 and C1 controls, DEL, U+FFFE, U+FFFF), which make the document
+/// invalid, and what [`crate::text::needs_escape`] names (line separators, bidi,
+/// zero-width and other invisible characters), which a parser reads but a person
+/// cannot see in the printed playbook.
 fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if crate::text::needs_escape(c) || matches!(c, '\u{fffe}' | '\u{ffff}') => {
+                let n = u32::from(c);
+                if n <= 0xffff {
+                    out.push_str(&format!("\\u{n:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn qlist<S: AsRef<str>>(items: &[S]) -> String {

@@ -197,3 +197,72 @@ fn import_refuses_what_it_cannot_say() {
         "{e}"
     );
 }
+
+#[test]
+fn imported_yaml_is_valid_and_exact_whatever_the_values_hold() {
+    let hostile = [
+        "right\u{202e}txt.exe",
+        "zero\u{200b}width\u{2060}joiner\u{feff}",
+        "line\u{2028}sep\u{2029}para\u{85}nel",
+        "ctl\u{1}\u{7f}\u{9b}[2J\ttab\nnl\rcr",
+        "hangul\u{3164}filler\u{ad}soft\u{2800}blank",
+        "tag\u{e0041}chars and \u{1d173} and \u{fffe}\u{ffff}",
+        "quote\" back\\slash 'single' #hash: colon - dash",
+    ];
+    let values: Vec<String> = hostile.iter().map(|s| (*s).to_owned()).collect();
+    let condition = |equals: bool| Condition {
+        equals: equals.then(|| values.clone()),
+        not_matches: (!equals).then(|| values.clone()),
+        ..Condition::default()
+    };
+    let criteria = FindingCriteria {
+        criterion: BTreeMap::from([
+            ("type".to_owned(), condition(true)),
+            ("region".to_owned(), condition(true)),
+            (
+                "service.action.dnsRequestAction.domain".to_owned(),
+                condition(true),
+            ),
+            (
+                "resource.instanceDetails.tags.value".to_owned(),
+                condition(false),
+            ),
+            (hostile[0].to_owned(), condition(true)),
+        ]),
+    };
+    let imported = import(&criteria).unwrap();
+    let yaml = imported.to_yaml();
+    assert!(
+        !yaml
+            .chars()
+            .any(|c| crate::text::needs_escape(c) && c != '\n'),
+        "every invisible character is escaped:\n{yaml}"
+    );
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(rename = "match")]
+        m: Criteria,
+        #[serde(default)]
+        exclude: Vec<Criteria>,
+    }
+    let doc: Doc = serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(
+        doc.m.finding_types, imported.matches.finding_types,
+        "{yaml}"
+    );
+    assert_eq!(doc.m.regions.as_deref(), Some(values.as_slice()), "{yaml}");
+    assert_eq!(doc.m.fields.len(), 2, "{yaml}");
+    for (path, want) in &imported.matches.fields {
+        assert_eq!(doc.m.fields.get(path), Some(want), "{path:?}\n{yaml}");
+    }
+    assert_eq!(doc.exclude.len(), 1, "{yaml}");
+    assert_eq!(
+        doc.exclude[0]
+            .fields
+            .get("resource.instanceDetails.tags.value"),
+        imported.excludes[0]
+            .fields
+            .get("resource.instanceDetails.tags.value"),
+        "{yaml}"
+    );
+}

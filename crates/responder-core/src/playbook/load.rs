@@ -20,6 +20,9 @@ pub struct LoadedPlaybook {
     pub matches: CompiledCriteria,
     /// `exclude`, compiled.
     pub excludes: Vec<CompiledCriteria>,
+    /// Warnings about what the binary knows (catalogued types, filter attributes),
+    /// located in the file ([`super::lint`]); [`super::validate::validate`] reports them.
+    pub lints: Vec<Diagnostic>,
 }
 
 /// Parses and compiles one playbook. `file` is used in diagnostics only.
@@ -43,11 +46,13 @@ pub fn load_str(file: &Path, text: &str) -> Result<LoadedPlaybook, Diagnostic> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let lints = super::lint::lint(file, text, &playbook);
     Ok(LoadedPlaybook {
         playbook,
         file: file.to_owned(),
         matches,
         excludes,
+        lints,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Playbooks: the file format, loading with located errors, and validation.
 
+pub mod lint;
 pub mod load;
 pub mod model;
 pub mod validate;

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::load::LoadedPlaybook;
-use crate::catalogue::catalogue;
+use crate::catalogue::{catalogue, direction};
 use crate::diagnostic::{Acknowledgement, Diagnostic, Level};
-use crate::matcher::criteria::{Criteria, SeverityCriterion};
+use crate::matcher::criteria::{Criteria, ResourceRole, SeverityCriterion};
 use crate::severity::SeverityLevel;
-use crate::steps::Context;
+use crate::steps::{Context, Step};
 
 /// Resource parts of finding types that can be about an EC2 instance.
 const INSTANCE_RESOURCES: &[&str] = &["EC2", "Runtime"];
@@ -15,6 +15,10 @@ const INSTANCE_RESOURCES: &[&str] = &["EC2", "Runtime"];
 /// The resource type of attack-sequence findings: instance steps fan out to the
 /// sequence's instances ([`crate::sequence`]).
 const SEQUENCE_RESOURCE: &str = "AttackSequence";
+
+/// The most instances of an attack sequence answered without the
+/// `many-sequence-instances` acknowledgement.
+pub const ACKNOWLEDGED_MAX_INSTANCES: u32 = 25;
 
 /// Every problem found in the set: errors make the set unusable, warnings do not.
 pub fn validate(playbooks: &[LoadedPlaybook]) -> Vec<Diagnostic> {
@@ -36,9 +40,136 @@ pub fn validate(playbooks: &[LoadedPlaybook]) -> Vec<Diagnostic> {
             );
         }
         check_playbook(p, &mut out);
+        out.extend(p.lints.iter().cloned());
     }
     check_ties(playbooks, &mut out);
+    check_group_names(playbooks, &mut out);
     out
+}
+
+/// An untrack group is opened to all traffic; named like another playbook's
+/// quarantine group, it makes that group all-open in every VPC where both run, and
+/// the other playbook's isolation then fails (or isolates into an open group).
+fn check_group_names(playbooks: &[LoadedPlaybook], out: &mut Vec<Diagnostic>) {
+    let isolates = |lp: &'_ LoadedPlaybook| {
+        lp.playbook
+            .steps
+            .value
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.value {
+                Step::Isolate(p) => Some((i, s.referenced, p.clone())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    for lp in playbooks {
+        for (i, at, p) in isolates(lp) {
+            if !p.cut_connections {
+                continue;
+            }
+            for other in playbooks
+                .iter()
+                .filter(|o| o.playbook.name() != lp.playbook.name())
+            {
+                for (_, _, q) in isolates(other) {
+                    if q.quarantine_group.eq_ignore_ascii_case(&p.untrack_group) {
+                        out.push(
+                            Diagnostic::error(
+                                &lp.file,
+                                format!(
+                                    "untrack_group {:?} is the quarantine group of playbook {} ({}): the untrack group is opened to all traffic, so that playbook's quarantine would be all-open in every VPC where this one ran",
+                                    p.untrack_group,
+                                    other.playbook.name(),
+                                    other.file.display()
+                                ),
+                            )
+                            .at(at)
+                            .field(format!("steps[{i}].isolate.untrack_group")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Exclude blocks that hold whenever the type matches (a block of `finding_types`
+/// only): the types they name never reach the playbook.
+fn excluded_type(lp: &LoadedPlaybook, finding_type: &str) -> bool {
+    lp.playbook
+        .exclude
+        .iter()
+        .zip(&lp.excludes)
+        .any(|(written, compiled)| {
+            let mut rest = written.value.clone();
+            let types = rest.finding_types.take();
+            types.is_some() && rest.is_empty() && compiled.matches_type(finding_type)
+        })
+}
+
+/// The catalogued EC2 types the playbook may answer that `listed` names, with a
+/// resource role the match allows.
+fn answered_types(lp: &LoadedPlaybook, patterns: &[&str], role: ResourceRole) -> Vec<String> {
+    let roles_allow = lp
+        .playbook
+        .matches
+        .value
+        .resource_roles
+        .as_ref()
+        .is_none_or(|r| r.contains(&role));
+    if !roles_allow {
+        return Vec::new();
+    }
+    catalogue()
+        .into_iter()
+        .filter(|e| e.ec2_instance && direction::listed(patterns, &e.finding_type))
+        .filter(|e| lp.matches.matches_type(&e.finding_type) && !excluded_type(lp, &e.finding_type))
+        .map(|e| e.finding_type)
+        .collect()
+}
+
+/// The levers a step would hand to whoever controls the finding's remote side
+/// ([`crate::catalogue::direction`]): `block-remote-ip` where the instance attacks
+/// the remote (its victim would be blocked), `release` where an outsider triggers
+/// the finding (it would release a quarantined instance).
+fn lever(lp: &LoadedPlaybook, step: &Step) -> Option<String> {
+    let list = |types: Vec<String>| {
+        let n = types.len();
+        let shown: Vec<String> = types.into_iter().take(4).collect();
+        format!(
+            "{}{}",
+            shown.join(", "),
+            if n > 4 {
+                format!(" and {} more", n - 4)
+            } else {
+                String::new()
+            }
+        )
+    };
+    match step {
+        Step::BlockRemoteIp(_) => {
+            let mut types =
+                answered_types(lp, direction::INSTANCE_ATTACKS_REMOTE, ResourceRole::Actor);
+            types.extend(answered_types(
+                lp,
+                direction::EITHER_DIRECTION,
+                ResourceRole::Actor,
+            ));
+            (!types.is_empty()).then(|| format!(
+                "the match accepts {}, where the instance attacks the finding's remote address: blocking it would let whoever controls the instance choose which address the subnet loses (exclude those types, or restrict resource_roles to [TARGET])",
+                list(types)
+            ))
+        }
+        Step::Release(_) => {
+            let types = answered_types(lp, direction::OUTSIDER_TRIGGERED, ResourceRole::Target);
+            (!types.is_empty()).then(|| format!(
+                "the match accepts {}, which anyone can cause by sending the instance traffic: release would let an outsider undo a quarantine (restrict resource_roles to [ACTOR] or the types to ones only the instance causes)",
+                list(types)
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
@@ -69,6 +200,23 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                 format!(
                     "max_instances is {max}: an attack sequence is answered on 1 to {} instances",
                     super::model::MAX_MAX_INSTANCES
+                ),
+            )
+            .field("limits.max_instances"),
+        );
+    }
+    if let Some(max) = p.limits.max_instances
+        && max > ACKNOWLEDGED_MAX_INSTANCES
+        && max <= super::model::MAX_MAX_INSTANCES
+        && !p
+            .acknowledge
+            .contains(&Acknowledgement::ManySequenceInstances)
+    {
+        out.push(
+            Diagnostic::error(
+                file,
+                format!(
+                    "max_instances is {max}, more than {ACKNOWLEDGED_MAX_INSTANCES}: a sequence names every instance of a group (an Auto Scaling group, a VPC), and each answered member is isolated; acknowledge many-sequence-instances if you mean it"
                 ),
             )
             .field("limits.max_instances"),
@@ -144,6 +292,9 @@ fn check_playbook(lp: &LoadedPlaybook, out: &mut Vec<Diagnostic>) {
                 )
                 .warning()));
             }
+        }
+        if let Some(why) = lever(lp, step) {
+            out.push(at(Diagnostic::error(file, why)));
         }
         if seen.contains(&"terminate") && step.spec().needs_live_instance {
             out.push(at(Diagnostic::error(

@@ -26,6 +26,40 @@ pub fn path_at(text: &str, line: u64, column: u64) -> Option<String> {
     (!path.is_empty()).then_some(path)
 }
 
+/// One step of a path into a YAML document: a mapping key or a sequence index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg<'a> {
+    /// A mapping key, whole (a `fields:` key such as `service.count` is one key).
+    Key(&'a str),
+    /// A sequence index; index 0 of a scalar is the scalar (a one-item list written
+    /// as its item, as `finding_types: 'X'`).
+    Index(usize),
+}
+
+/// Where the node at `path` is written: the key's position for a key, the item's for
+/// an index. `None` when the text is not YAML or the path is not in it.
+pub fn locate(text: &str, path: &[Seg]) -> Option<serde_saphyr::Location> {
+    let root: Spanned<Node> = serde_saphyr::from_str(text).ok()?;
+    let mut node = &root;
+    let mut at = root.referenced;
+    for seg in path {
+        match (seg, &node.value) {
+            (Seg::Key(k), Node::Map(entries)) => {
+                let (key, value) = entries.iter().find(|(key, _)| key.value.0 == *k)?;
+                at = key.referenced;
+                node = value;
+            }
+            (Seg::Index(i), Node::Seq(items)) => {
+                node = items.get(*i)?;
+                at = node.referenced;
+            }
+            (Seg::Index(0), Node::Scalar) => at = node.referenced,
+            _ => return None,
+        }
+    }
+    Some(at)
+}
+
 fn descend(node: &Node, at: (u64, u64), path: &mut String) {
     match node {
         Node::Map(entries) => {
@@ -158,5 +192,26 @@ mod tests {
             Some("steps[1].isolate.quarantine_grp")
         );
         assert_eq!(path_at("{", 1, 1), None);
+    }
+
+    #[test]
+    fn locates_keys_items_and_lone_scalars() {
+        let text = "match:\n  finding_types:\n    - a\n    - b\n  fields:\n    service.count: {eq: 1}\nexclude:\n  - finding_types: c\n";
+        let at = |path: &[Seg]| locate(text, path).map(|l| (l.line(), l.column()));
+        use Seg::{Index, Key};
+        assert_eq!(
+            at(&[Key("match"), Key("finding_types"), Index(1)]),
+            Some((4, 7))
+        );
+        assert_eq!(
+            at(&[Key("match"), Key("fields"), Key("service.count")]),
+            Some((6, 5))
+        );
+        assert_eq!(
+            at(&[Key("exclude"), Index(0), Key("finding_types"), Index(0)]),
+            Some((8, 20))
+        );
+        assert_eq!(at(&[Key("match"), Key("finding_types"), Index(2)]), None);
+        assert_eq!(at(&[Key("nothing")]), None);
     }
 }

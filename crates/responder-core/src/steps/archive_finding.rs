@@ -34,6 +34,9 @@ pub struct Planned {
     pub skip_reason: Option<String>,
 }
 
+/// Acts on no instance.
+impl super::Instruction for Planned {}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "archive-finding",
@@ -45,6 +48,8 @@ impl Declare for Params {
         needs_live_instance: false,
         evidence: false,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Continue,
         // No resource-level permission: the service authorization reference lists no
         // resource type for ArchiveFindings.

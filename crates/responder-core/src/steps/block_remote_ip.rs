@@ -11,19 +11,22 @@
 //! addresses are reported with the reason.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context, Declare, OnFailure, PlanError, PlanInput, StepSpec};
+use crate::diagnostic::Acknowledgement;
 
 /// Default hours before the entries are removed.
 pub const DEFAULT_EXPIRE_AFTER_HOURS: u32 = 24;
 /// The longest expiry a playbook may ask for (30 days): a deny entry nobody
 /// remembers is a subnet outage waiting for the address's next owner.
 pub const MAX_EXPIRE_AFTER_HOURS: u32 = 720;
+/// The longest expiry accepted without the `long-block-expiry` acknowledgement.
+pub const ACKNOWLEDGED_EXPIRE_AFTER_HOURS: u32 = 72;
 /// Default bound on the addresses one response blocks: a port probe from hundreds of
 /// addresses would otherwise fill the ACL (and each address costs two entries).
 pub const DEFAULT_MAX_ADDRESSES: u32 = 5;
@@ -34,16 +37,25 @@ pub const MAX_ENTRY_LIMIT: u32 = 40;
 
 /// Never blocked, whatever the playbook says: loopback, unspecified, link-local
 /// (the instance metadata service, the Amazon DNS and time servers at
-/// 169.254.169.x, and IPv6 link-local), the EC2 IPv6 service range (fd00:ec2::/32:
-/// metadata, DNS, NTP over IPv6), multicast and broadcast.
+/// 169.254.169.x, and IPv6 link-local), private address space (RFC 1918, the shared
+/// CGNAT range 100.64.0.0/10, IPv6 unique local fc00::/7: peered VPCs, on-premises
+/// networks, DNS servers of DHCP options, which an instance that floods them would
+/// otherwise aim the block at), the EC2 IPv6 service range (fd00:ec2::/32: metadata,
+/// DNS, NTP over IPv6), multicast and broadcast. An IPv6 address that carries an
+/// IPv4 address ([`embedded_ipv4`]) is never blocked when that address is not.
 pub const DEFAULT_NEVER_BLOCK: &[&str] = &[
     "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
     "127.0.0.0/8",
     "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
     "224.0.0.0/4",
     "255.255.255.255/32",
     "::/128",
     "::1/128",
+    "fc00::/7",
     "fe80::/10",
     "fd00:ec2::/32",
     "ff00::/8",
@@ -117,6 +129,12 @@ pub struct Planned {
     pub entry_limit: u32,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 /// A CIDR block, IPv4 or IPv6, host bits ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -135,10 +153,16 @@ impl Cidr {
         }
     }
 
-    /// True when `ip` is in the block (never across address families; an
-    /// IPv4-mapped IPv6 address is compared as its IPv4 address).
+    /// True when `ip` is in the block. An IPv6 address that carries an IPv4 address
+    /// ([`embedded_ipv4`]: mapped, compatible, NAT64, 6to4, Teredo) is in an IPv4
+    /// block when the address it carries is; otherwise never across address families.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = unmap(ip);
+        if let (IpAddr::V4(_), IpAddr::V6(v6)) = (self.addr, ip)
+            && let Some(v4) = embedded_ipv4(v6)
+        {
+            return self.contains(IpAddr::V4(v4));
+        }
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
@@ -184,6 +208,29 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// The IPv4 address an IPv6 address carries to an IPv4 host, in the forms that do:
+/// IPv4-mapped (`::ffff:0:0/96`), IPv4-compatible (`::/96`, deprecated), NAT64's
+/// well-known prefix (`64:ff9b::/96`, RFC 6052), 6to4 (`2002::/16`, the IPv4 address
+/// in bits 16 to 47, RFC 3056) and a Teredo client (`2001::/32`, the last 32 bits
+/// inverted, RFC 4380). Traffic to such an address reaches that IPv4 host, so a
+/// never-blocked IPv4 address stays never-blocked in each of these forms.
+pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let n = u128::from(ip);
+    let low = Ipv4Addr::from(n as u32);
+    let prefix96 = n >> 32;
+    let segments = ip.segments();
+    // Mapped, compatible, NAT64: the last 32 bits.
+    if matches!(prefix96, 0xffff | 0 | 0x0064_ff9b_0000_0000_0000_0000) {
+        Some(low)
+    } else if segments[0] == 0x2002 {
+        Some(Ipv4Addr::from((n >> 80) as u32))
+    } else if segments[0] == 0x2001 && segments[1] == 0 {
+        Some(Ipv4Addr::from(!(n as u32)))
+    } else {
+        None
+    }
+}
+
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as its IPv4 address.
 fn unmap(ip: IpAddr) -> IpAddr {
     match ip {
@@ -224,6 +271,8 @@ impl Declare for Params {
         needs_live_instance: true,
         evidence: false,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Continue,
         iam_actions: &[
             super::Iam::read("ec2:DescribeInstances"),
@@ -290,8 +339,27 @@ impl Declare for Params {
         })
     }
 
-    fn validate(&self, _context: &Context<'_>) -> Vec<Check> {
+    fn validate(&self, context: &Context<'_>) -> Vec<Check> {
         let mut out = Vec::new();
+        let acknowledged = |a: Acknowledgement| context.acknowledge.contains(&a);
+        if self.max_addresses > DEFAULT_MAX_ADDRESSES
+            && self.max_addresses <= DEFAULT_ENTRY_LIMIT
+            && !acknowledged(Acknowledgement::ManyBlockedAddresses)
+        {
+            out.push(Check::error(format!(
+                "max_addresses: {} is more than {DEFAULT_MAX_ADDRESSES}: every address costs two of the {DEFAULT_ENTRY_LIMIT} rules per direction of an ACL the whole subnet shares, and the finding's addresses are partly the attacker's choice; acknowledge many-blocked-addresses if you mean it",
+                self.max_addresses
+            )));
+        }
+        if self.expire_after_hours > ACKNOWLEDGED_EXPIRE_AFTER_HOURS
+            && self.expire_after_hours <= MAX_EXPIRE_AFTER_HOURS
+            && !acknowledged(Acknowledgement::LongBlockExpiry)
+        {
+            out.push(Check::error(format!(
+                "expire_after_hours: {} is more than {ACKNOWLEDGED_EXPIRE_AFTER_HOURS}: an address changes hands and the entry outlives its reason; acknowledge long-block-expiry if you mean it",
+                self.expire_after_hours
+            )));
+        }
         if !(1..=MAX_EXPIRE_AFTER_HOURS).contains(&self.expire_after_hours) {
             out.push(Check::error(format!(
                 "expire_after_hours: {} is outside 1 to {MAX_EXPIRE_AFTER_HOURS}: a deny entry must expire, and within 30 days",
@@ -387,6 +455,53 @@ mod tests {
             assert!(never_blocked(ip.parse().unwrap(), &list).is_some(), "{ip}");
         }
         assert!(never_blocked("198.51.100.7".parse().unwrap(), &list).is_none());
+    }
+
+    #[test]
+    fn private_space_and_every_ipv6_form_of_a_never_blocked_address_are_never_blocked() {
+        let list: Vec<String> = DEFAULT_NEVER_BLOCK.iter().map(|s| s.to_string()).collect();
+        for ip in [
+            // RFC 1918, CGNAT, IPv6 unique local.
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.254",
+            "192.168.1.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "fd12:3456::1",
+            // The metadata service, loopback and private addresses inside IPv6.
+            "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b::10.0.0.2",
+            "2002:a9fe:a9fe::1",
+            "2002:c0a8:0101:5::9",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffd",
+            "64:ff9b::127.0.0.1",
+        ] {
+            let addr: IpAddr = ip.parse().unwrap();
+            assert!(never_blocked(addr, &list).is_some(), "{ip}");
+        }
+        for ip in [
+            "198.51.100.7",
+            "172.32.0.1",
+            "100.128.0.1",
+            "64:ff9b::198.51.100.7",
+            "2002:c633:6407::1",
+            "2001:db8::1",
+        ] {
+            let addr: IpAddr = ip.parse().unwrap();
+            assert!(never_blocked(addr, &list).is_none(), "{ip}");
+        }
+        // A VPC's own block holds the IPv6 forms of its addresses too.
+        let vpc: Cidr = "10.0.0.0/16".parse().unwrap();
+        assert!(vpc.contains("64:ff9b::a00:5".parse().unwrap()));
+        assert!(vpc.contains("2002:a00:5::1".parse().unwrap()));
+        assert!(!vpc.contains("64:ff9b::a01:5".parse().unwrap()));
+        assert_eq!(
+            embedded_ipv4("2001:0:4136:e378:8000:63bf:f5ff:fffd".parse().unwrap()),
+            Some(Ipv4Addr::new(10, 0, 0, 2))
+        );
     }
 
     fn planned(params: &Params, ips: &[&str]) -> Planned {

@@ -36,6 +36,12 @@ pub struct Planned {
     pub latest: bool,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "capture-console-output",
@@ -47,6 +53,8 @@ impl Declare for Params {
         needs_live_instance: true,
         evidence: false,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Continue,
         iam_actions: &[super::Iam::on(
             "ec2:GetConsoleOutput",

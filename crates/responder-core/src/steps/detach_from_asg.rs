@@ -29,6 +29,12 @@ pub struct Planned {
     pub decrement_desired_capacity: bool,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "detach-from-asg",
@@ -40,6 +46,8 @@ impl Declare for Params {
         needs_live_instance: true,
         evidence: false,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
             super::Iam::read("autoscaling:DescribeAutoScalingInstances"),

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context, Declare, OnFailure, PlanError, PlanInput, StepSpec};
+use crate::diagnostic::Acknowledgement;
 
 /// Default quarantine group name.
 pub const DEFAULT_QUARANTINE_GROUP: &str = "guardduty-responder-quarantine";
@@ -195,6 +196,12 @@ pub struct Planned {
     pub forensics_ingress: Option<ForensicsIngress>,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "isolate",
@@ -206,6 +213,8 @@ impl Declare for Params {
         needs_live_instance: true,
         evidence: false,
         needs_evidence: false,
+        describes_instance: true,
+        ends_instance: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
             super::Iam::read("ec2:DescribeInstances"),
@@ -335,6 +344,14 @@ impl Declare for Params {
                              hosts (at least /{MIN_V4_PREFIX} for IPv4, /{MIN_V6_PREFIX} for IPv6) or a security group"
                         )))
                     }
+                    Some(_) if !context.acknowledge.contains(&Acknowledgement::PublicForensicsIngress)
+                        && is_public(cidr) =>
+                    {
+                        out.push(Check::error(format!(
+                            "forensics_ingress: {cidr:?} is public address space: whoever holds an address in it (anyone can rent one in a cloud's public ranges) reaches the compromised instance on ports {:?}; name private forensics hosts, a security group, or acknowledge public-forensics-ingress",
+                            ingress.ports
+                        )))
+                    }
                     Some(_) => {}
                 }
             }
@@ -393,6 +410,36 @@ impl fmt::Display for Planned {
 pub const MIN_V4_PREFIX: u8 = 8;
 /// The IPv6 counterpart of [`MIN_V4_PREFIX`] (::/0 to /31; a /32 is one ISP's block).
 pub const MIN_V6_PREFIX: u8 = 32;
+
+/// Address space nobody on the internet can hold: private (RFC 1918), shared (CGNAT,
+/// 100.64.0.0/10), IPv6 unique local (fc00::/7, EC2's fd00:ec2::/32 included),
+/// loopback, link-local and the documentation ranges.
+pub const NON_PUBLIC: &[&str] = &[
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "fc00::/7",
+    "fe80::/10",
+    "::1/128",
+    "2001:db8::/32",
+];
+
+/// True when the CIDR block is not wholly inside [`NON_PUBLIC`].
+fn is_public(cidr: &str) -> bool {
+    let Ok(block) = cidr.parse::<super::block_remote_ip::Cidr>() else {
+        return true;
+    };
+    !NON_PUBLIC.iter().any(|n| {
+        n.parse::<super::block_remote_ip::Cidr>()
+            .is_ok_and(|n| n.prefix <= block.prefix && n.contains(block.addr))
+    })
+}
 
 /// `Some((is_ipv4, prefix length))` for a CIDR block, `None` for anything else.
 fn cidr_prefix(s: &str) -> Option<(bool, u8)> {

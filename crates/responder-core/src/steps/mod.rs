@@ -81,6 +81,15 @@ pub struct StepSpec {
     pub evidence: bool,
     /// Destroys or replaces the instance: withheld when an evidence step failed.
     pub needs_evidence: bool,
+    /// Describes the instance itself, in the same round trip as its first calls
+    /// (`isolate`: the describe beside the group lookups): the executor does not
+    /// check the instance before it.
+    pub describes_instance: bool,
+    /// Takes the instance down (`terminate`): once it ran in this response, or a
+    /// delivery of the same finding recorded it in the ledger, the instance counts as
+    /// taken down by this response (a later `relaunch` replaces it; `isolate` does
+    /// not call it gone).
+    pub ends_instance: bool,
     /// The failure policy when the playbook does not say.
     pub default_on_failure: OnFailure,
     /// Every IAM action the step may call, each with the resources and conditions
@@ -130,7 +139,7 @@ pub trait Declare: Sized {
     /// The declaration.
     const SPEC: StepSpec;
     /// The resolved instruction.
-    type Planned;
+    type Planned: Instruction;
     /// The failure policy as written, if any.
     fn on_failure(&self) -> Option<OnFailure>;
     /// Resolves the parameters against the finding.
@@ -138,6 +147,16 @@ pub trait Declare: Sized {
     /// Checks on the playbook beyond what the types enforce.
     fn validate(&self, _context: &Context<'_>) -> Vec<Check> {
         Vec::new()
+    }
+}
+
+/// A step's resolved instruction (its `Planned`), as the executor sees every step.
+pub trait Instruction {
+    /// The instance the instruction acts on: every step whose spec says
+    /// `needs_instance` names it (tested for each step); the others keep this
+    /// default. Read through [`Action::instance_id`], which the spec decides.
+    fn instance(&self) -> &str {
+        ""
     }
 }
 
@@ -387,6 +406,12 @@ macro_rules! registry {
         /// The names playbooks may write.
         pub const NAMES: &[&str] = &[$(<$module::Params as Declare>::SPEC.name),+];
 
+        /// The declaration of the step playbooks (and the ledger's records) call
+        /// `name`.
+        pub fn spec_named(name: &str) -> Option<&'static StepSpec> {
+            ALL.iter().copied().find(|s| s.name == name)
+        }
+
         impl Step {
             /// The step's declaration.
             pub fn spec(&self) -> &'static StepSpec {
@@ -421,6 +446,15 @@ macro_rules! registry {
                 match self {
                     $(Action::$variant(_) => &<$module::Params as Declare>::SPEC,)+
                 }
+            }
+
+            /// The instance the step acts on; `None` for the steps whose spec says
+            /// they act on none (`needs_instance: false`).
+            pub fn instance_id(&self) -> Option<&str> {
+                let id = match self {
+                    $(Action::$variant(a) => Instruction::instance(a),)+
+                };
+                self.spec().needs_instance.then_some(id)
             }
 
             /// One line for people: what the step will do.

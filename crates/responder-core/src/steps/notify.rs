@@ -34,6 +34,9 @@ pub struct Planned {
     pub subject: String,
 }
 
+/// Acts on no instance.
+impl super::Instruction for Planned {}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "notify",
@@ -45,6 +48,8 @@ impl Declare for Params {
         needs_live_instance: false,
         evidence: false,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Continue,
         iam_actions: &[
             super::Iam::on("sns:Publish", &[super::Resource::ReportTopic]),

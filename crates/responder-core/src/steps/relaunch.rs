@@ -119,6 +119,12 @@ pub struct Planned {
     pub tags: BTreeMap<String, String>,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "relaunch",
@@ -130,6 +136,8 @@ impl Declare for Params {
         needs_live_instance: false,
         evidence: false,
         needs_evidence: true,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
             super::Iam::read("ec2:DescribeInstances"),

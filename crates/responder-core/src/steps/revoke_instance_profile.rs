@@ -26,6 +26,12 @@ pub struct Planned {
     pub instance_id: String,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "revoke-instance-profile",
@@ -37,6 +43,8 @@ impl Declare for Params {
         needs_live_instance: true,
         evidence: false,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
             super::Iam::read("ec2:DescribeIamInstanceProfileAssociations"),

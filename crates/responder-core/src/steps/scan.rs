@@ -42,6 +42,12 @@ pub struct Planned {
     pub skip_reason: Option<String>,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 /// `StartMalwareScan`'s limit on `clientToken`.
 pub const MAX_CLIENT_TOKEN_CHARS: usize = 64;
 
@@ -60,6 +66,8 @@ impl Declare for Params {
         needs_live_instance: true,
         evidence: true,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Continue,
         // StartMalwareScan has no resource-level permission: the service
         // authorization reference lists no resource type for it. The first scan

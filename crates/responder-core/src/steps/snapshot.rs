@@ -56,6 +56,12 @@ pub struct Planned {
     pub preserve_volumes: bool,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "snapshot",
@@ -67,6 +73,8 @@ impl Declare for Params {
         needs_live_instance: true,
         evidence: true,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
             super::Iam::read("ec2:DescribeInstances"),

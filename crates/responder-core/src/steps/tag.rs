@@ -30,6 +30,12 @@ pub struct Planned {
     pub tags: BTreeMap<String, String>,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "tag",
@@ -41,6 +47,8 @@ impl Declare for Params {
         needs_live_instance: false,
         evidence: false,
         needs_evidence: false,
+        describes_instance: false,
+        ends_instance: false,
         default_on_failure: OnFailure::Continue,
         // The markers and the playbooks' own keys (`PlaybookTagKeys` in the
         // templates: `responder permissions` lists them), no other.

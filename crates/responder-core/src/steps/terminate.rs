@@ -28,6 +28,12 @@ pub struct Planned {
     pub lift_termination_protection: bool,
 }
 
+impl super::Instruction for Planned {
+    fn instance(&self) -> &str {
+        &self.instance_id
+    }
+}
+
 impl Declare for Params {
     const SPEC: StepSpec = StepSpec {
         name: "terminate",
@@ -39,6 +45,8 @@ impl Declare for Params {
         needs_live_instance: false,
         evidence: false,
         needs_evidence: true,
+        describes_instance: false,
+        ends_instance: true,
         default_on_failure: OnFailure::Abort,
         iam_actions: &[
             super::Iam::read("ec2:DescribeInstances"),

@@ -24,11 +24,10 @@ use futures::stream;
 use responder_core::plan::ObservedEni;
 use responder_core::steps::isolate::{Planned, Timeouts};
 use responder_core::tags;
-use serde_json::json;
 
 use self::groups::{Kind, ensure_group, find_groups};
 use crate::call::{CallError, err};
-use crate::context::{Ctx, GroupLookups, PARALLEL, Phase, StepResult};
+use crate::context::{Ctx, GroupLookups, Isolated, PARALLEL, Phase, StepResult};
 use crate::instance::InstanceView;
 use crate::report::Outcome;
 use crate::tagging::write_tags;
@@ -111,8 +110,10 @@ async fn isolate(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<StepResult> {
     )
     .await?;
     let ours = responder_groups(&lookups, &quarantine);
-    let original = original_groups(ctx, &view, &ours).await?;
-    ctx.original_groups = Some(original.clone());
+    let isolated = Isolated {
+        original_groups: original_groups(ctx, &view, &ours).await?,
+    };
+    ctx.effects.isolated = Some(isolated.clone());
     let pending: Vec<(String, String)> = view
         .enis
         .iter()
@@ -122,10 +123,7 @@ async fn isolate(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<StepResult> {
         })
         .collect();
     // Round 2: the moves, and at the same time the record of what they change.
-    let (moved, recorded) = futures::join!(
-        move_all(ctx.ec2(), &pending),
-        ctx.record_state(json!({ "original_groups": original }))
-    );
+    let (moved, recorded) = futures::join!(move_all(ctx.ec2(), &pending), ctx.record(&isolated));
     if !pending.is_empty() {
         round_trips += 1;
     }
@@ -178,8 +176,7 @@ async fn isolate(ctx: &mut Ctx<'_>, a: &Planned) -> Phase<StepResult> {
     result
         .resources
         .extend(created.iter().map(|g| format!("created {g}")));
-    result.state = Some(json!({ "original_groups": original }));
-    Ok(result)
+    Ok(result.recording(&isolated))
 }
 
 /// Round 1: the instance as EC2 describes it now and the responder's groups in the
@@ -193,7 +190,7 @@ async fn locate(
     let names = group_names(a);
     let prefetched = ctx.take_prefetched_groups(&names);
     let lookups = match prefetched {
-        Some(found) if ctx.view.is_some() || ctx.gone => found,
+        Some(found) if ctx.instance.view.is_some() || ctx.instance.gone => found,
         _ => {
             let vpcs = observed_vpcs(
                 ctx.observed
@@ -210,7 +207,7 @@ async fn locate(
         }
     };
     *round_trips += 1;
-    let view = match ctx.view.clone() {
+    let view = match ctx.instance.view.clone() {
         Some(v) => v,
         None => {
             return Err(StepResult::skipped(format!(
@@ -224,7 +221,7 @@ async fn locate(
         // by someone else: then the response has nothing to act on.
         match ctx.terminated_by_this_response().await {
             Ok(true) => {}
-            Ok(false) => ctx.gone = true,
+            Ok(false) => ctx.instance.gone = true,
             Err(e) => return Err(StepResult::from_error(&e, false)),
         }
         return Err(StepResult::skipped(format!(
@@ -322,9 +319,10 @@ async fn original_groups(
     ours: &BTreeSet<String>,
 ) -> Phase<OriginalGroups> {
     let recorded = ctx
-        .recorded_original_groups(&view.id)
+        .recorded::<Isolated>(&view.id)
         .await
         .map_err(|e| StepResult::from_error(&e, false).note("reading the ledger failed"))?
+        .map(|i| i.original_groups)
         .unwrap_or_default();
     let observed = ctx
         .observed
