@@ -16,6 +16,16 @@
 //! What SAM adds to the function's role by itself (AWSLambdaBasicExecutionRole for
 //! logs, AWSXrayWriteOnlyAccess for `Tracing: Active`, sqs:SendMessage on the
 //! dead-letter queue) is not in the template and not checked here.
+//!
+//! Whether a request is allowed or denied as AWS evaluates it is not judged here: an
+//! independent simulator does that (scripts/iam-sim.sh, in CI; docs/security.md), on
+//! every call the tests record and every listed attack, and its verdicts win. This
+//! file keeps what the simulator cannot judge: that the templates grant exactly the
+//! scopes the steps declare (so a new step cannot ship without its grant, and a
+//! removed one leaves none behind), that `responder permissions` prints the deployed
+//! policy, which services the member role may reach, the trust policy's principals
+//! and source identity, the dead-letter queue's policy, and the names the code reads
+//! (ledger keys and index, settings, the exempt tag).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -37,6 +47,8 @@ use serde_json::{Value, json};
 const RULE_EVENT: &str = "GuardDutyFindings";
 /// The template condition under which `iam:PassRole` exists at all.
 const HAS_INSTANCE_ROLES: &str = "HasInstanceRoles";
+/// The template condition under which `kms:CreateGrant` exists at all.
+const HAS_EBS_KMS_KEYS: &str = "HasEbsKmsKeys";
 
 /// Write actions a role may grant although no step declares them: `(file, action,
 /// reason)`. Each is a permission no playbook accounts for, so each needs a reason
@@ -93,6 +105,11 @@ const ADMINISTRATOR_ONLY: &[(&str, &str)] = &[
         "sns:Publish",
         "the report topic is the stack's ReportTopic, in the administrator account",
     ),
+    (
+        "iam:CreateServiceLinkedRole",
+        "the scan step's service-linked role is created where the scan starts: the \
+         administrator's GuardDuty",
+    ),
 ];
 const LEDGER_IS_CENTRAL: &str =
     "the ledger is the stack's LedgerTable, in the administrator account";
@@ -100,11 +117,18 @@ const LEDGER_IS_CENTRAL: &str =
 /// Write actions IAM cannot scope: the service authorization reference lists no
 /// resource type for them, so a grant names `*` or the call is denied. Each says why
 /// the grant is still narrow.
-const WRITES_WITHOUT_RESOURCES: &[(&str, &str)] = &[(
-    "guardduty:StartMalwareScan",
-    "no resource type: the scan step starts a Malware Protection scan of an instance \
-     named in the request, in the administrator account only (never the member role)",
-)];
+const WRITES_WITHOUT_RESOURCES: &[(&str, &str)] = &[
+    (
+        "guardduty:StartMalwareScan",
+        "no resource type: the scan step starts a Malware Protection scan of an instance \
+         named in the request, in the administrator account only (never the member role)",
+    ),
+    (
+        "guardduty:ArchiveFindings",
+        "no resource type: archive-finding archives the finding it answered, in the \
+         administrator account only (never the member role)",
+    ),
+];
 
 /// A write action whose grants must name their resources.
 fn is_scoped_write(action: &str) -> bool {
@@ -479,8 +503,12 @@ fn the_member_role_grants_only_ec2_auto_scaling_and_elbv2() {
         for a in &s.actions {
             let passes_listed_roles = a.eq_ignore_ascii_case("iam:PassRole")
                 && s.cfn_condition.as_deref() == Some(HAS_INSTANCE_ROLES);
+            let grants_listed_keys = a.eq_ignore_ascii_case("kms:CreateGrant")
+                && s.cfn_condition.as_deref() == Some(HAS_EBS_KMS_KEYS);
             assert!(
-                MEMBER_SERVICES.contains(&service(a).as_str()) || passes_listed_roles,
+                MEMBER_SERVICES.contains(&service(a).as_str())
+                    || passes_listed_roles
+                    || grants_listed_keys,
                 "{}: grants {a}; the code calls only {MEMBER_SERVICES:?} through the member role",
                 s.at
             );
@@ -495,7 +523,11 @@ fn the_member_role_grants_only_ec2_auto_scaling_and_elbv2() {
     let outside: BTreeSet<String> = declared()
         .into_keys()
         .map(|g| g.action)
-        .filter(|a| !MEMBER_SERVICES.contains(&service(a).as_str()) && a != "iam:PassRole")
+        .filter(|a| {
+            !MEMBER_SERVICES.contains(&service(a).as_str())
+                && a != "iam:PassRole"
+                && a != "kms:CreateGrant"
+        })
         .collect();
     let listed: BTreeSet<String> = ADMINISTRATOR_ONLY
         .iter()
@@ -507,9 +539,10 @@ fn the_member_role_grants_only_ec2_auto_scaling_and_elbv2() {
     );
 }
 
-/// The function's role may assume the member role, by its name, in any account, with
-/// a source identity, and nothing else of STS: exactly `sts:AssumeRole` and
-/// `sts:SetSourceIdentity` on `role/${MemberRoleName}`, in a statement of their own.
+/// The function's role may assume the member role, by its name, in the accounts
+/// `AllowedAccounts` lists (any account when it is empty), with a source identity, and
+/// nothing else of STS: exactly `sts:AssumeRole` and `sts:SetSourceIdentity` on
+/// `role/${MemberRoleName}`, in a statement of their own.
 #[test]
 fn the_function_role_assumes_only_the_member_role() {
     let template = load(TEMPLATE);
@@ -530,7 +563,16 @@ fn the_function_role_assumes_only_the_member_role() {
             "{}: STS actions share the statement with others",
             s.at
         );
-        assert!(s.raw.get("Condition").is_none(), "{}", s.at);
+        // The `Fn::If` on HasAllowedAccounts: the listed accounts, or (empty) none.
+        if let Some(condition) = s.raw.get("Condition") {
+            assert_eq!(
+                condition,
+                &json!({ "StringEquals": { "aws:ResourceAccount": {
+                    "Fn::Split": [",", { "Ref": "AllowedAccounts" }] } } }),
+                "{}",
+                s.at
+            );
+        }
         assert!(s.raw.get("NotResource").is_none(), "{}", s.at);
         assert_eq!(
             list(&s.raw["Resource"]),
@@ -546,6 +588,28 @@ fn the_function_role_assumes_only_the_member_role() {
             "sts:AssumeRole".to_owned(),
             "sts:SetSourceIdentity".to_owned()
         ])
+    );
+    let statements =
+        list(&template["Resources"][FUNCTION]["Properties"]["Policies"][0]["Statement"]);
+    let branches: Vec<&Value> = statements
+        .iter()
+        .filter_map(|s| s.get("Fn::If"))
+        .filter(|f| f.to_string().contains("sts:AssumeRole"))
+        .collect();
+    assert_eq!(branches.len(), 1, "one Fn::If holds the STS grant");
+    assert_eq!(branches[0][0], "HasAllowedAccounts");
+    assert!(
+        branches[0][1].get("Condition").is_some(),
+        "set: the listed accounts"
+    );
+    assert!(
+        branches[0][2].get("Condition").is_none(),
+        "empty: any account"
+    );
+    assert!(
+        template["Conditions"]["HasAllowedAccounts"]
+            .to_string()
+            .contains("AllowedAccounts")
     );
     // The same name on both sides by default, and the member role is named by it.
     let member = load(MEMBER_ROLE);

@@ -76,8 +76,14 @@ impl Intercept for AccountHeader {
     }
 }
 
-/// The executor's clients, every one acting in `account`.
+/// The executor's clients, every one acting in `account`; their user agent names
+/// [`crate::record::RESPONDER_APP`], so that a recording tells the responder's calls
+/// from set-up and assertions.
 pub fn clients(config: &SdkConfig, account: &str) -> responder_aws::Clients {
+    let config = &config
+        .to_builder()
+        .app_name(crate::record::responder_app())
+        .build();
     responder_aws::Clients {
         ec2: ec2(config, account),
         guardduty: aws_sdk_guardduty::Client::from_conf(

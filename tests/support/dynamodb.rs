@@ -58,10 +58,12 @@ pub fn serial_http_client() -> SharedHttpClient {
 }
 
 /// A DynamoDB client acting in `account` on moto, its requests serialized (see the
-/// module documentation).
+/// module documentation); the ledger's, so its user agent names
+/// [`crate::record::RESPONDER_APP`].
 pub fn client(config: &SdkConfig, account: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(config)
+            .app_name(crate::record::responder_app())
             .http_client(serial_http_client())
             .interceptor(AccountHeader(account.to_owned()))
             .build(),

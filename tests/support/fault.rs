@@ -198,6 +198,9 @@ struct State {
     /// token): AWS answers a repeated token with the first call's result instead of
     /// acting again; moto ignores the token, so the proxy does it for moto.
     tokens: Mutex<BTreeMap<(String, String, String), Vec<u8>>>,
+    /// A recording proxy: every exchange is recorded, nothing else is changed (no
+    /// client-token answers either).
+    recorder: Option<crate::record::Recorder>,
 }
 
 impl State {
@@ -323,6 +326,21 @@ impl FaultProxy {
         faults: Vec<Fault>,
         random: Option<RandomFaults>,
     ) -> FaultProxy {
+        FaultProxy::start_inner(upstream, faults, random, None).await
+    }
+
+    /// Starts a proxy that only forwards, recording every exchange (see
+    /// [`crate::record`]).
+    pub async fn recording(upstream: &str, recorder: crate::record::Recorder) -> FaultProxy {
+        FaultProxy::start_inner(upstream, Vec::new(), None, Some(recorder)).await
+    }
+
+    async fn start_inner(
+        upstream: &str,
+        faults: Vec<Fault>,
+        random: Option<RandomFaults>,
+        recorder: Option<crate::record::Recorder>,
+    ) -> FaultProxy {
         let upstream: SocketAddr = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -343,6 +361,7 @@ impl FaultProxy {
             hits: AtomicUsize::new(0),
             stats: Mutex::new(Stats::default()),
             tokens: Mutex::new(BTreeMap::new()),
+            recorder,
         });
         let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
@@ -517,6 +536,16 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: &State) -> Io
             break;
         }
         body.extend_from_slice(&chunk[..n]);
+    }
+
+    if let Some(recorder) = &state.recorder {
+        let out = exchange(upstream, &head, &body).await?;
+        recorder.exchange(&head, &body, &out);
+        timeout(IO_TIMEOUT, client.write_all(&out))
+            .await
+            .map_err(|_| timed_out())??;
+        let _ = client.shutdown().await;
+        return Ok(());
     }
 
     let request = request_of(&body);

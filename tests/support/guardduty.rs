@@ -154,6 +154,8 @@ struct State {
     bad_tokens: usize,
     /// Detectors whose archive calls are refused as a member account's.
     member_detectors: Vec<String>,
+    /// Where served operations are recorded (see [`crate::record`]).
+    recorder: Option<crate::record::Recorder>,
 }
 
 /// A running findings endpoint; stops when dropped.
@@ -180,7 +182,10 @@ impl FindingsEndpoint {
         let addr: SocketAddr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("guardduty endpoint: no address: {e}"));
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            recorder: crate::record::Recorder::open(),
+            ..State::default()
+        }));
         let (stop, mut stopped) = oneshot::channel::<()>();
         let shared = Arc::clone(&state);
         let thread = std::thread::Builder::new()
@@ -230,10 +235,12 @@ impl FindingsEndpoint {
 
     /// A GuardDuty client acting in `account`, pointed at this endpoint: `config`'s
     /// region, credentials and timeouts (see `account::sdk_config`), 3 attempts with
-    /// a 20 ms base backoff so that retry tests stay fast.
+    /// a 20 ms base backoff so that retry tests stay fast. The verifier's, so its
+    /// user agent names [`crate::record::RESPONDER_APP`].
     pub fn client(&self, config: &SdkConfig, account: &str) -> aws_sdk_guardduty::Client {
         aws_sdk_guardduty::Client::from_conf(
             aws_sdk_guardduty::config::Builder::from(config)
+                .app_name(crate::record::responder_app())
                 .endpoint_url(&self.url)
                 .retry_config(
                     RetryConfig::standard()
@@ -585,6 +592,14 @@ async fn serve(mut stream: TcpStream, state: &Mutex<State>) -> IoResult<()> {
                 answer(&mut s, op, &account, detector, query, &json_body)
             }
         };
+        if let (Some(recorder), Some(op)) = (&s.recorder, operation) {
+            recorder.line(&json!({
+                "service": "guardduty",
+                "operation": format!("{op:?}"),
+                "head": &head,
+                "status": answer.status,
+            }));
+        }
         s.log.push(Request {
             operation,
             method: method.clone(),

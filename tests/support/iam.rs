@@ -263,13 +263,19 @@ pub fn arn_pattern(v: &Value, region: &str) -> Result<String, String> {
     let [service, arn_region, account, resource] = parts[..] else {
         return Err(format!("{sub:?} is not an ARN"));
     };
-    if arn_region.is_empty() {
+    // IAM ARNs carry no Region: only AWS service-linked roles are declared by ARN
+    // (instance roles come from the InstanceRoleArns parameter).
+    let service_linked = service == "iam" && resource.starts_with("role/aws-service-role/");
+    if arn_region.is_empty() && !service_linked {
         return Err(format!(
             "{sub:?}: an ARN without Region, which no declared resource is (instance roles \
              come from the InstanceRoleArns parameter)"
         ));
     }
-    if arn_region != token(region) {
+    if service_linked && !arn_region.is_empty() {
+        return Err(format!("{sub:?}: an IAM ARN with a Region"));
+    }
+    if !service_linked && arn_region != token(region) {
         return Err(format!(
             "{sub:?}: the Region must be {region:?} in this role"
         ));
@@ -286,8 +292,9 @@ pub fn arn_pattern(v: &Value, region: &str) -> Result<String, String> {
     if resource.contains(['{', '$']) {
         return Err(format!("{sub:?}: a parameter in the resource part"));
     }
+    let arn_region = if service_linked { "" } else { "${Region}" };
     Ok(format!(
-        "arn:${{Partition}}:{service}:${{Region}}:{account}:{resource}"
+        "arn:${{Partition}}:{service}:{arn_region}:{account}:{resource}"
     ))
 }
 
@@ -304,17 +311,32 @@ pub fn conditions(v: &Value) -> Result<Conditions, String> {
             return Err(format!("Condition {op}: not a map of keys"));
         };
         for (key, values) in keys {
-            let values = list(values)
-                .iter()
-                .map(|x| match x {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect();
+            let values = match split_sub(values) {
+                Some(parts) => parts,
+                None => list(values)
+                    .iter()
+                    .map(|x| match x {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+            };
             out.insert((op.clone(), key.clone(), values));
         }
     }
     Ok(out)
+}
+
+/// Values written `Fn::Split: [",", {Fn::Sub: "a,${Parameter}"}]` (a fixed list with a
+/// comma-separated parameter's), as their parts: `a` and `${Parameter}`.
+fn split_sub(v: &Value) -> Option<BTreeSet<String>> {
+    let split = v.get("Fn::Split")?.as_array()?;
+    let [separator, text] = split.as_slice() else {
+        return None;
+    };
+    let separator = separator.as_str()?;
+    let text = text.get("Fn::Sub")?.as_str()?;
+    Some(text.split(separator).map(str::to_owned).collect())
 }
 
 /// IAM action matching: case-insensitive, `*` any run of characters, `?` one.

@@ -28,6 +28,7 @@ pub mod moto;
 pub mod organization;
 pub mod playbooks;
 pub mod read;
+pub mod record;
 pub mod settings;
 /// The local Runtime API, re-exported for the tests that drive the function binary.
 pub mod runtime_api {

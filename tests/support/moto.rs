@@ -2,7 +2,9 @@
 //! when the process is gone.
 //!
 //! `GDR_MOTO_ENDPOINT` (e.g. `http://127.0.0.1:5055`, as started by
-//! `scripts/moto-server.sh start`) makes every test use that server instead.
+//! `scripts/moto-server.sh start`) makes every test use that server instead. With
+//! `GDR_IAM_RECORD` set, the endpoint is a recording proxy in front of the server
+//! ([`crate::record`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -40,11 +42,38 @@ pub fn workspace_root() -> PathBuf {
 /// Blocks (at most about 30 s plus the venv creation) on first use.
 pub fn endpoint() -> String {
     ENDPOINT
-        .get_or_init(|| match std::env::var(ENDPOINT_VAR) {
-            Ok(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
-            _ => start(),
+        .get_or_init(|| {
+            let moto = match std::env::var(ENDPOINT_VAR) {
+                Ok(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
+                _ => start(),
+            };
+            match crate::record::Recorder::open() {
+                Some(recorder) => recording_proxy(moto, recorder),
+                None => moto,
+            }
         })
         .clone()
+}
+
+/// A recording proxy in front of `moto` for the rest of the process, on a thread of
+/// its own (tests run on many runtimes); its endpoint.
+fn recording_proxy(moto: String, recorder: crate::record::Recorder) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("recording proxy: no runtime: {e}"));
+        runtime.block_on(async move {
+            let proxy = crate::fault::FaultProxy::recording(&moto, recorder).await;
+            let _ = tx.send(proxy.endpoint.clone());
+            // Serves until the process ends.
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv()
+        .unwrap_or_else(|e| panic!("recording proxy did not start: {e}"))
 }
 
 /// Starts moto on a free port with a watchdog, waits until it answers, warms EC2.

@@ -34,6 +34,9 @@ pub fn function_command(
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_REGION", "us-east-1")
+        // As Lambda sets it: the SDK names it in every request's user agent
+        // (`exec-env/...`), which tells the function's calls from the tests' own.
+        .env("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_ENDPOINT_URL", endpoint)

@@ -606,6 +606,50 @@ fn quarantine_group_setting_enters_the_plan_and_permissions_come_from_the_steps(
     }
 }
 
+/// `responder permissions` lists the keys the playbooks' tag steps write; the
+/// templates' `PlaybookTagKeys` (the only other keys the roles may write on
+/// instances) default to that list for the shipped playbooks.
+#[test]
+fn permissions_list_the_playbooks_tag_keys_the_templates_allow() {
+    let out = responder()
+        .args(["permissions", "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json_of(&out);
+    let keys: Vec<&str> = doc["tag_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"incident-response:status"), "{keys:?}");
+    assert!(
+        doc["policy"].to_string().contains("${PlaybookTagKeys}"),
+        "the tag step's grant names the parameter"
+    );
+    for file in ["infra/template.yaml", "infra/member-role.yaml"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        let template: Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(
+            template["Parameters"]["PlaybookTagKeys"]["Default"],
+            keys.join(","),
+            "{file}: PlaybookTagKeys' default is not `responder permissions`' tag_keys"
+        );
+    }
+    // `--all` reads no playbook: no playbook key.
+    let out = responder()
+        .args(["permissions", "--all", "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_of(&out)["tag_keys"], serde_json::json!([]));
+}
+
 /// Runs the binary with a standard output whose reader is already gone, as after
 /// `| head -1`: every write fails with EPIPE. Returns the exit code and stderr.
 fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {

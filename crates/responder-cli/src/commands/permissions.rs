@@ -4,7 +4,11 @@
 //! each step's grants with their resources and conditions, and the policy document
 //! built from them (`Allow` statements, then the `Deny` statements every deployment
 //! carries), with `${Partition}`, `${Region}`, `${Account}` and the template's
-//! resources (`${LedgerTable.Arn}`) as placeholders.
+//! resources and parameters (`${LedgerTable.Arn}`, `${PlaybookTagKeys}`) as
+//! placeholders; and `tag_keys`, the keys the playbooks' `tag` steps write besides the
+//! markers: the templates' `PlaybookTagKeys` (comma-separated), the only other keys
+//! the roles may write on instances. With `--all` (every step, no playbook) the list
+//! is empty.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,17 +21,22 @@ use crate::{Format, input};
 
 /// Exit 0, or 1 when the playbooks are invalid.
 pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
-    let specs: BTreeSet<&'static str> = if all {
-        steps::ALL.iter().map(|s| s.name).collect()
+    let (specs, tag_keys): (BTreeSet<&'static str>, BTreeSet<String>) = if all {
+        (steps::ALL.iter().map(|s| s.name).collect(), BTreeSet::new())
     } else {
         let Some(engine) = input::engine(dir) else {
             return 1;
         };
-        engine
-            .playbooks()
-            .iter()
-            .flat_map(|p| p.playbook.steps.value.iter().map(|s| s.value.name()))
-            .collect()
+        let written = || {
+            engine
+                .playbooks()
+                .iter()
+                .flat_map(|p| p.playbook.steps.value.iter().map(|s| &s.value))
+        };
+        (
+            written().map(|s| s.name()).collect(),
+            steps::tag::playbook_keys(written()),
+        )
     };
     let used: Vec<&StepSpec> = steps::ALL
         .iter()
@@ -51,6 +60,7 @@ pub fn run(dir: &Path, all: bool, format: Format) -> u8 {
                 "base": grants_json(steps::BASE_IAM_ACTIONS),
                 "steps": by_step,
                 "denies": grants_json(iam::DENIES),
+                "tag_keys": tag_keys,
                 "policy": iam::policy(&steps::iam_grants(used.iter().copied())),
             });
             output::out_json(&serde_json::to_string_pretty(&doc).unwrap_or_default());

@@ -51,9 +51,11 @@ impl Declare for Params {
         describes_instance: false,
         ends_instance: false,
         default_on_failure: OnFailure::Continue,
+        // No resource-level permission: the service authorization reference lists no
+        // resource type for ArchiveFindings.
         iam_actions: &[super::Iam::on(
             "guardduty:ArchiveFindings",
-            &[super::Resource::Detector],
+            &[super::Resource::Any],
         )],
     };
     type Planned = Planned;

@@ -46,8 +46,6 @@ pub enum Resource {
     AutoScalingGroup,
     /// ELBv2 target groups.
     TargetGroup,
-    /// GuardDuty detectors.
-    Detector,
     /// The stack's report topic (`ReportTopic`).
     ReportTopic,
     /// The stack's ledger table (`LedgerTable`).
@@ -57,6 +55,11 @@ pub enum Resource {
     /// The instance roles the deployment lists (`InstanceRoleArns`): the only roles
     /// a replacement or a restored profile may carry. None by default.
     InstanceRole,
+    /// GuardDuty Malware Protection's service-linked role (IAM ARNs carry no Region).
+    MalwareScanServiceLinkedRole,
+    /// The customer managed KMS keys of EBS volumes the deployment lists
+    /// (`EbsKmsKeyArns`). None by default.
+    EbsKey,
 }
 
 impl Resource {
@@ -86,11 +89,14 @@ impl Resource {
             Resource::TargetGroup => {
                 "arn:${Partition}:elasticloadbalancing:${Region}:${Account}:targetgroup/*/*"
             }
-            Resource::Detector => "arn:${Partition}:guardduty:${Region}:${Account}:detector/*",
             Resource::ReportTopic => "${ReportTopic}",
             Resource::LedgerTable => "${LedgerTable.Arn}",
             Resource::LedgerIndex => "${LedgerTable.Arn}/index/*",
             Resource::InstanceRole => "${InstanceRoleArns}",
+            Resource::MalwareScanServiceLinkedRole => {
+                "arn:${Partition}:iam::${Account}:role/aws-service-role/malware-protection.guardduty.amazonaws.com/*"
+            }
+            Resource::EbsKey => "${EbsKmsKeyArns}",
         }
     }
 }
@@ -198,6 +204,24 @@ pub const TAG_KEYS_SENT: Condition = Condition::new("Null", "aws:TagKeys", &["fa
 /// Only the responder's own tag keys.
 pub const ONLY_OWN_TAG_KEYS: Condition =
     Condition::new("ForAllValues:StringLike", "aws:TagKeys", &[OWN_KEYS]);
+/// Only the responder's own tag keys and the playbooks' (`${PlaybookTagKeys}`: the
+/// template parameter, a comma-separated list that `responder permissions` prints).
+pub const ONLY_PLAYBOOK_TAG_KEYS: Condition = Condition::new(
+    "ForAllValues:StringLike",
+    "aws:TagKeys",
+    &[OWN_KEYS, PLAYBOOK_TAG_KEYS],
+);
+/// The template parameter listing the playbooks' tag keys.
+pub const PLAYBOOK_TAG_KEYS: &str = "${PlaybookTagKeys}";
+/// The service-linked role of GuardDuty Malware Protection, and no other.
+pub const MALWARE_SCAN_SERVICE: Condition = Condition::new(
+    "StringEquals",
+    "iam:AWSServiceName",
+    &["malware-protection.guardduty.amazonaws.com"],
+);
+/// A KMS grant that an AWS service (EC2) creates for its own use.
+pub const GRANT_FOR_AWS_RESOURCE: Condition =
+    Condition::new("Bool", "kms:GrantIsForAWSResource", &["true"]);
 /// Groups created as the quarantine or the untrack group, and nothing else.
 pub const CREATES_OWN_GROUP: Condition =
     Condition::new("StringEquals", ROLE_REQUEST, &["quarantine", "untrack"]);

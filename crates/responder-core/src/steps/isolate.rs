@@ -249,8 +249,10 @@ impl Declare for Params {
                 &[super::Resource::SecurityGroup],
             )
             .when(&[super::iam::OWN_GROUP]),
-            // ENIs: their groups and connection tracking only, and only into the
-            // responder's own groups.
+            // ENIs: their groups and connection tracking only. Into which groups is
+            // no condition: release restores the original groups, whichever they are,
+            // so a role tag condition here would look like a bound and be none
+            // (docs/security.md, limit/move-eni-into-any-group).
             super::Iam::on(
                 "ec2:ModifyNetworkInterfaceAttribute",
                 &[super::Resource::NetworkInterface],
@@ -259,8 +261,7 @@ impl Declare for Params {
             super::Iam::on(
                 "ec2:ModifyNetworkInterfaceAttribute",
                 &[super::Resource::SecurityGroup],
-            )
-            .when(&[super::iam::OWN_GROUP]),
+            ),
             // The record and markers on the instance: the responder's own keys only.
             super::Iam::on("ec2:CreateTags", &[super::Resource::Instance])
                 .when(&[super::iam::TAG_KEYS_SENT, super::iam::ONLY_OWN_TAG_KEYS]),
@@ -275,6 +276,12 @@ impl Declare for Params {
                 &[super::Resource::NetworkAcl],
             )
             .when(&[super::iam::OWN_DENY_ALL_ACL]),
+            // The swap is authorized on the subnet too; which subnet cannot be scoped
+            // (the code swaps only the subnets of the instance's live ENIs).
+            super::Iam::on(
+                "ec2:ReplaceNetworkAclAssociation",
+                &[super::Resource::Subnet],
+            ),
         ],
     };
     type Planned = Planned;

@@ -99,14 +99,15 @@ pub struct StepSpec {
 }
 
 /// IAM grants every response needs whatever its steps: the executor describes the
-/// instance; verification reads the finding from GuardDuty (`ListDetectors` when no
-/// `DETECTOR_ID` is set; it has no resource-level permission); the ledger records
+/// instance; verification reads the finding from GuardDuty (`GetFindings`, and
+/// `ListDetectors` when no `DETECTOR_ID` is set: neither has a resource-level
+/// permission, so both are granted on `*`); the ledger records
 /// and claims each step in the stack's table (transactions need no action of their
 /// own: DynamoDB authorizes each item of a `TransactWriteItems` as its `PutItem`,
 /// `UpdateItem` or `ConditionCheckItem`).
 pub const BASE_IAM_ACTIONS: &[Iam] = &[
     Iam::read("ec2:DescribeInstances"),
-    Iam::on("guardduty:GetFindings", &[Resource::Detector]),
+    Iam::read("guardduty:GetFindings"),
     Iam::read("guardduty:ListDetectors"),
     Iam::on("dynamodb:GetItem", &[Resource::LedgerTable]),
     Iam::on("dynamodb:PutItem", &[Resource::LedgerTable]),

@@ -156,10 +156,25 @@ impl Declare for Params {
                     super::Resource::LaunchTemplate,
                     super::Resource::KeyPair,
                     super::Resource::Image,
+                    // The AMI's (or the launch template's) snapshots.
+                    super::Resource::Snapshot,
                 ],
             ),
-            super::Iam::on("ec2:CreateTags", &[super::Resource::Instance])
-                .when(&[super::iam::created_by(&["RunInstances"])]),
+            // The replacement's tags, and a launch template's tags on its volumes
+            // and network interfaces, as they are created.
+            super::Iam::on(
+                "ec2:CreateTags",
+                &[
+                    super::Resource::Instance,
+                    super::Resource::Volume,
+                    super::Resource::NetworkInterface,
+                ],
+            )
+            .when(&[super::iam::created_by(&["RunInstances"])]),
+            // Volumes under a customer managed key: EC2's grant on the keys the
+            // deployment lists (none by default).
+            super::Iam::on("kms:CreateGrant", &[super::Resource::EbsKey])
+                .when(&[super::iam::GRANT_FOR_AWS_RESOURCE]),
             // A twin launch of a concurrent delivery.
             super::Iam::on("ec2:TerminateInstances", &[super::Resource::Instance]),
             // Only the instance roles the deployment lists, to EC2 only.

@@ -70,11 +70,16 @@ impl Declare for Params {
         ends_instance: false,
         default_on_failure: OnFailure::Continue,
         // StartMalwareScan has no resource-level permission: the service
-        // authorization reference lists no resource type for it.
-        iam_actions: &[super::Iam::on(
-            "guardduty:StartMalwareScan",
-            &[super::Resource::Any],
-        )],
+        // authorization reference lists no resource type for it. The first scan
+        // of an account creates GuardDuty's malware-protection service-linked role.
+        iam_actions: &[
+            super::Iam::on("guardduty:StartMalwareScan", &[super::Resource::Any]),
+            super::Iam::on(
+                "iam:CreateServiceLinkedRole",
+                &[super::Resource::MalwareScanServiceLinkedRole],
+            )
+            .when(&[super::iam::MALWARE_SCAN_SERVICE]),
+        ],
     };
     type Planned = Planned;
 

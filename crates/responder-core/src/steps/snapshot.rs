@@ -80,6 +80,9 @@ impl Declare for Params {
             super::Iam::read("ec2:DescribeInstances"),
             super::Iam::read("ec2:DescribeSnapshots"),
             super::iam::modify_instance(&[super::iam::attributes(&["blockDeviceMapping"])]),
+            // DeleteOnTermination is authorized on the volumes too, which carry no
+            // `ec2:Attribute`.
+            super::Iam::on("ec2:ModifyInstanceAttribute", &[super::Resource::Volume]),
             // Snapshots only with the finding marker, which the duplicate clean-up
             // requires (request tags are in the context of the snapshots they tag).
             super::Iam::on("ec2:CreateSnapshots", &[super::Resource::Snapshot])

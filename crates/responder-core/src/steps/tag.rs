@@ -1,6 +1,6 @@
 //! `tag`: tags on the instance, with the response's marker tags.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use schemars::JsonSchema;
@@ -50,10 +50,14 @@ impl Declare for Params {
         describes_instance: false,
         ends_instance: false,
         default_on_failure: OnFailure::Continue,
-        iam_actions: &[super::Iam::on(
-            "ec2:CreateTags",
-            &[super::Resource::Instance],
-        )],
+        // The markers and the playbooks' own keys (`PlaybookTagKeys` in the
+        // templates: `responder permissions` lists them), no other.
+        iam_actions: &[
+            super::Iam::on("ec2:CreateTags", &[super::Resource::Instance]).when(&[
+                super::iam::TAG_KEYS_SENT,
+                super::iam::ONLY_PLAYBOOK_TAG_KEYS,
+            ]),
+        ],
     };
     type Planned = Planned;
 
@@ -73,6 +77,20 @@ impl Declare for Params {
     fn validate(&self, _context: &Context<'_>) -> Vec<Check> {
         check_tags(&self.tags)
     }
+}
+
+/// The keys the `tag` steps among `steps` write besides the markers, sorted, each once:
+/// what the deployment templates' `PlaybookTagKeys` parameter lists (the instance
+/// grant of this step allows only these and the responder's own keys).
+pub fn playbook_keys<'a>(steps: impl IntoIterator<Item = &'a super::Step>) -> BTreeSet<String> {
+    steps
+        .into_iter()
+        .filter_map(|s| match s {
+            super::Step::Tag(p) => Some(p.tags.keys().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 impl fmt::Display for Planned {
