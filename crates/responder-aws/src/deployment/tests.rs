@@ -143,7 +143,7 @@ fn the_cli_acts_in_its_own_account_unless_told() {
         })
     };
     let dry = ("mode", Given::flag("dry-run"));
-    let own = cli(&[dry.clone()]).unwrap();
+    let own = cli(std::slice::from_ref(&dry)).unwrap();
     assert!(own.own_account_only);
     assert_eq!(
         own.account_settings().allowed_accounts,
