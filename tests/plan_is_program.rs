@@ -455,6 +455,7 @@ const COVERED: &[&str] = &[
     "unusual-network-behaviour-ec2",
     "command-and-control-ec2",
     "instance-as-attacker-ec2",
+    "flooding-instance-ec2",
     "instance-credential-exfiltration",
     "low-severity-probes-ec2",
     "exposed-instance-ec2",
@@ -535,6 +536,24 @@ async fn instance_as_attacker_ec2_does_what_it_plans() {
         |d| {
             set(d, "/type", json!("Recon:EC2/Portscan"));
             set(d, "/service/resourceRole", json!("ACTOR"));
+        },
+    )
+    .await;
+}
+
+/// A flood in either resource role: the instance is the sender.
+#[tokio::test]
+async fn flooding_instance_ec2_does_what_it_plans() {
+    case(
+        FixtureOptions {
+            auto_scaling_group: true,
+            ..FixtureOptions::default()
+        },
+        "flooding-instance-ec2",
+        "bitcoin-dns.json",
+        |d| {
+            set(d, "/type", json!("Backdoor:EC2/DenialOfService.Udp"));
+            set(d, "/service/resourceRole", json!("TARGET"));
         },
     )
     .await;

@@ -145,7 +145,7 @@ fn plan_reads_stdin_and_explains_other_playbooks() {
     let p = &json_of(&out)["plans"][0];
     assert_eq!(p["playbook"], "unusual-network-behaviour-ec2");
     assert_eq!(p["source"], "<stdin>#0");
-    assert_eq!(p["not_chosen"].as_array().unwrap().len(), 12);
+    assert_eq!(p["not_chosen"].as_array().unwrap().len(), 13);
     assert!(
         p["matched_because"][0]
             .as_str()

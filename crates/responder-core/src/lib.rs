@@ -8,6 +8,7 @@
 //! [`steps`]). Executing a plan is the
 //! `responder-aws` crate's job.
 
+pub mod attributes;
 pub mod casing;
 pub mod catalogue;
 pub mod console;

@@ -440,11 +440,17 @@ fn isolate_plans_connection_tracking_minimums_unless_opted_out() {
 
 /// A finding planned by a one-playbook engine with these steps.
 fn plan_steps(f: &Finding, steps: &str) -> responder_core::Plan {
+    plan_steps_matching(f, "*", steps)
+}
+
+/// [`plan_steps`] with a playbook matching only `types` (a step such as `release`
+/// is refused on a match that findings anyone can cause would pass).
+fn plan_steps_matching(f: &Finding, types: &str, steps: &str) -> responder_core::Plan {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("p.yaml"),
         format!(
-            "name: p\nmatch: {{finding_types: '*', resource_types: Instance}}\nsteps:\n{steps}"
+            "name: p\nmatch: {{finding_types: '{types}', resource_types: Instance}}\nsteps:\n{steps}"
         ),
     )
     .unwrap();
@@ -606,7 +612,11 @@ fn each_step_names_its_instance_exactly_when_its_spec_says_it_acts_on_one() {
         } else {
             ""
         };
-        let plan = plan_steps(&f, &format!("  - {}: {{}}\n{then}", spec.name));
+        let plan = plan_steps_matching(
+            &f,
+            &f.finding_type.name,
+            &format!("  - {}: {{}}\n{then}", spec.name),
+        );
         let step = plan
             .steps
             .iter()
@@ -619,7 +629,7 @@ fn each_step_names_its_instance_exactly_when_its_spec_says_it_acts_on_one() {
 
 /// Issue 19.3: in a denial-of-service or spam finding the instance is the attacker
 /// and the remote address its victim: the shipped playbooks contain the instance
-/// (instance-as-attacker-ec2) and never plan a block of that address, while a
+/// (flooding-instance-ec2) and never plan a block of that address, while a
 /// command-and-control finding still blocks its server.
 #[test]
 fn a_flooding_instance_is_contained_without_blocking_its_victim() {
@@ -637,7 +647,7 @@ fn a_flooding_instance_is_contained_without_blocking_its_victim() {
         let plan = engine.plan(&f, true).unwrap();
         assert_eq!(
             plan.playbook.as_deref(),
-            Some("instance-as-attacker-ec2"),
+            Some("flooding-instance-ec2"),
             "{t}: {} {:?}",
             plan.decision,
             plan.not_chosen

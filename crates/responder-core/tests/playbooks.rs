@@ -53,7 +53,7 @@ fn shipped_playbooks_are_valid_without_warnings() {
     let engine =
         Engine::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks")).unwrap();
     assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
-    assert_eq!(engine.playbooks().len(), 13);
+    assert_eq!(engine.playbooks().len(), 14);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! What `validate` knows beyond the schema: finding types and type patterns against
 //! the catalogue ([`crate::catalogue`]), `fields:` paths against GuardDuty's filter
-//! attributes ([`crate::filter::ATTRIBUTES`]). Each problem is a warning located at
+//! attributes ([`crate::attributes::ATTRIBUTES`]). Each problem is a warning located at
 //! its file:line:column with its field path and, when something close is known, a
 //! did-you-mean; `responder validate --strict` makes warnings fail.
 //!
@@ -16,9 +16,9 @@ use globset::GlobBuilder;
 
 use super::model::Playbook;
 use super::yaml_path::{Seg, locate};
+use crate::attributes::ATTRIBUTES;
 use crate::catalogue::catalogue;
 use crate::diagnostic::Diagnostic;
-use crate::filter::ATTRIBUTES;
 use crate::matcher::compile_glob;
 use crate::matcher::criteria::Criteria;
 
