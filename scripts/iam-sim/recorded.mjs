@@ -36,6 +36,9 @@ const STACK_ADMINISTRATION = [
   // operator's credentials; the tests drive it with the verifier's client.
   'guardduty:ListFindings',
   'guardduty:UnarchiveFindings',
+  // `responder history` with neither --finding nor --instance reads the whole ledger
+  // (Scan) with the operator's credentials; the function only queries by key.
+  'dynamodb:Scan',
 ]
 const setUp = (action, agent) => STACK_ADMINISTRATION.includes(action) && !agent.includes('exec-env/AWS_Lambda')
 

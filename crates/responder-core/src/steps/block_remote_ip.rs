@@ -42,7 +42,8 @@ pub const MAX_ENTRY_LIMIT: u32 = 40;
 /// networks, DNS servers of DHCP options, which an instance that floods them would
 /// otherwise aim the block at), the EC2 IPv6 service range (fd00:ec2::/32: metadata,
 /// DNS, NTP over IPv6), multicast and broadcast. An IPv6 address that carries an
-/// IPv4 address ([`embedded_ipv4`]) is never blocked when that address is not.
+/// IPv4 address ([`embedded_ipv4`]) is never blocked when that address is not. The
+/// first range that holds an address is the reason reported.
 pub const DEFAULT_NEVER_BLOCK: &[&str] = &[
     "0.0.0.0/8",
     "10.0.0.0/8",
@@ -55,9 +56,10 @@ pub const DEFAULT_NEVER_BLOCK: &[&str] = &[
     "255.255.255.255/32",
     "::/128",
     "::1/128",
+    // Before fc00::/7, which holds it: the reason given is the narrowest range.
+    "fd00:ec2::/32",
     "fc00::/7",
     "fe80::/10",
-    "fd00:ec2::/32",
     "ff00::/8",
 ];
 
